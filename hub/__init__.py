@@ -1,0 +1,1 @@
+"""TraceTrack Hub: a real-time scanning hub for warehouse bag tracking."""

@@ -1,0 +1,83 @@
+"""The application factory and the lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hub import auth, health
+from hub.broker import Broker, create_broker
+from hub.database import create_pool
+from hub.domain.bagcodes import ParentFormat
+from hub.migrate import migrate
+from hub.settings import Settings
+from hub.store import formats as formats_store
+
+logger = logging.getLogger("tracetrack")
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+@dataclass
+class Hub:
+    """What a running hub process holds, opened by the lifespan and closed in reverse order."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    broker: Broker
+    formats: tuple[ParentFormat, ...]
+    session_secret: bytes
+
+
+@contextlib.asynccontextmanager
+async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
+    """Open the pool, migrate, load configuration, start the broker; close all in reverse."""
+    if settings.database_url is None:
+        raise RuntimeError("DATABASE_URL is not set; `tracetrack serve` starts an embedded PostgreSQL")
+    pool = await create_pool(settings.database_url, settings.db_pool_size)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        formats = await formats_store.load(pool)
+        await auth.ensure_first_admin(pool, settings)
+        broker = create_broker(settings.redis_url, settings.redis_prefix)
+        hub = Hub(settings=settings, pool=pool, broker=broker, formats=formats,
+                  session_secret=auth.secret_bytes(settings))
+        await broker.start(_ignore_publication)
+        try:
+            yield hub
+        finally:
+            await broker.close()
+    finally:
+        await pool.close()
+
+
+async def _ignore_publication(channel: str, payload: bytes) -> None:
+    return None
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app. Without `settings`, they are read from the environment."""
+    settings = settings if settings is not None else Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_hub(settings) as hub:
+            app.state.hub = hub
+            yield
+
+    routes: list[BaseRoute] = [
+        Route("/health", health.health),
+        Route("/ready", health.ready),
+        *auth.routes,
+        Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,120 @@
+"""Every result code and websocket close code the hub sends, in one table.
+
+`docs/protocol.md` lists the same codes; `tests/test_protocol_doc.py` checks the two agree.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    message: str
+    retry: bool = False
+
+
+class Code(enum.StrEnum):
+    """Result of one operation. `OK` is the only success; the rest say why nothing changed."""
+
+    OK = "OK"
+    # Input
+    BAD_REQUEST = "BAD_REQUEST"
+    INVALID_CODE = "INVALID_CODE"
+    NOT_A_PARENT = "NOT_A_PARENT"
+    NOT_A_CHILD = "NOT_A_CHILD"
+    STALE_SEQ = "STALE_SEQ"
+    # Rights
+    FORBIDDEN = "FORBIDDEN"
+    WRONG_AREA = "WRONG_AREA"
+    # Parents and children
+    UNKNOWN_PARENT = "UNKNOWN_PARENT"
+    PARENT_FULL = "PARENT_FULL"
+    ALREADY_LINKED = "ALREADY_LINKED"
+    ALREADY_IN_PARENT = "ALREADY_IN_PARENT"
+    PARENT_ON_BILL = "PARENT_ON_BILL"
+    # Undo
+    NOTHING_TO_UNDO = "NOTHING_TO_UNDO"
+    NOT_LAST_SCAN = "NOT_LAST_SCAN"
+    UNDO_EXPIRED = "UNDO_EXPIRED"
+    # Bills
+    INVALID_BILL = "INVALID_BILL"
+    BILL_EXISTS = "BILL_EXISTS"
+    UNKNOWN_BILL = "UNKNOWN_BILL"
+    BILL_NOT_OPEN = "BILL_NOT_OPEN"
+    BILL_NOT_COMPLETED = "BILL_NOT_COMPLETED"
+    BILL_FULL = "BILL_FULL"
+    BILL_EMPTY = "BILL_EMPTY"
+    PARENT_INCOMPLETE = "PARENT_INCOMPLETE"
+    ALREADY_ON_BILL = "ALREADY_ON_BILL"
+    # Transient
+    CONFLICT = "CONFLICT"
+    RETRY = "RETRY"
+
+    @property
+    def info(self) -> CodeInfo:
+        return CODES[self]
+
+    @property
+    def message(self) -> str:
+        return CODES[self].message
+
+    @property
+    def retry(self) -> bool:
+        """True when the operation was not applied and the client should send it again later."""
+        return CODES[self].retry
+
+
+CODES: dict[Code, CodeInfo] = {
+    Code.OK: CodeInfo("Done."),
+    Code.BAD_REQUEST: CodeInfo("The scanner sent a message the hub does not understand."),
+    Code.INVALID_CODE: CodeInfo("This is not a valid bag code."),
+    Code.NOT_A_PARENT: CodeInfo("This code is not a parent bag. Scan a parent bag first."),
+    Code.NOT_A_CHILD: CodeInfo("This is a parent bag; it cannot go inside another bag."),
+    Code.STALE_SEQ: CodeInfo("This scan is older than scans already recorded from this device."),
+    Code.FORBIDDEN: CodeInfo("Your role does not allow this."),
+    Code.WRONG_AREA: CodeInfo("This bag belongs to another dispatch area."),
+    Code.UNKNOWN_PARENT: CodeInfo("This parent bag has not been scanned yet. Scan the parent first."),
+    Code.PARENT_FULL: CodeInfo("This parent bag is already full."),
+    Code.ALREADY_LINKED: CodeInfo("This bag is already inside another parent bag."),
+    Code.ALREADY_IN_PARENT: CodeInfo("This bag is already in this parent bag."),
+    Code.PARENT_ON_BILL: CodeInfo("This parent bag is already on a bill and cannot change."),
+    Code.NOTHING_TO_UNDO: CodeInfo("There is no scan of yours to undo."),
+    Code.NOT_LAST_SCAN: CodeInfo("Only your last scan can be undone."),
+    Code.UNDO_EXPIRED: CodeInfo("Scans can be undone only within one hour."),
+    Code.INVALID_BILL: CodeInfo("Bill details are not valid."),
+    Code.BILL_EXISTS: CodeInfo("A bill with this number already exists."),
+    Code.UNKNOWN_BILL: CodeInfo("There is no bill with this number."),
+    Code.BILL_NOT_OPEN: CodeInfo("This bill is finished. Reopen it to change it."),
+    Code.BILL_NOT_COMPLETED: CodeInfo("This bill is still open."),
+    Code.BILL_FULL: CodeInfo("This bill is already full."),
+    Code.BILL_EMPTY: CodeInfo("A bill needs at least one parent bag before it can be finished."),
+    Code.PARENT_INCOMPLETE: CodeInfo("This parent bag is not full yet; only full parents go on a bill."),
+    Code.ALREADY_ON_BILL: CodeInfo("This parent bag is already on a bill."),
+    Code.CONFLICT: CodeInfo("Another scanner changed this bag at the same moment; scan again."),
+    Code.RETRY: CodeInfo("The hub could not save this scan just now; it will be sent again.", retry=True),
+}
+
+
+class Close(enum.IntEnum):
+    """Websocket close codes. 1000-1015 are RFC 6455's; 4000-4999 are the hub's own."""
+
+    NORMAL = 1000
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    SERVER_ERROR = 1011
+    SERVICE_RESTART = 1012
+    SLOW_CONSUMER = 4008
+    SESSION_REVOKED = 4001
+    REPLACED = 4002
+
+    @property
+    def reconnect(self) -> bool:
+        """Whether a client should reconnect after this close (with backoff)."""
+        return self in _RECONNECT
+
+
+_RECONNECT = frozenset({Close.SERVER_ERROR, Close.SERVICE_RESTART, Close.SLOW_CONSUMER})

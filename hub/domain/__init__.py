@@ -1,0 +1,1 @@
+"""The domain rules: pure functions and classes, no I/O, testable by the thousand."""

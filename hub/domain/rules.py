@@ -1,0 +1,417 @@
+"""The rules of scanning, as pure functions over an in-memory `World`.
+
+The batch writer fills a `World` from rows it has locked in PostgreSQL and applies each operation of
+the batch in order; the HTTP API and imports go through the same writer, so each rule has one code
+path. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Union
+
+from hub.codes import Code
+from hub.domain.bagcodes import ParentFormat, is_bill_code, is_child_code, parent_format
+
+UNDO_WINDOW = timedelta(hours=1)
+MAX_BILL_CAPACITY = 1000
+MAX_TEXT = 200
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    BILLER = "biller"
+    DISPATCHER = "dispatcher"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an operation, with the rights that follow from the role and dispatch area."""
+
+    user_id: int
+    username: str
+    role: Role
+    area: str | None
+
+    def may_enter(self, area: str) -> bool:
+        return self.role is Role.ADMIN or self.area == area
+
+    @property
+    def may_bill(self) -> bool:
+        return self.role in (Role.ADMIN, Role.BILLER)
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanParent:
+    """Scan a parent bag: created on first scan, in the operator's area."""
+
+    code: str
+    op = "parent"
+
+
+@dataclass(frozen=True)
+class ScanChild:
+    """Put a child bag into the named parent."""
+
+    code: str
+    parent: str
+    op = "child"
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Undo the operator's own last link (child into parent) or bill addition, naming its bag."""
+
+    code: str
+    op = "undo"
+
+
+@dataclass(frozen=True)
+class CreateBill:
+    code: str
+    capacity: int
+    destination: str = ""
+    vehicle: str = ""
+    op = "bill_create"
+
+
+@dataclass(frozen=True)
+class AddToBill:
+    bill: str
+    parent: str
+    op = "bill_add"
+
+
+@dataclass(frozen=True)
+class FinishBill:
+    bill: str
+    op = "bill_finish"
+
+
+@dataclass(frozen=True)
+class ReopenBill:
+    bill: str
+    op = "bill_reopen"
+
+
+Operation = Union[ScanParent, ScanChild, Undo, CreateBill, AddToBill, FinishBill, ReopenBill]
+
+
+def operation_code(op: Operation) -> str:
+    """The bag or bill code an operation is about (recorded as the scan's `code`)."""
+    if isinstance(op, (AddToBill,)):
+        return op.parent
+    if isinstance(op, (FinishBill, ReopenBill)):
+        return op.bill
+    return op.code
+
+
+def operation_target(op: Operation) -> str:
+    """The parent or bill an operation names (recorded as the scan's `target`)."""
+    if isinstance(op, ScanChild):
+        return op.parent
+    if isinstance(op, AddToBill):
+        return op.bill
+    return ""
+
+
+# --- state ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bag:
+    """One bag as the rules see it. `parent` is a child's parent code, `bill` a parent's bill code."""
+
+    code: str
+    kind: str
+    area: str
+    id: int | None = None
+    format: str | None = None
+    capacity: int = 0
+    expected_kg: Decimal = Decimal(0)
+    child_count: int = 0
+    parent: str | None = None
+    bill: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.kind == "P" and self.child_count == self.capacity
+
+
+@dataclass
+class Bill:
+    code: str
+    capacity: int
+    area: str
+    id: int | None = None
+    parent_count: int = 0
+    status: str = "open"
+    destination: str = ""
+    vehicle: str = ""
+    actual_kg: Decimal = Decimal(0)
+    expected_kg: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class LastAction:
+    """An operator's most recent link or bill addition that is still in effect."""
+
+    kind: str  # "link" | "bill_add"
+    code: str
+    at: datetime
+
+
+@dataclass
+class World:
+    """The slice of state a batch of operations reads and changes.
+
+    `last_action` holds, per user id, their last undoable action; a user missing from it has none
+    loaded, and such a user's undo is answered NOTHING_TO_UNDO.
+    """
+
+    formats: tuple[ParentFormat, ...]
+    now: datetime
+    bags: dict[str, Bag] = field(default_factory=dict)
+    bills: dict[str, Bill] = field(default_factory=dict)
+    last_action: dict[int, LastAction | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict on one operation: a result code and what the scanner shows with it."""
+
+    code: Code
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.code is Code.OK
+
+
+def _reject(code: Code, **data: Any) -> Outcome:
+    return Outcome(code, data)
+
+
+def _parent_view(bag: Bag) -> dict[str, Any]:
+    return {"parent": bag.code, "count": bag.child_count, "capacity": bag.capacity,
+            "complete": bag.complete}
+
+
+def _bill_view(bill: Bill) -> dict[str, Any]:
+    return {"bill": bill.code, "count": bill.parent_count, "capacity": bill.capacity,
+            "status": bill.status, "actual_kg": str(bill.actual_kg),
+            "expected_kg": str(bill.expected_kg)}
+
+
+# --- stateless checks -------------------------------------------------------------------------
+
+
+def validate(actor: Actor, op: Operation, formats: tuple[ParentFormat, ...]) -> Outcome | None:
+    """Rejections that need no state: code formats and role. None when the operation may proceed.
+
+    The hub's session runs this at the edge for an instant answer; `apply` runs it again, so a rule
+    exists once.
+    """
+    if isinstance(op, ScanParent):
+        return _check_parent_code(op.code, formats)
+    if isinstance(op, ScanChild):
+        if parent_format(op.code, formats) is not None:
+            return _reject(Code.NOT_A_CHILD)
+        if not is_child_code(op.code, formats):
+            return _reject(Code.INVALID_CODE)
+        return _check_parent_code(op.parent, formats)
+    if isinstance(op, Undo):
+        if parent_format(op.code, formats) is None and not is_child_code(op.code, formats):
+            return _reject(Code.INVALID_CODE)
+        return None
+    if not actor.may_bill:
+        return _reject(Code.FORBIDDEN)
+    if isinstance(op, CreateBill):
+        if (not is_bill_code(op.code) or not 1 <= op.capacity <= MAX_BILL_CAPACITY
+                or len(op.destination) > MAX_TEXT or len(op.vehicle) > MAX_TEXT):
+            return _reject(Code.INVALID_BILL)
+        return None
+    if not is_bill_code(op.bill):
+        return _reject(Code.UNKNOWN_BILL)
+    if isinstance(op, AddToBill):
+        return _check_parent_code(op.parent, formats)
+    return None
+
+
+def _check_parent_code(code: str, formats: tuple[ParentFormat, ...]) -> Outcome | None:
+    if parent_format(code, formats) is not None:
+        return None
+    if is_child_code(code, formats):
+        return _reject(Code.NOT_A_PARENT)
+    return _reject(Code.INVALID_CODE)
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+
+def apply(world: World, actor: Actor, op: Operation) -> Outcome:
+    """Decide one operation against `world`; on OK, change `world` to its effect."""
+    rejected = validate(actor, op, world.formats)
+    if rejected is not None:
+        return rejected
+    handler: Callable[[World, Actor, Any], Outcome] = _HANDLERS[type(op)]
+    return handler(world, actor, op)
+
+
+def _scan_parent(world: World, actor: Actor, op: ScanParent) -> Outcome:
+    bag = world.bags.get(op.code)
+    if bag is None:
+        if actor.area is None:
+            return _reject(Code.FORBIDDEN)
+        fmt = parent_format(op.code, world.formats)
+        assert fmt is not None  # validate() admitted only parent codes
+        bag = Bag(code=op.code, kind="P", area=actor.area, format=fmt.name,
+                  capacity=fmt.capacity, expected_kg=fmt.expected_kg)
+        world.bags[op.code] = bag
+        return Outcome(Code.OK, {**_parent_view(bag), "created": True})
+    if not actor.may_enter(bag.area):
+        return _reject(Code.WRONG_AREA, area=bag.area)
+    return Outcome(Code.OK, {**_parent_view(bag), "created": False})
+
+
+def _scan_child(world: World, actor: Actor, op: ScanChild) -> Outcome:
+    parent = world.bags.get(op.parent)
+    if parent is None:
+        return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
+    if not actor.may_enter(parent.area):
+        return _reject(Code.WRONG_AREA, area=parent.area)
+    child = world.bags.get(op.code)
+    if child is not None and child.parent == parent.code:
+        return _reject(Code.ALREADY_IN_PARENT, **_parent_view(parent))
+    if child is not None and child.parent is not None:
+        return _reject(Code.ALREADY_LINKED, other_parent=child.parent)
+    if parent.bill is not None:
+        return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+    if parent.child_count >= parent.capacity:
+        return _reject(Code.PARENT_FULL, **_parent_view(parent))
+    if child is None:
+        child = Bag(code=op.code, kind="C", area=parent.area)
+        world.bags[op.code] = child
+    child.parent = parent.code
+    parent.child_count += 1
+    world.last_action[actor.user_id] = LastAction("link", child.code, world.now)
+    return Outcome(Code.OK, {**_parent_view(parent), "child": child.code})
+
+
+def _undo(world: World, actor: Actor, op: Undo) -> Outcome:
+    last = world.last_action.get(actor.user_id)
+    if last is None:
+        return _reject(Code.NOTHING_TO_UNDO)
+    if last.code != op.code:
+        return _reject(Code.NOT_LAST_SCAN, last=last.code)
+    if world.now - last.at > UNDO_WINDOW:
+        return _reject(Code.UNDO_EXPIRED)
+    bag = world.bags[op.code]
+    if last.kind == "link":
+        assert bag.parent is not None
+        parent = world.bags[bag.parent]
+        if parent.bill is not None:
+            return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+        bag.parent = None
+        parent.child_count -= 1
+        world.last_action.pop(actor.user_id)
+        return Outcome(Code.OK, {**_parent_view(parent), "undone": "link", "child": bag.code})
+    assert bag.bill is not None
+    bill = world.bills[bag.bill]
+    if bill.status != "open":
+        return _reject(Code.BILL_NOT_OPEN, bill=bill.code)
+    _take_off_bill(bill, bag)
+    world.last_action.pop(actor.user_id)
+    return Outcome(Code.OK, {**_bill_view(bill), "undone": "bill_add", "parent": bag.code})
+
+
+def _create_bill(world: World, actor: Actor, op: CreateBill) -> Outcome:
+    if op.code in world.bills:
+        return _reject(Code.BILL_EXISTS, bill=op.code)
+    if actor.area is None:
+        return _reject(Code.FORBIDDEN)
+    bill = Bill(code=op.code, capacity=op.capacity, area=actor.area, destination=op.destination,
+                vehicle=op.vehicle)
+    world.bills[op.code] = bill
+    return Outcome(Code.OK, _bill_view(bill))
+
+
+def _find_bill(world: World, actor: Actor, code: str) -> Bill | Outcome:
+    bill = world.bills.get(code)
+    if bill is None:
+        return _reject(Code.UNKNOWN_BILL, bill=code)
+    if not actor.may_enter(bill.area):
+        return _reject(Code.WRONG_AREA, area=bill.area)
+    return bill
+
+
+def _add_to_bill(world: World, actor: Actor, op: AddToBill) -> Outcome:
+    bill = _find_bill(world, actor, op.bill)
+    if isinstance(bill, Outcome):
+        return bill
+    parent = world.bags.get(op.parent)
+    if parent is None:
+        return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
+    if parent.area != bill.area:
+        return _reject(Code.WRONG_AREA, area=parent.area)
+    if parent.bill is not None:
+        return _reject(Code.ALREADY_ON_BILL, bill=parent.bill)
+    if bill.status != "open":
+        return _reject(Code.BILL_NOT_OPEN, bill=bill.code)
+    if not parent.complete:
+        return _reject(Code.PARENT_INCOMPLETE, **_parent_view(parent))
+    if bill.parent_count >= bill.capacity:
+        return _reject(Code.BILL_FULL, **_bill_view(bill))
+    parent.bill = bill.code
+    bill.parent_count += 1
+    bill.actual_kg += parent.child_count
+    bill.expected_kg += parent.expected_kg
+    world.last_action[actor.user_id] = LastAction("bill_add", parent.code, world.now)
+    return Outcome(Code.OK, {**_bill_view(bill), "parent": parent.code})
+
+
+def _take_off_bill(bill: Bill, parent: Bag) -> None:
+    parent.bill = None
+    bill.parent_count -= 1
+    bill.actual_kg -= parent.child_count
+    bill.expected_kg -= parent.expected_kg
+
+
+def _finish_bill(world: World, actor: Actor, op: FinishBill) -> Outcome:
+    bill = _find_bill(world, actor, op.bill)
+    if isinstance(bill, Outcome):
+        return bill
+    if bill.status != "open":
+        return _reject(Code.BILL_NOT_OPEN, bill=bill.code)
+    if bill.parent_count == 0:
+        return _reject(Code.BILL_EMPTY, bill=bill.code)
+    bill.status = "completed"
+    return Outcome(Code.OK, _bill_view(bill))
+
+
+def _reopen_bill(world: World, actor: Actor, op: ReopenBill) -> Outcome:
+    bill = _find_bill(world, actor, op.bill)
+    if isinstance(bill, Outcome):
+        return bill
+    if bill.status != "completed":
+        return _reject(Code.BILL_NOT_COMPLETED, bill=bill.code)
+    bill.status = "open"
+    return Outcome(Code.OK, _bill_view(bill))
+
+
+_HANDLERS: dict[type, Callable[[World, Actor, Any], Outcome]] = {
+    ScanParent: _scan_parent,
+    ScanChild: _scan_child,
+    Undo: _undo,
+    CreateBill: _create_bill,
+    AddToBill: _add_to_bill,
+    FinishBill: _finish_bill,
+    ReopenBill: _reopen_bill,
+}

@@ -1,0 +1,33 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+READY_TIMEOUT = 2.0
+
+
+async def health(request: Request) -> JSONResponse:
+    """The process is alive and serving; touches nothing else."""
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """PostgreSQL and the broker both answer, within a short time limit."""
+    hub = request.app.state.hub
+    checks: dict[str, str] = {}
+    try:
+        await hub.pool.fetchval("SELECT 1", timeout=READY_TIMEOUT)
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        await asyncio.wait_for(hub.broker.ping(), READY_TIMEOUT)
+        checks["broker"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["broker"] = f"error: {type(exc).__name__}"
+    ok = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)

@@ -1,0 +1,98 @@
+"""Fixtures: a database and a Redis prefix of this run's own, the app in-process, real hub processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.database import create_pool
+from hub.migrate import migrate
+from hub.settings import Settings
+from tests import services
+from tests.hubprocess import HubProcess
+
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+DATA_TABLES = ("scan_stats", "scans", "devices", "bill_parents", "bills", "links", "bags", "audit_log",
+               "sessions")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with services.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    with services.test_database(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with services.redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> str:
+    return f"tracetrack-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """In-process settings: this run's database, the in-process broker, a known admin password."""
+    return Settings(
+        database_url=database_url,
+        redis_prefix=redis_prefix,
+        session_secret="test-session-secret",
+        admin_password=ADMIN_PASSWORD,
+        data_dir=tmp_path_factory.mktemp("data"),
+    )
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, 5)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def clean_db(pool: asyncpg.Pool) -> asyncpg.Pool:
+    """The run's database with every bag, bill, scan and session gone, and only the admin user left."""
+    await pool.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+    await pool.execute("DELETE FROM users WHERE username <> 'admin'")
+    await pool.execute("UPDATE users SET failed_logins = 0, locked_until = NULL")
+    return pool
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: asyncpg.Pool) -> Iterator[TestClient]:
+    """The app in-process, its lifespan running, on a clean database."""
+    with TestClient(create_app(settings), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def hub_process(database_url: str, tmp_path: Path) -> Iterator[type[HubProcess]]:
+    """Start real hub processes (uvicorn subprocesses on free ports); all are stopped afterwards."""
+    started: list[HubProcess] = []
+
+    class Bound(HubProcess):
+        def __init__(self, **env: str) -> None:
+            super().__init__(tmp_path, {"DATABASE_URL": database_url, "ADMIN_PASSWORD": ADMIN_PASSWORD,
+                                        "SESSION_SECRET": "test-session-secret", **env})
+            started.append(self)
+
+    yield Bound
+    for process in started:
+        process.stop()

