@@ -150,4 +150,21 @@ class Settings:
             return
         if not self.session_secret:
             raise SettingsError("SESSION_SECRET must be set when TRACETRACK_ENV=production")
-        if self.admin_password is not None and self.admin_password.lower() in DEFAULT_PASSWORDS = frozenset({"admin", "password", "changeme", "tracetrack"})
+        if self.admin_password is not None and self.admin_password.lower() in DEFAULT_PASSWORDS:
+            raise SettingsError("ADMIN_PASSWORD is a well-known default; choose another for production")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def documented_options() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every option, for the README and `tracetrack serve --help`."""
+    rows = []
+    for field in dataclasses.fields(Settings):
+        default = field.default
+        shown = "unset" if default is None else ",".join(default) if isinstance(default, tuple) else str(default)
+        rows.append((field.metadata["env"], shown or "empty", field.metadata["help"]))
+    return rows
+
+
+DEFAULT_PASSWORDS = frozenset({"admin", "password", "changeme", "tracetrack"})
