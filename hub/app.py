@@ -5,21 +5,25 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import auth, health
+from hub import auth, health, websockets
+from hub.batch import Committed
 from hub.broker import Broker, create_broker
+from hub.cache import BagCache
 from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
 from hub.migrate import migrate
+from hub.scanner import ScannerSession
 from hub.settings import Settings
 from hub.store import formats as formats_store
+from hub.writer import BatchWriter
 
 logger = logging.getLogger("tracetrack")
 
@@ -35,26 +39,36 @@ class Hub:
     broker: Broker
     formats: tuple[ParentFormat, ...]
     session_secret: bytes
+    cache: BagCache
+    writer: BatchWriter = field(init=False)
+    scanners: dict[str, ScannerSession] = field(default_factory=dict)
+
+    async def on_commit(self, committed: Committed) -> None:
+        """A batch is durable: refresh this process's cache."""
+        self.cache.update(committed.bags)
 
 
 @contextlib.asynccontextmanager
 async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
-    """Open the pool, migrate, load configuration, start the broker; close all in reverse."""
+    """Open the pool, migrate, load configuration, start broker and writer; close all in reverse."""
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is not set; `tracetrack serve` starts an embedded PostgreSQL")
     pool = await create_pool(settings.database_url, settings.db_pool_size)
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
-        formats = await formats_store.load(pool)
         await auth.ensure_first_admin(pool, settings)
         broker = create_broker(settings.redis_url, settings.redis_prefix)
-        hub = Hub(settings=settings, pool=pool, broker=broker, formats=formats,
-                  session_secret=auth.secret_bytes(settings))
+        hub = Hub(settings=settings, pool=pool, broker=broker, formats=await formats_store.load(pool),
+                  session_secret=auth.secret_bytes(settings), cache=BagCache(settings.bag_cache_size))
+        hub.writer = BatchWriter(pool, hub.formats, max_ops=settings.batch_max_ops,
+                                 max_delay=settings.batch_max_delay_ms / 1000, on_commit=hub.on_commit)
         await broker.start(_ignore_publication)
+        hub.writer.start()
         try:
             yield hub
         finally:
+            await hub.writer.close(settings.shutdown_timeout)
             await broker.close()
     finally:
         await pool.close()
@@ -78,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/health", health.health),
         Route("/ready", health.ready),
         *auth.routes,
+        WebSocketRoute("/ws/scan", websockets.scan_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

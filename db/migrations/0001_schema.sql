@@ -247,3 +247,7 @@ CREATE TABLE scan_stats (
     bills_completed    integer NOT NULL DEFAULT 0,
     PRIMARY KEY (minute, area, device_id)
 );
+
+-- Undo finds an operator's last link or bill addition still in effect.
+CREATE INDEX links_linked_by ON links (linked_by, linked_at DESC);
+CREATE INDEX bill_parents_added_by ON bill_parents (added_by, added_at DESC);

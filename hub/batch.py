@@ -1,0 +1,219 @@
+"""One batch of operations, applied in one transaction.
+
+Lock the rows the batch touches, decide each operation in order with the domain rules, then write
+the net effect set-wise. The database's constraints and triggers remain the final arbiter.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from hub.codes import Code
+from hub.domain import rules
+from hub.domain.bagcodes import ParentFormat
+from hub.domain.rules import Actor, Bag, Bill, Operation, Outcome, World
+from hub.store import batches as store
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One operation from one device, as the writer receives it.
+
+    `verdict` is set when the edge already decided it (a malformed frame, a stateless rejection):
+    such a submission is recorded but touches no bag.
+    """
+
+    device: str
+    seq: int
+    actor: Actor
+    operation: Operation | None
+    client_time: datetime | None = None
+    verdict: Outcome | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.device, self.seq)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the device is told: the outcome, and whether it is the stored answer to a resend."""
+
+    outcome: Outcome
+    replay: bool = False
+
+
+@dataclass
+class Committed:
+    """A committed batch, for the caches and dashboards of every hub process."""
+
+    at: datetime
+    events: list[dict[str, Any]] = field(default_factory=list)
+    bags: list[Bag] = field(default_factory=list)
+    bills: list[Bill] = field(default_factory=list)
+
+
+def _touched(sub: Submission) -> tuple[set[str], set[str]]:
+    """(bag codes, bill codes) an operation reads or changes."""
+    op = sub.operation
+    if sub.verdict is not None or op is None:
+        return set(), set()
+    if isinstance(op, rules.ScanChild):
+        return {op.code, op.parent}, set()
+    if isinstance(op, (rules.ScanParent, rules.Undo)):
+        return {op.code}, set()
+    if isinstance(op, rules.CreateBill):
+        return set(), {op.code}
+    if isinstance(op, rules.AddToBill):
+        return {op.parent}, {op.bill}
+    return set(), {op.bill}
+
+
+async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
+                      formats: tuple[ParentFormat, ...], now: datetime) -> World:
+    bag_codes: set[str] = set()
+    bill_codes: set[str] = set()
+    undo_codes: set[str] = set()
+    undo_users: set[int] = set()
+    for sub in subs:
+        bags, bills = _touched(sub)
+        bag_codes |= bags
+        bill_codes |= bills
+        if isinstance(sub.operation, rules.Undo) and sub.verdict is None:
+            undo_codes.add(sub.operation.code)
+            undo_users.add(sub.actor.user_id)
+    loaded = await store.lock_bags(conn, bag_codes)
+    undone = [loaded[code] for code in undo_codes if code in loaded]
+    parents_of_undone = {bag.parent for bag in undone if bag.parent} - loaded.keys()
+    loaded.update(await store.lock_bags(conn, parents_of_undone))
+    bill_codes |= {bag.bill for bag in undone if bag.bill}
+    bills = await store.lock_bills(conn, bill_codes)
+    last = await store.last_actions(conn, sorted(undo_users))
+    return World(formats=formats, now=now, bags=loaded, bills=bills, last_action=dict(last))
+
+
+def _scan_area(world: World, actor: Actor, op: Operation | None) -> str:
+    """The dispatch area a scan counts in: its parent's or bill's, else the operator's."""
+    code = None
+    if isinstance(op, (rules.ScanParent, rules.Undo)):
+        code = op.code
+    elif isinstance(op, rules.ScanChild):
+        code = op.parent
+    if code is not None and code in world.bags:
+        return world.bags[code].area
+    bill = getattr(op, "bill", None) if not isinstance(op, rules.CreateBill) else op.code
+    if bill is not None and bill in world.bills:
+        return world.bills[bill].area
+    return actor.area or ""
+
+
+def _stat_delta(op: Operation | None, outcome: Outcome) -> list[int]:
+    """[accepted, rejected, children_linked, parents_completed, bills_completed] for one scan."""
+    if not outcome.ok:
+        return [0, 1, 0, 0, 0]
+    data = outcome.data
+    if isinstance(op, rules.ScanChild):
+        return [1, 0, 1, int(data["complete"]), 0]
+    if isinstance(op, rules.Undo) and data.get("undone") == "link":
+        return [1, 0, -1, -int(data["count"] == data["capacity"] - 1), 0]
+    if isinstance(op, rules.FinishBill):
+        return [1, 0, 0, 0, 1]
+    if isinstance(op, rules.ReopenBill):
+        return [1, 0, 0, 0, -1]
+    return [1, 0, 0, 0, 0]
+
+
+async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
+                      formats: tuple[ParentFormat, ...], now: datetime) -> tuple[list[Result], Committed]:
+    """Apply `subs` in order inside the caller's transaction; return each one's result."""
+    results: list[Result | None] = [None] * len(subs)
+    last_seq = await store.lock_devices(conn, sorted({s.device for s in subs}))
+    recorded = await store.recorded_results(
+        conn, [s.key for s in subs if s.seq <= last_seq.get(s.device, 0)]
+    )
+    fresh: list[int] = []
+    for i, sub in enumerate(subs):
+        if sub.key in recorded:
+            code, detail = recorded[sub.key]
+            results[i] = Result(Outcome(Code(code), detail), replay=True)
+        elif sub.seq <= last_seq.get(sub.device, 0):
+            results[i] = Result(Outcome(Code.STALE_SEQ, {"applied_seq": last_seq[sub.device]}))
+        else:
+            last_seq[sub.device] = sub.seq
+            fresh.append(i)
+
+    applying = [subs[i] for i in fresh]
+    world = await _load_world(conn, applying, formats, now)
+    before_parent = {code: bag.parent for code, bag in world.bags.items()}
+    before_bill = {code: bag.bill for code, bag in world.bags.items()}
+    before_status = {code: bill.status for code, bill in world.bills.items()}
+    creator: dict[str, int] = {}
+    changed_by: dict[str, int] = {}
+    committed = Committed(at=now)
+    scans: list[tuple[Any, ...]] = []
+    stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(store.STAT_FIELDS))
+    devices: dict[str, tuple[int, int | None]] = {}
+
+    for i in fresh:
+        sub = subs[i]
+        known_bags, known_bills = len(world.bags), len(world.bills)
+        outcome = sub.verdict or rules.apply(world, sub.actor, sub.operation)  # type: ignore[arg-type]
+        results[i] = Result(outcome)
+        op = sub.operation
+        if len(world.bags) > known_bags or len(world.bills) > known_bills:
+            for code in list(world.bags)[known_bags:] + list(world.bills)[known_bills:]:
+                creator[code] = sub.actor.user_id
+        if outcome.ok and op is not None:
+            changed_by[rules.operation_code(op)] = sub.actor.user_id
+        area = _scan_area(world, sub.actor, op)
+        op_name = op.op if op is not None else "invalid"
+        code = rules.operation_code(op) if op is not None else ""
+        target = rules.operation_target(op) if op is not None else ""
+        scans.append((sub.device, sub.seq, sub.actor.user_id, area, op_name, code, target,
+                      outcome.code.value, outcome.data, sub.client_time, now))
+        delta = _stat_delta(op, outcome)
+        row = stats[(area, sub.device)]
+        for n, value in enumerate(delta):
+            row[n] += value
+        devices[sub.device] = (sub.seq, sub.actor.user_id)
+        committed.events.append({
+            "device": sub.device, "seq": sub.seq, "user": sub.actor.username, "area": area,
+            "op": op_name, "code": code, "target": target, "result": outcome.code.value,
+            "data": outcome.data, "stats": delta,
+        })
+
+    new_bags = [bag for bag in world.bags.values() if bag.id is None]
+    new_bills = [bill for bill in world.bills.values() if bill.id is None]
+    await store.insert_bags(conn, new_bags, [creator.get(b.code) for b in new_bags], now)
+    await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
+
+    bags = world.bags
+    left_bill = [b for b in bags.values() if before_bill.get(b.code) and before_bill[b.code] != b.bill]
+    joined_bill = [b for b in bags.values() if b.bill and before_bill.get(b.code) != b.bill]
+    unlinked = [b for b in bags.values() if before_parent.get(b.code) and before_parent[b.code] != b.parent]
+    linked = [b for b in bags.values() if b.parent and before_parent.get(b.code) != b.parent]
+    reopened = [b for b in world.bills.values() if b.status == "open" and before_status.get(b.code) == "completed"]
+    finished = [b for b in world.bills.values() if b.status == "completed" and before_status.get(b.code) != "completed"]
+
+    await store.delete_bill_parents(conn, [b.id for b in left_bill])  # type: ignore[misc]
+    await store.set_bill_status(conn, reopened, now)
+    await store.delete_links(conn, [b.id for b in unlinked])  # type: ignore[misc]
+    await store.insert_links(
+        conn, [(b.id, bags[b.parent].id, changed_by.get(b.code)) for b in linked], now  # type: ignore[index,misc]
+    )
+    await store.insert_bill_parents(
+        conn, [(b.id, world.bills[b.bill].id, changed_by.get(b.code)) for b in joined_bill], now  # type: ignore[index,misc]
+    )
+    await store.set_bill_status(conn, finished, now)
+    await store.record_scans(conn, scans)
+    await store.advance_devices(conn, devices, now)
+    await store.add_stats(conn, now.replace(second=0, microsecond=0), stats)
+
+    committed.bags = list(bags.values())
+    committed.bills = list(world.bills.values())
+    return [r for r in results if r is not None], committed

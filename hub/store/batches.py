@@ -1,0 +1,276 @@
+"""SQL of one group-commit batch: lock what the batch touches, load it, write the net effect.
+
+Everything here runs inside the writer's transaction; statements are per batch (unnest / COPY),
+never per scan.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from hub.domain.rules import Bag, Bill, LastAction
+
+TIMEOUT = 30
+
+
+class ConcurrentChange(Exception):
+    """Another hub process created a bag or bill this batch also created: redo the batch."""
+
+
+async def lock_devices(conn: asyncpg.Connection, devices: list[str]) -> dict[str, int]:
+    """Lock the devices' rows (serialising two hubs that see one device) and return their last seq."""
+    rows = await conn.fetch(
+        "SELECT device_id, last_seq FROM devices WHERE device_id = ANY($1::text[]) "
+        "ORDER BY device_id FOR UPDATE",
+        devices, timeout=TIMEOUT,
+    )
+    return {row["device_id"]: row["last_seq"] for row in rows}
+
+
+async def recorded_results(
+    conn: asyncpg.Connection, keys: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[str, dict[str, Any]]]:
+    """The stored (result, detail) of scans already applied, by (device, seq)."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT s.device_id, s.seq, s.result, s.detail
+             FROM scans s
+             JOIN unnest($1::text[], $2::bigint[]) AS k(device_id, seq)
+               ON s.device_id = k.device_id AND s.seq = k.seq""",
+        [device for device, _ in keys], [seq for _, seq in keys], timeout=TIMEOUT,
+    )
+    return {(r["device_id"], r["seq"]): (r["result"], r["detail"] or {}) for r in rows}
+
+
+async def lock_bags(conn: asyncpg.Connection, codes: set[str]) -> dict[str, Bag]:
+    """Lock the named bags' rows in id order and load them with their parent and bill codes."""
+    if not codes:
+        return {}
+    rows = await conn.fetch(
+        """SELECT b.id, b.code, b.kind, b.area, b.format, b.capacity, b.expected_kg, b.child_count,
+                  p.code AS parent_code, bl.code AS bill_code
+             FROM bags b
+             LEFT JOIN links l ON l.child_id = b.id
+             LEFT JOIN bags p ON p.id = l.parent_id
+             LEFT JOIN bill_parents bp ON bp.parent_id = b.id
+             LEFT JOIN bills bl ON bl.id = bp.bill_id
+            WHERE b.code = ANY($1::text[])
+            ORDER BY b.id
+              FOR UPDATE OF b""",
+        list(codes), timeout=TIMEOUT,
+    )
+    return {
+        r["code"]: Bag(
+            code=r["code"], kind=r["kind"], area=r["area"], id=r["id"], format=r["format"],
+            capacity=r["capacity"] or 0, expected_kg=r["expected_kg"] or 0,
+            child_count=r["child_count"], parent=r["parent_code"], bill=r["bill_code"],
+        )
+        for r in rows
+    }
+
+
+async def lock_bills(conn: asyncpg.Connection, codes: set[str]) -> dict[str, Bill]:
+    """Lock the named bills' rows in id order and load them with their weights."""
+    if not codes:
+        return {}
+    rows = await conn.fetch(
+        """SELECT l.id, l.code, l.capacity, l.parent_count, l.area, l.status, l.destination, l.vehicle,
+                  coalesce(w.actual_kg, 0) AS actual_kg, coalesce(w.expected_kg, 0) AS expected_kg
+             FROM bills l
+             LEFT JOIN LATERAL (
+                   SELECT sum(b.child_count) AS actual_kg, sum(b.expected_kg) AS expected_kg
+                     FROM bill_parents bp JOIN bags b ON b.id = bp.parent_id
+                    WHERE bp.bill_id = l.id) w ON true
+            WHERE l.code = ANY($1::text[])
+            ORDER BY l.id
+              FOR UPDATE OF l""",
+        list(codes), timeout=TIMEOUT,
+    )
+    return {
+        r["code"]: Bill(
+            code=r["code"], capacity=r["capacity"], area=r["area"], id=r["id"],
+            parent_count=r["parent_count"], status=r["status"], destination=r["destination"],
+            vehicle=r["vehicle"], actual_kg=r["actual_kg"], expected_kg=r["expected_kg"],
+        )
+        for r in rows
+    }
+
+
+async def last_actions(conn: asyncpg.Connection, user_ids: list[int]) -> dict[int, LastAction]:
+    """Per user, their latest link or bill addition still in effect."""
+    if not user_ids:
+        return {}
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (user_id) user_id, kind, code, at FROM (
+               SELECT l.linked_by AS user_id, 'link' AS kind, c.code, l.linked_at AS at
+                 FROM unnest($1::bigint[]) AS u(id)
+                 CROSS JOIN LATERAL (SELECT * FROM links WHERE linked_by = u.id
+                                      ORDER BY linked_at DESC LIMIT 1) l
+                 JOIN bags c ON c.id = l.child_id
+               UNION ALL
+               SELECT p.added_by, 'bill_add', b.code, p.added_at
+                 FROM unnest($1::bigint[]) AS u(id)
+                 CROSS JOIN LATERAL (SELECT * FROM bill_parents WHERE added_by = u.id
+                                      ORDER BY added_at DESC LIMIT 1) p
+                 JOIN bags b ON b.id = p.parent_id
+           ) a
+           ORDER BY user_id, at DESC""",
+        user_ids, timeout=TIMEOUT,
+    )
+    return {r["user_id"]: LastAction(r["kind"], r["code"], r["at"]) for r in rows}
+
+
+async def insert_bags(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None],
+                      now: datetime) -> None:
+    """Insert new bags and give them their ids; a bag another process created first aborts the batch."""
+    if not bags:
+        return
+    rows = await conn.fetch(
+        """INSERT INTO bags (code, kind, area, format, capacity, expected_kg, created_by, created_at)
+           SELECT * FROM unnest($1::text[], $2::char[], $3::text[], $4::text[], $5::int[],
+                                $6::numeric[], $7::bigint[], $8::timestamptz[])
+           ON CONFLICT (code) DO NOTHING
+           RETURNING id, code""",
+        [b.code for b in bags], [b.kind for b in bags], [b.area for b in bags],
+        [b.format for b in bags], [b.capacity if b.kind == "P" else None for b in bags],
+        [b.expected_kg if b.kind == "P" else None for b in bags], created_by, [now] * len(bags),
+        timeout=TIMEOUT,
+    )
+    if len(rows) != len(bags):
+        raise ConcurrentChange("a bag was created by another hub at the same moment")
+    ids = {r["code"]: r["id"] for r in rows}
+    for bag in bags:
+        bag.id = ids[bag.code]
+
+
+async def insert_bills(conn: asyncpg.Connection, bills: list[Bill], created_by: list[int | None],
+                       now: datetime) -> None:
+    if not bills:
+        return
+    rows = await conn.fetch(
+        """INSERT INTO bills (code, capacity, area, destination, vehicle, created_by, created_at)
+           SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
+                                $6::bigint[], $7::timestamptz[])
+           ON CONFLICT (code) DO NOTHING
+           RETURNING id, code""",
+        [b.code for b in bills], [b.capacity for b in bills], [b.area for b in bills],
+        [b.destination for b in bills], [b.vehicle for b in bills], created_by, [now] * len(bills),
+        timeout=TIMEOUT,
+    )
+    if len(rows) != len(bills):
+        raise ConcurrentChange("a bill was created by another hub at the same moment")
+    ids = {r["code"]: r["id"] for r in rows}
+    for bill in bills:
+        bill.id = ids[bill.code]
+
+
+async def delete_bill_parents(conn: asyncpg.Connection, parent_ids: list[int]) -> None:
+    if parent_ids:
+        await conn.execute("DELETE FROM bill_parents WHERE parent_id = ANY($1::bigint[])", parent_ids,
+                           timeout=TIMEOUT)
+
+
+async def set_bill_status(conn: asyncpg.Connection, bills: list[Bill], now: datetime) -> None:
+    if not bills:
+        return
+    await conn.execute(
+        """UPDATE bills l
+              SET status = u.status,
+                  completed_at = CASE WHEN u.status = 'completed' THEN $3::timestamptz END
+             FROM unnest($1::bigint[], $2::text[]) AS u(id, status)
+            WHERE l.id = u.id""",
+        [b.id for b in bills], [b.status for b in bills], now, timeout=TIMEOUT,
+    )
+
+
+async def delete_links(conn: asyncpg.Connection, child_ids: list[int]) -> None:
+    if child_ids:
+        await conn.execute("DELETE FROM links WHERE child_id = ANY($1::bigint[])", child_ids,
+                           timeout=TIMEOUT)
+
+
+async def insert_links(conn: asyncpg.Connection, links: list[tuple[int, int, int | None]],
+                       now: datetime) -> None:
+    """(child_id, parent_id, linked_by) rows; the counter triggers run once for the statement."""
+    if not links:
+        return
+    await conn.execute(
+        """INSERT INTO links (child_id, parent_id, linked_by, linked_at)
+           SELECT c, p, u, $4::timestamptz FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(c, p, u)""",
+        [c for c, _, _ in links], [p for _, p, _ in links], [u for _, _, u in links], now,
+        timeout=TIMEOUT,
+    )
+
+
+async def insert_bill_parents(conn: asyncpg.Connection, rows: list[tuple[int, int, int | None]],
+                              now: datetime) -> None:
+    """(parent_id, bill_id, added_by) rows."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO bill_parents (parent_id, bill_id, added_by, added_at)
+           SELECT p, b, u, $4::timestamptz FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(p, b, u)""",
+        [p for p, _, _ in rows], [b for _, b, _ in rows], [u for _, _, u in rows], now,
+        timeout=TIMEOUT,
+    )
+
+
+SCAN_COLUMNS = ("device_id", "seq", "user_id", "area", "op", "code", "target", "result", "detail",
+                "client_time", "server_time")
+
+
+async def record_scans(conn: asyncpg.Connection, records: list[tuple[Any, ...]]) -> None:
+    """COPY the batch's scan rows (columns as SCAN_COLUMNS)."""
+    if records:
+        await conn.copy_records_to_table("scans", records=records, columns=SCAN_COLUMNS, timeout=TIMEOUT)
+
+
+async def advance_devices(conn: asyncpg.Connection, last: dict[str, tuple[int, int | None]],
+                          now: datetime) -> None:
+    """Store each device's last applied seq (and its user), in the batch's transaction."""
+    if not last:
+        return
+    devices = list(last)
+    await conn.execute(
+        """INSERT INTO devices (device_id, last_seq, user_id, updated_at)
+           SELECT d, s, u, $4::timestamptz FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS x(d, s, u)
+           ON CONFLICT (device_id) DO UPDATE
+              SET last_seq = greatest(devices.last_seq, excluded.last_seq),
+                  user_id = excluded.user_id, updated_at = excluded.updated_at""",
+        devices, [last[d][0] for d in devices], [last[d][1] for d in devices], now, timeout=TIMEOUT,
+    )
+
+
+STAT_FIELDS = ("accepted", "rejected", "children_linked", "parents_completed", "bills_completed")
+
+
+async def add_stats(conn: asyncpg.Connection, minute: datetime,
+                    deltas: dict[tuple[str, str], list[int]]) -> None:
+    """Add this batch's counts to the per-minute counters, keyed by (area, device)."""
+    if not deltas:
+        return
+    keys = list(deltas)
+    columns = [[deltas[k][i] for k in keys] for i in range(len(STAT_FIELDS))]
+    await conn.execute(
+        """INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
+                                   parents_completed, bills_completed)
+           SELECT $1::timestamptz, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[],
+                                                 $7::int[], $8::int[])
+           ON CONFLICT (minute, area, device_id) DO UPDATE
+              SET accepted = scan_stats.accepted + excluded.accepted,
+                  rejected = scan_stats.rejected + excluded.rejected,
+                  children_linked = scan_stats.children_linked + excluded.children_linked,
+                  parents_completed = scan_stats.parents_completed + excluded.parents_completed,
+                  bills_completed = scan_stats.bills_completed + excluded.bills_completed""",
+        minute, [a for a, _ in keys], [d for _, d in keys], *columns, timeout=TIMEOUT,
+    )
+
+
+async def applied_seq(pool: asyncpg.Pool, device: str) -> int:
+    """The last seq applied for a device (0 for a device never seen)."""
+    value = await pool.fetchval("SELECT last_seq FROM devices WHERE device_id = $1", device, timeout=TIMEOUT)
+    return int(value or 0)

@@ -1,0 +1,185 @@
+"""The group-commit writer: many operations, one transaction, then every waiting ack at once.
+
+Operations queue up while a batch commits; the next batch takes what is queued (up to a size limit,
+waiting a few milliseconds more only under load, so a lone scan is never held back). One batch is in
+flight at a time, which keeps each device's operations in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import asyncpg
+
+from hub.batch import Committed, Result, Submission, apply_batch
+from hub.codes import Code
+from hub.domain.bagcodes import ParentFormat
+from hub.domain.rules import Outcome, Undo
+from hub.store.batches import ConcurrentChange
+
+logger = logging.getLogger("tracetrack.writer")
+
+ATTEMPTS = 5
+ACQUIRE_TIMEOUT = 5.0
+_RETRYABLE = (ConcurrentChange, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
+              asyncpg.UniqueViolationError)
+_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
+                asyncpg.CannotConnectNowError)
+
+OnCommit = Callable[[Committed], Awaitable[None]]
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached or went away mid-batch; nothing of the batch was applied."""
+
+
+class BatchWriter:
+    def __init__(self, pool: asyncpg.Pool, formats: tuple[ParentFormat, ...], *, max_ops: int,
+                 max_delay: float, on_commit: OnCommit) -> None:
+        self._pool = pool
+        self._formats = formats
+        self._max_ops = max_ops
+        self._max_delay = max_delay
+        self._on_commit = on_commit
+        self._queue: deque[Submission] = deque()
+        self._pending: dict[tuple[str, int], asyncio.Future[Result]] = {}
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._last_batch_size = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="batch-writer")
+
+    def submit(self, sub: Submission) -> asyncio.Future[Result]:
+        """Queue one operation; the future resolves once its batch has committed (or failed).
+
+        A (device, seq) already queued or in flight shares the first submission's future, so a resend
+        racing its original is applied once.
+        """
+        existing = self._pending.get(sub.key)
+        if existing is not None:
+            return existing
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        if self._closing:
+            future.set_result(Result(Outcome(Code.RETRY)))
+            return future
+        self._pending[sub.key] = future
+        self._queue.append(sub)
+        self._wakeup.set()
+        return future
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    async def close(self, timeout: float) -> None:
+        """Commit what is queued (within `timeout`), then stop; anything left is told to retry."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+            logger.warning("writer did not drain within %.1fs; %d operations will be resent",
+                           timeout, len(self._queue))
+        for sub in self._queue:
+            self._resolve(sub, Result(Outcome(Code.RETRY)))
+        self._queue.clear()
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take(self._max_ops)
+            if len(batch) < self._max_ops and self._last_batch_size > 1 and not self._closing:
+                await asyncio.sleep(self._max_delay)
+                batch += self._take(self._max_ops - len(batch), batch)
+            self._last_batch_size = len(batch)
+            await self._commit(batch)
+
+    def _take(self, limit: int, taken: list[Submission] | None = None) -> list[Submission]:
+        """Up to `limit` queued operations. An undo by someone who already has an operation in the
+        batch starts the next batch, so an undo always sees its author's committed last action."""
+        actors = {sub.actor.user_id for sub in taken or ()}
+        batch: list[Submission] = []
+        while self._queue and len(batch) < limit:
+            sub = self._queue[0]
+            if isinstance(sub.operation, Undo) and sub.actor.user_id in actors:
+                break
+            actors.add(sub.actor.user_id)
+            batch.append(self._queue.popleft())
+        return batch
+
+    async def _commit(self, batch: list[Submission]) -> None:
+        committed: Committed | None = None
+        try:
+            results, committed = await self._apply(batch)
+        except DatabaseUnavailable:
+            results = [Result(Outcome(Code.RETRY))] * len(batch)
+        except asyncpg.IntegrityConstraintViolationError:
+            results, committed = await self._apply_one_by_one(batch)
+        except Exception:
+            logger.exception("batch of %d failed unexpectedly; its operations will be retried", len(batch))
+            results = [Result(Outcome(Code.RETRY))] * len(batch)
+        for sub, result in zip(batch, results):
+            self._resolve(sub, result)
+        if committed is not None and committed.events:
+            try:
+                await self._on_commit(committed)
+            except Exception:
+                logger.exception("publishing a committed batch failed; scans are stored regardless")
+
+    def _resolve(self, sub: Submission, result: Result) -> None:
+        future = self._pending.pop(sub.key, None)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    async def _apply(self, batch: list[Submission]) -> tuple[list[Result], Committed]:
+        """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone."""
+        for attempt in range(ATTEMPTS):
+            try:
+                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+                    async with conn.transaction():
+                        return await apply_batch(conn, batch, self._formats, datetime.now(UTC))
+            except _RETRYABLE as exc:
+                if attempt == ATTEMPTS - 1 and isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+                    raise
+                logger.info("batch raced another hub (%s); redoing it", type(exc).__name__)
+                await asyncio.sleep(0.005 * (attempt + 1))
+            except _UNAVAILABLE as exc:
+                logger.warning("PostgreSQL unavailable (%s); %d operations will be retried",
+                               exc, len(batch))
+                raise DatabaseUnavailable from exc
+        raise DatabaseUnavailable("batch kept racing other hubs")
+
+    async def _apply_one_by_one(self, batch: list[Submission]) -> tuple[list[Result], Committed]:
+        """The database refused the batch: give each operation the database's own verdict."""
+        logger.warning("batch of %d refused by a constraint; applying one by one", len(batch))
+        results: list[Result] = []
+        committed = Committed(at=datetime.now(UTC))
+        for sub in batch:
+            try:
+                try:
+                    (result,), one = await self._apply([sub])
+                except asyncpg.IntegrityConstraintViolationError:
+                    (result,), one = await self._apply([replace(sub, verdict=Outcome(Code.CONFLICT))])
+            except DatabaseUnavailable:
+                result, one = Result(Outcome(Code.RETRY)), Committed(at=committed.at)
+            results.append(result)
+            committed.events += one.events
+            committed.bags += one.bags
+            committed.bills += one.bills
+        return results, committed
