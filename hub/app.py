@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from hub import auth, health, websockets
 from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
+from hub.codes import Close
 from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
 from hub.migrate import migrate
@@ -42,6 +44,11 @@ class Hub:
     cache: BagCache
     writer: BatchWriter = field(init=False)
     scanners: dict[str, ScannerSession] = field(default_factory=dict)
+
+    async def drain(self) -> None:
+        """Shutdown: every scanner session acks what it accepted, then closes with 1012."""
+        await asyncio.gather(*(session.close(Close.SERVICE_RESTART, "hub restarting")
+                               for session in list(self.scanners.values())))
 
     async def on_commit(self, committed: Committed) -> None:
         """A batch is durable: refresh this process's cache."""

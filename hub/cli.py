@@ -147,6 +147,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """
     import uvicorn
 
+    from hub import server
+
     settings = _settings()
     if workers > 1 and not settings.redis_url:
         raise click.ClickException(
@@ -160,7 +162,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             os.environ["DATABASE_URL"] = settings.database_url
             asyncio.run(_prepare(settings))
             # Returns after a graceful shutdown on SIGINT or SIGTERM; `database` then stops PostgreSQL.
-            uvicorn.run(
+            config = uvicorn.Config(
                 "hub.app:create_app",
                 factory=True,
                 host=host or settings.host,
@@ -171,6 +173,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
                 ws_max_size=settings.max_frame_bytes,
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
             )
+            server.run(config, workers)
     except KeyboardInterrupt:
         # Asked to stop before serving began: a clean stop, not a failure.
         logging.getLogger("tracetrack").info("stopped")
