@@ -1,0 +1,158 @@
+"""Users, their login state and their sessions: every SQL statement of the accounts aggregate.
+
+Times are PostgreSQL's `now()`, never the hub's clock, so several hub processes agree on lockouts
+and idle expiry. Sessions are looked up by the hash of their token only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+TIMEOUT = 10.0
+"""Seconds any one statement here may take."""
+
+Db = Any
+"""An asyncpg pool, connection or pooled connection: whatever can run the statement."""
+
+
+async def find_login(db: Db, username: str) -> asyncpg.Record | None:
+    """What a login needs to know about a user; whether it may log in is decided by the updates below."""
+    return await db.fetchrow(
+        "SELECT id, username, password_hash, role, area FROM users WHERE username = $1",
+        username, timeout=TIMEOUT,
+    )
+
+
+async def record_failure(db: Db, user_id: int, max_failures: int, lockout_minutes: int) -> bool:
+    """Count one failed login; lock the account at `max_failures` in a row. True if this one locked it.
+
+    A lock that has run out starts the count again. A locked account is left as it is, so failed
+    attempts during a lockout do not extend it. Checked and changed in one statement, so concurrent
+    attempts from several hub processes are all counted.
+    """
+    locked = await db.fetchval(
+        """UPDATE users
+              SET failed_logins = CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END,
+                  locked_until = CASE
+                      WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END) >= $2
+                      THEN now() + make_interval(mins => $3) END
+            WHERE id = $1 AND (locked_until IS NULL OR locked_until <= now())
+        RETURNING locked_until IS NOT NULL""",
+        user_id, max_failures, lockout_minutes, timeout=TIMEOUT,
+    )
+    return bool(locked)
+
+
+async def record_success(db: Db, user_id: int) -> bool:
+    """Clear the failure count after a good password; False (and nothing changed) if inactive or locked."""
+    cleared = await db.fetchval(
+        """UPDATE users SET failed_logins = 0, locked_until = NULL
+            WHERE id = $1 AND active AND (locked_until IS NULL OR locked_until <= now())
+        RETURNING id""",
+        user_id, timeout=TIMEOUT,
+    )
+    return cleared is not None
+
+
+async def set_password_hash(db: Db, user_id: int, password_hash: str) -> None:
+    await db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash,
+                     timeout=TIMEOUT)
+
+
+async def admin_exists(db: Db) -> bool:
+    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND active)",
+                                  timeout=TIMEOUT))
+
+
+async def find_user(db: Db, user_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT id, username, role, area FROM users WHERE id = $1", user_id,
+                             timeout=TIMEOUT)
+
+
+async def insert_user(db: Db, username: str, password_hash: str, role: str, area: str | None) -> int | None:
+    """Insert a user; None when the username is taken (also by a concurrent insert)."""
+    user_id: int | None = await db.fetchval(
+        """INSERT INTO users (username, password_hash, role, area) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (username) DO NOTHING RETURNING id""",
+        username, password_hash, role, area, timeout=TIMEOUT,
+    )
+    return user_id
+
+
+async def insert_audit(db: Db, actor_id: int | None, action: str, target: str,
+                       before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    """One audit row: who did what to which account, and the state before and after."""
+    await db.execute(
+        "INSERT INTO audit_log (actor_id, action, target, before, after) VALUES ($1, $2, $3, $4, $5)",
+        actor_id, action, target, before, after, timeout=TIMEOUT,
+    )
+
+
+async def insert_session(db: Db, token_hash: bytes, user_id: int, user_agent: str) -> None:
+    await db.execute(
+        "INSERT INTO sessions (token_hash, user_id, user_agent) VALUES ($1, $2, $3)",
+        token_hash, user_id, user_agent, timeout=TIMEOUT,
+    )
+
+
+async def live_session_user(db: Db, token_hash: bytes, idle_minutes: int,
+                            refresh_seconds: int) -> asyncpg.Record | None:
+    """The active user of a session that is neither revoked nor idle for `idle_minutes`.
+
+    In the same round trip, `last_seen_at` is moved to now when it is older than `refresh_seconds`,
+    so a busy session costs one write a minute, not one per request.
+    """
+    return await db.fetchrow(
+        """WITH live AS (
+               SELECT s.token_hash, s.last_seen_at, u.id, u.username, u.role, u.area
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.active
+                  AND s.last_seen_at > now() - make_interval(mins => $2)
+           ), touched AS (
+               UPDATE sessions s SET last_seen_at = now()
+                 FROM live
+                WHERE s.token_hash = live.token_hash AND s.revoked_at IS NULL
+                  AND live.last_seen_at < now() - make_interval(secs => $3)
+           )
+           SELECT id, username, role, area FROM live""",
+        token_hash, idle_minutes, refresh_seconds, timeout=TIMEOUT,
+    )
+
+
+async def touch_session(db: Db, token_hash: bytes, refresh_seconds: int) -> bool:
+    """Mark a session as in use now (at most once per `refresh_seconds`); False if revoked or gone."""
+    live = await db.fetchval(
+        """WITH live AS (
+               SELECT s.token_hash, s.last_seen_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.active
+           ), touched AS (
+               UPDATE sessions s SET last_seen_at = now()
+                 FROM live
+                WHERE s.token_hash = live.token_hash AND s.revoked_at IS NULL
+                  AND live.last_seen_at < now() - make_interval(secs => $2)
+           )
+           SELECT count(*) FROM live""",
+        token_hash, refresh_seconds, timeout=TIMEOUT,
+    )
+    return bool(live)
+
+
+async def revoke_session(db: Db, token_hash: bytes) -> bool:
+    """Revoke one session; False if there was no such live session."""
+    revoked = await db.fetchval(
+        "UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING 1",
+        token_hash, timeout=TIMEOUT,
+    )
+    return revoked is not None
+
+
+async def revoke_user_sessions(db: Db, user_id: int) -> int:
+    """Revoke every live session of a user; how many there were."""
+    rows = await db.fetch(
+        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING 1",
+        user_id, timeout=TIMEOUT,
+    )
+    return len(rows)
