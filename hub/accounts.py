@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from hub.domain.rules import Actor, Role
 from hub.settings import Settings
 from hub.store import accounts as store
+from hub.store import audit
 
 logger = logging.getLogger("tracetrack.accounts")
 
@@ -135,7 +136,7 @@ async def _create(pool: asyncpg.Pool, *, username: str, password: str, role: Rol
             raise AccountError("UNKNOWN_AREA", f"There is no dispatch area {area!r}.") from None
         if user_id is None:
             raise AccountError("USERNAME_TAKEN", f"A user named {username!r} already exists.")
-        await store.insert_audit(conn, actor_id, "user.create", f"user:{user_id}", None,
+        await audit.insert_audit(conn, actor_id, "user.create", f"user:{user_id}", None,
                                  user_view(user_id, username, role, area))
     return user_id
 
@@ -179,7 +180,7 @@ async def authenticate(pool: asyncpg.Pool, settings: Settings, username: str, pa
     if not await verify_password(row["password_hash"], password):
         if await store.record_failure(pool, row["id"], settings.login_max_failures,
                                       settings.login_lockout_minutes):
-            await store.insert_audit(pool, None, "user.locked", f"user:{row['id']}", None,
+            await audit.insert_audit(pool, None, "user.locked", f"user:{row['id']}", None,
                                      {"locked_minutes": settings.login_lockout_minutes})
             logger.warning("account %r locked after %d failed logins", row["username"],
                            settings.login_max_failures)
@@ -243,6 +244,6 @@ async def revoke_user_sessions(pool: asyncpg.Pool, user_id: int, *, actor_id: in
         if await store.find_user(conn, user_id) is None:
             raise AccountError("UNKNOWN_USER", f"There is no user {user_id}.")
         count = await store.revoke_user_sessions(conn, user_id)
-        await store.insert_audit(conn, actor_id, "user.revoke_sessions", f"user:{user_id}",
+        await audit.insert_audit(conn, actor_id, "user.revoke_sessions", f"user:{user_id}",
                                  {"live_sessions": count}, {"live_sessions": 0})
     return count

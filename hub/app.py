@@ -5,26 +5,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import msgpack
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import auth, health, websockets
+from hub import auth, health, walltokens, websockets
 from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
 from hub.codes import Close
 from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
+from hub.fanout import Fanout
 from hub.migrate import migrate
+from hub.presence import Presence
+from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags
 from hub.scanner import ScannerSession
 from hub.settings import Settings
 from hub.store import formats as formats_store
+from hub.store import live as live_store
 from hub.writer import BatchWriter
 
 logger = logging.getLogger("tracetrack")
@@ -42,22 +49,57 @@ class Hub:
     formats: tuple[ParentFormat, ...]
     session_secret: bytes
     cache: BagCache
-    writer: BatchWriter = field(init=False)
+    origin: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanners: dict[str, ScannerSession] = field(default_factory=dict)
+    writer: BatchWriter = field(init=False)
+    publisher: Publisher = field(init=False)
+    fanout: Fanout = field(init=False)
+    presence: Presence = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.writer = BatchWriter(self.pool, self.formats, max_ops=settings.batch_max_ops,
+                                  max_delay=settings.batch_max_delay_ms / 1000, on_commit=self.on_commit)
+        self.publisher = Publisher(self.broker)
+        tz = settings.zone
+        self.fanout = Fanout(lambda: live_store.load_state(self.pool, tz, datetime.now(UTC)),
+                             lambda scope: self.presence.online(scope))
+        self.presence = Presence(self.origin, self._announce_presence, self.fanout.presence_changed)
+
+    async def on_commit(self, committed: Committed) -> None:
+        """A batch is durable: this process's cache and dashboards now, the other hubs via the broker."""
+        self.cache.update(committed.bags)
+        message = batch_message(committed, self.origin)
+        self.fanout.on_batch(message)
+        self.publisher.publish(BATCHES, message)
+
+    async def on_publication(self, channel: str, payload: bytes) -> None:
+        """Another hub's batch or presence (this hub's own come back too and are skipped)."""
+        message = msgpack.unpackb(payload, raw=False)
+        if message.get("origin") == self.origin:
+            return
+        if channel == BATCHES:
+            self.cache.update(parents_as_bags(message))
+            self.fanout.on_batch(message)
+        elif channel == PRESENCE:
+            self.presence.on_message(message)
+
+    async def on_broker_availability(self, available: bool) -> None:
+        """Without the broker other hubs' scans are missing: dashboards are told they are stale."""
+        await self.fanout.set_stale(not available)
+
+    async def _announce_presence(self, message: dict[str, object]) -> None:
+        self.publisher.publish(PRESENCE, message)
 
     async def drain(self) -> None:
         """Shutdown: every scanner session acks what it accepted, then closes with 1012."""
         await asyncio.gather(*(session.close(Close.SERVICE_RESTART, "hub restarting")
                                for session in list(self.scanners.values())))
 
-    async def on_commit(self, committed: Committed) -> None:
-        """A batch is durable: refresh this process's cache."""
-        self.cache.update(committed.bags)
-
 
 @contextlib.asynccontextmanager
 async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
-    """Open the pool, migrate, load configuration, start broker and writer; close all in reverse."""
+    """Open the pool, migrate, load configuration, start broker, fan-out and writer; close in reverse."""
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is not set; `tracetrack serve` starts an embedded PostgreSQL")
     pool = await create_pool(settings.database_url, settings.db_pool_size)
@@ -65,24 +107,24 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         async with pool.acquire() as conn:
             await migrate(conn)
         await auth.ensure_first_admin(pool, settings)
-        broker = create_broker(settings.redis_url, settings.redis_prefix)
-        hub = Hub(settings=settings, pool=pool, broker=broker, formats=await formats_store.load(pool),
-                  session_secret=auth.secret_bytes(settings), cache=BagCache(settings.bag_cache_size))
-        hub.writer = BatchWriter(pool, hub.formats, max_ops=settings.batch_max_ops,
-                                 max_delay=settings.batch_max_delay_ms / 1000, on_commit=hub.on_commit)
-        await broker.start(_ignore_publication)
+        hub = Hub(settings=settings, pool=pool, broker=create_broker(settings.redis_url, settings.redis_prefix),
+                  formats=await formats_store.load(pool), session_secret=auth.secret_bytes(settings),
+                  cache=BagCache(settings.bag_cache_size))
+        await hub.fanout.start()
+        await hub.broker.start(hub.on_publication, hub.on_broker_availability)
+        hub.publisher.start()
+        hub.presence.start()
         hub.writer.start()
         try:
             yield hub
         finally:
             await hub.writer.close(settings.shutdown_timeout)
-            await broker.close()
+            await hub.presence.close()
+            await hub.publisher.close(settings.shutdown_timeout)
+            await hub.broker.close()
+            await hub.fanout.close()
     finally:
         await pool.close()
-
-
-async def _ignore_publication(channel: str, payload: bytes) -> None:
-    return None
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -99,7 +141,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/health", health.health),
         Route("/ready", health.ready),
         *auth.routes,
+        *walltokens.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
+        WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

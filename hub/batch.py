@@ -50,9 +50,13 @@ class Result:
 
 @dataclass
 class Committed:
-    """A committed batch, for the caches and dashboards of every hub process."""
+    """A committed batch, for the caches and dashboards of every hub process.
+
+    `seq` is its place in the commit order of all hubs (0 when it changed nothing and took none).
+    """
 
     at: datetime
+    seq: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
     bags: list[Bag] = field(default_factory=list)
     bills: list[Bill] = field(default_factory=list)
@@ -147,6 +151,8 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
             last_seq[sub.device] = sub.seq
             fresh.append(i)
 
+    if not fresh:
+        return [r for r in results if r is not None], Committed(at=now)
     applying = [subs[i] for i in fresh]
     world = await _load_world(conn, applying, formats, now)
     before_parent = {code: bag.parent for code, bag in world.bags.items()}
@@ -216,4 +222,5 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
 
     committed.bags = list(bags.values())
     committed.bills = list(world.bills.values())
+    committed.seq = await store.next_commit_seq(conn)
     return [r for r in results if r is not None], committed

@@ -21,6 +21,7 @@ from hub.codes import Close, Code
 from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
+from hub.presence import Presence
 from hub.protocol import ProtocolError
 from hub.transport import Disconnect, Transport
 from hub.writer import BatchWriter
@@ -48,6 +49,7 @@ class SessionContext:
     max_inflight: int
     applied_seq: Callable[[str], Awaitable[int]]
     keep_alive: Callable[[], Awaitable[bool]]
+    presence: Presence
     sessions: dict[str, ScannerSession] = field(default_factory=dict)
 
 
@@ -83,6 +85,7 @@ class ScannerSession:
             self.state = State.CLOSED
             if self.context.sessions.get(self.device) is self:
                 del self.context.sessions[self.device]
+                self.context.presence.leave(self.device)
             self._outbox.put_nowait(None)
             await _finish(sender)
 
@@ -107,6 +110,7 @@ class ScannerSession:
             asyncio.create_task(previous.transport.close(Close.REPLACED, "device connected again"))
         applied = await self.context.applied_seq(self.device)
         self.state = State.READY
+        self.context.presence.join(self.device, self.actor.username, self.actor.area)
         await self._send({
             "t": "welcome", "device": self.device, "applied_seq": applied,
             "user": {"username": self.actor.username, "role": self.actor.role.value, "area": self.actor.area},
@@ -176,6 +180,7 @@ class ScannerSession:
                     self._inflight.release()
                     if result.outcome.ok and isinstance(result.outcome.data.get("parent"), str):
                         self.current_parent = result.outcome.data["parent"]
+                        self.context.presence.set_parent(self.device, self.current_parent)
                     item = protocol.ack(seq, result.outcome, result.replay)
                 await self.transport.send(protocol.encode(item, self.binary))
         except Disconnect:

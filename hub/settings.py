@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any
 
 
@@ -54,6 +55,14 @@ def _parse_list(raw: str) -> tuple[str, ...]:
 def _parse_environment(raw: str) -> str:
     if raw not in ("development", "production"):
         raise ValueError("expected 'development' or 'production'")
+    return raw
+
+
+def _parse_timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone name such as Asia/Kolkata") from None
     return raw
 
 
@@ -120,6 +129,8 @@ class Settings:
         _parse_positive_int)
     db_pool_size: int = option("DB_POOL_SIZE", 10,
         "PostgreSQL connections per hub process.", _parse_positive_int)
+    timezone: str = option("TIMEZONE", "UTC",
+        "Time zone in which a dashboard's 'today' starts at midnight.", _parse_timezone)
     shutdown_timeout: float = option("SHUTDOWN_TIMEOUT", 10.0,
         "Seconds a graceful shutdown may take before pending work is cancelled.", _parse_positive_float)
 
@@ -139,6 +150,10 @@ class Settings:
         settings = cls(**values)
         settings.check_production()
         return settings
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def production(self) -> bool:

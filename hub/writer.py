@@ -124,9 +124,10 @@ class BatchWriter:
         return batch
 
     async def _commit(self, batch: list[Submission]) -> None:
-        committed: Committed | None = None
+        committed: list[Committed] = []
         try:
-            results, committed = await self._apply(batch)
+            results, one = await self._apply(batch)
+            committed.append(one)
         except DatabaseUnavailable:
             results = [Result(Outcome(Code.RETRY))] * len(batch)
         except asyncpg.IntegrityConstraintViolationError:
@@ -136,11 +137,12 @@ class BatchWriter:
             results = [Result(Outcome(Code.RETRY))] * len(batch)
         for sub, result in zip(batch, results):
             self._resolve(sub, result)
-        if committed is not None and committed.events:
-            try:
-                await self._on_commit(committed)
-            except Exception:
-                logger.exception("publishing a committed batch failed; scans are stored regardless")
+        for transaction in committed:
+            if transaction.seq:
+                try:
+                    await self._on_commit(transaction)
+                except Exception:
+                    logger.exception("publishing a committed batch failed; its scans are stored regardless")
 
     def _resolve(self, sub: Submission, result: Result) -> None:
         future = self._pending.pop(sub.key, None)
@@ -165,21 +167,19 @@ class BatchWriter:
                 raise DatabaseUnavailable from exc
         raise DatabaseUnavailable("batch kept racing other hubs")
 
-    async def _apply_one_by_one(self, batch: list[Submission]) -> tuple[list[Result], Committed]:
+    async def _apply_one_by_one(self, batch: list[Submission]) -> tuple[list[Result], list[Committed]]:
         """The database refused the batch: give each operation the database's own verdict."""
         logger.warning("batch of %d refused by a constraint; applying one by one", len(batch))
         results: list[Result] = []
-        committed = Committed(at=datetime.now(UTC))
+        committed: list[Committed] = []
         for sub in batch:
             try:
                 try:
                     (result,), one = await self._apply([sub])
                 except asyncpg.IntegrityConstraintViolationError:
                     (result,), one = await self._apply([replace(sub, verdict=Outcome(Code.CONFLICT))])
+                committed.append(one)
             except DatabaseUnavailable:
-                result, one = Result(Outcome(Code.RETRY)), Committed(at=committed.at)
+                result = Result(Outcome(Code.RETRY))
             results.append(result)
-            committed.events += one.events
-            committed.bags += one.bags
-            committed.bills += one.bills
         return results, committed

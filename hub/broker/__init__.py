@@ -1,8 +1,8 @@
 """Fan-out between hub processes: one small interface, an in-process and a Redis backend."""
 
-from hub.broker.base import Broker, BrokerUnavailable, Handler
+from hub.broker.base import AvailabilityHandler, Broker, BrokerUnavailable, Handler
 
-__all__ = ["Broker", "BrokerUnavailable", "Handler", "create_broker"]
+__all__ = ["AvailabilityHandler", "Broker", "BrokerUnavailable", "Handler", "create_broker"]
 
 
 def create_broker(redis_url: str | None, prefix: str) -> Broker:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from hub.broker.base import Handler
+from hub.broker.base import AvailabilityHandler, Handler
 
 
 class MemoryBroker:
-    """Delivers each publication straight to this process's handler."""
+    """Delivers each publication straight to this process's handler; it is always available."""
 
     def __init__(self) -> None:
         self._handler: Handler | None = None
 
-    async def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler, on_availability: AvailabilityHandler) -> None:
         self._handler = handler
 
     async def publish(self, channel: str, payload: bytes) -> None:

@@ -81,15 +81,6 @@ async def insert_user(db: Db, username: str, password_hash: str, role: str, area
     return user_id
 
 
-async def insert_audit(db: Db, actor_id: int | None, action: str, target: str,
-                       before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-    """One audit row: who did what to which account, and the state before and after."""
-    await db.execute(
-        "INSERT INTO audit_log (actor_id, action, target, before, after) VALUES ($1, $2, $3, $4, $5)",
-        actor_id, action, target, before, after, timeout=TIMEOUT,
-    )
-
-
 async def insert_session(db: Db, token_hash: bytes, user_id: int, user_agent: str) -> None:
     await db.execute(
         "INSERT INTO sessions (token_hash, user_id, user_agent) VALUES ($1, $2, $3)",

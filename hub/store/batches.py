@@ -274,3 +274,8 @@ async def applied_seq(pool: asyncpg.Pool, device: str) -> int:
     """The last seq applied for a device (0 for a device never seen)."""
     value = await pool.fetchval("SELECT last_seq FROM devices WHERE device_id = $1", device, timeout=TIMEOUT)
     return int(value or 0)
+
+
+async def next_commit_seq(conn: asyncpg.Connection) -> int:
+    """Take the batch's place in commit order; the row stays locked until the batch commits."""
+    return int(await conn.fetchval("UPDATE commit_clock SET seq = seq + 1 RETURNING seq", timeout=TIMEOUT))

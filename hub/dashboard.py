@@ -1,0 +1,126 @@
+"""One dashboard connection: a snapshot, then deltas in seq order, through a bounded queue.
+
+The fan-out never waits for a dashboard. When a connection's queue passes its byte limit, the queued
+deltas are dropped and replaced by one fresh snapshot (coalescing); a dashboard whose socket accepts
+nothing for `SEND_TIMEOUT` seconds is closed with 4008 (slow consumer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from hub import protocol
+from hub.codes import Close
+from hub.fanout import Fanout
+from hub.livestate import Scope
+from hub.protocol import ProtocolError
+from hub.transport import Disconnect, Transport
+
+logger = logging.getLogger("tracetrack.dashboard")
+
+SEND_TIMEOUT = 10.0
+RECHECK_SECONDS = 30.0
+
+
+class DashboardConnection:
+    def __init__(self, transport: Transport, scope: Scope, binary: bool, max_bytes: int, fanout: Fanout,
+                 still_allowed: Callable[[], Awaitable[bool]], token_id: int | None = None) -> None:
+        self.transport = transport
+        self.scope = scope
+        self.binary = binary
+        self.token_id = token_id
+        self.coalesced = 0
+        self._max_bytes = max_bytes
+        self._fanout = fanout
+        self._still_allowed = still_allowed
+        self._queue: deque[bytes | str] = deque()
+        self._queued_bytes = 0
+        self._snapshot_due = True
+        self._wakeup = asyncio.Event()
+        self._wakeup.set()
+
+    def enqueue(self, frame: bytes | str) -> None:
+        if self._snapshot_due:
+            return
+        if self._queued_bytes + len(frame) > self._max_bytes:
+            self.coalesced += 1
+            self.request_snapshot()
+            return
+        self._queue.append(frame)
+        self._queued_bytes += len(frame)
+        self._wakeup.set()
+
+    def request_snapshot(self) -> None:
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._snapshot_due = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        self._fanout.subscribers.add(self)
+        sender = asyncio.create_task(self._send_loop(), name="dashboard-sender")
+        try:
+            await self._receive_loop(sender)
+        except Disconnect:
+            pass
+        finally:
+            self._fanout.subscribers.discard(self)
+            sender.cancel()
+            try:
+                await sender
+            except asyncio.CancelledError:
+                pass
+
+    async def _receive_loop(self, sender: asyncio.Task[None]) -> None:
+        checked = time.monotonic()
+        while not sender.done():
+            receive = asyncio.ensure_future(self.transport.receive())
+            done, _ = await asyncio.wait({receive, sender}, timeout=RECHECK_SECONDS,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if receive not in done:
+                receive.cancel()
+            else:
+                self._handle(receive.result())
+            if time.monotonic() - checked >= RECHECK_SECONDS:
+                checked = time.monotonic()
+                if not await self._still_allowed():
+                    await self.transport.close(Close.SESSION_REVOKED, "access revoked or expired")
+                    return
+
+    def _handle(self, frame: bytes | str) -> None:
+        try:
+            message = protocol.decode(frame)
+        except ProtocolError as exc:
+            self._reply(protocol.error(str(exc)))
+            return
+        if message["t"] == "resync":
+            self.request_snapshot()
+        elif message["t"] == "ping":
+            self._reply({"t": "pong", "id": message.get("id")})
+        else:
+            self._reply(protocol.error(f"unknown message type {message['t']!r}"))
+
+    def _reply(self, message: dict[str, object]) -> None:
+        self.enqueue(protocol.encode(message, self.binary))
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._snapshot_due or self._queue:
+                if self._snapshot_due:
+                    self._snapshot_due = False
+                    frame = protocol.encode(self._fanout.snapshot(self.scope), self.binary)
+                else:
+                    frame = self._queue.popleft()
+                    self._queued_bytes -= len(frame)
+                try:
+                    await asyncio.wait_for(self.transport.send(frame), SEND_TIMEOUT)
+                except asyncio.TimeoutError:
+                    logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
+                    await self.transport.close(Close.SLOW_CONSUMER, "slow consumer")
+                    return

@@ -1,0 +1,136 @@
+"""Fan-out to this process's dashboards: committed batches in commit order, encoded once per scope.
+
+Batches arrive from this process's writer and, through the broker, from every other hub. They are
+applied to the `LiveState` strictly in seq order; a gap that does not fill within a second (a
+publication lost while Redis was away) is repaired by reading a fresh snapshot from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from hub import protocol
+from hub.livestate import Change, LiveState, Scope
+
+logger = logging.getLogger("tracetrack.fanout")
+
+GAP_TIMEOUT = 1.0
+WATCH_INTERVAL = 0.2
+RECENT_BATCHES = 2000
+
+
+class Subscriber(Protocol):
+    """A dashboard connection as the fan-out sees it."""
+
+    scope: Scope
+    binary: bool
+
+    def enqueue(self, frame: bytes | str) -> None:
+        """Queue a frame without blocking (the connection coalesces or closes when it backs up)."""
+
+    def request_snapshot(self) -> None:
+        """Replace whatever is queued with a fresh snapshot."""
+
+
+class Fanout:
+    def __init__(self, load_state: Callable[[], Awaitable[LiveState]],
+                 online: Callable[[Scope], list[dict[str, Any]]]) -> None:
+        self._load_state = load_state
+        self._online = online
+        self.state: LiveState | None = None
+        self.stale = False
+        self.subscribers: set[Subscriber] = set()
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._recent: dict[int, dict[str, Any]] = {}
+        self._gap_since: float | None = None
+        self._resyncing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.state = await self._load_state()
+        self._task = asyncio.create_task(self._watch_gaps(), name="fanout-gaps")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def snapshot(self, scope: Scope) -> dict[str, Any]:
+        assert self.state is not None
+        return {**self.state.snapshot(scope), "online": self._online(scope), "stale": self.stale}
+
+    def on_batch(self, batch: dict[str, Any]) -> None:
+        """A committed batch from any hub; applied now if it is the next seq, else held for the gap."""
+        self._recent[batch["seq"]] = batch
+        if len(self._recent) > RECENT_BATCHES:
+            del self._recent[next(iter(self._recent))]
+        if self.state is None or batch["seq"] <= self.state.seq:
+            return
+        self._pending[batch["seq"]] = batch
+        self._apply_ready()
+
+    def _apply_ready(self) -> None:
+        assert self.state is not None
+        while (batch := self._pending.pop(self.state.seq + 1, None)) is not None:
+            self._broadcast_change(self.state.apply(batch))
+        self._gap_since = (self._gap_since or time.monotonic()) if self._pending else None
+
+    def _broadcast_change(self, change: Change) -> None:
+        assert self.state is not None
+        state = self.state
+        self._broadcast(lambda scope: state.delta(change, scope))
+
+    def _broadcast(self, message_for: Callable[[Scope], dict[str, Any]]) -> None:
+        """Build and encode each (scope, encoding)'s message once; every subscriber gets those bytes."""
+        frames: dict[tuple[Scope, bool], bytes | str] = {}
+        for subscriber in list(self.subscribers):
+            key = (subscriber.scope, subscriber.binary)
+            if key not in frames:
+                frames[key] = protocol.encode(message_for(subscriber.scope), subscriber.binary)
+            subscriber.enqueue(frames[key])
+
+    def presence_changed(self) -> None:
+        self._broadcast(lambda scope: {"t": "presence", "online": self._online(scope)})
+
+    async def set_stale(self, stale: bool) -> None:
+        """The broker went away (stale) or came back (resync everyone from PostgreSQL)."""
+        self.stale = stale
+        self._broadcast(lambda scope: {"t": "stale", "stale": stale})
+        if not stale:
+            await self.resync()
+
+    async def resync(self) -> None:
+        """Reload the state from PostgreSQL and send every dashboard a fresh snapshot."""
+        if self._resyncing:
+            return
+        self._resyncing = True
+        try:
+            state = await self._load_state()
+        except Exception:
+            logger.exception("could not reload the dashboard state; will retry")
+            return
+        finally:
+            self._resyncing = False
+        self.state = state
+        # Batches that arrived while the snapshot was read may be newer than it: keep those.
+        self._pending = {seq: batch for seq, batch in {**self._recent, **self._pending}.items()
+                         if seq > state.seq}
+        self._gap_since = None
+        self._apply_ready()
+        for subscriber in list(self.subscribers):
+            subscriber.request_snapshot()
+
+    async def _watch_gaps(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            if self._gap_since is not None and time.monotonic() - self._gap_since > GAP_TIMEOUT:
+                logger.info("batch %d never arrived; resyncing dashboards from PostgreSQL",
+                            (self.state.seq + 1) if self.state else 0)
+                await self.resync()

@@ -1,0 +1,183 @@
+"""What the dashboards show, kept exact: a snapshot read at commit seq S, then each batch S+1, S+2 ...
+
+Pure: no I/O. The counters move only by the per-scan deltas that the batch transaction also added to
+`scan_stats`, so at every seq they equal what SQL counts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+FIELDS = ("accepted", "rejected", "children_linked", "parents_completed", "bills_completed")
+RECENT_EVENTS = 50
+MINUTES_SHOWN = 60
+IN_PROGRESS_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one dashboard follows: everything, one dispatch area, or one bill."""
+
+    kind: str  # "all" | "area" | "bill"
+    value: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """'all', 'area:NAME' or 'bill:CODE'; ValueError otherwise."""
+        if text == "all":
+            return cls("all")
+        kind, _, value = text.partition(":")
+        if kind in ("area", "bill") and value:
+            return cls(kind, value.upper() if kind == "bill" else value)
+        raise ValueError("scope must be 'all', 'area:NAME' or 'bill:CODE'")
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "all" else f"{self.kind}:{self.value}"
+
+    def sees_area(self, area: str) -> bool:
+        return self.kind == "all" or (self.kind == "area" and self.value == area)
+
+    def sees_event(self, event: dict[str, Any]) -> bool:
+        if self.kind == "bill":
+            return self.value in (event["code"], event["target"])
+        return self.sees_area(event["area"])
+
+    def sees_bill(self, bill: dict[str, Any]) -> bool:
+        return self.value == bill["code"] if self.kind == "bill" else self.sees_area(bill["area"])
+
+
+def _counts(values: list[int]) -> dict[str, int]:
+    return dict(zip(FIELDS, values))
+
+
+@dataclass
+class Change:
+    """What one batch changed, for building each scope's delta."""
+
+    seq: int
+    areas: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)
+    minutes: set[tuple[int, str]] = field(default_factory=set)
+    parents: list[dict[str, Any]] = field(default_factory=list)
+    bills: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LiveState:
+    seq: int
+    day: date
+    tz: tzinfo
+    areas: dict[str, list[int]] = field(default_factory=dict)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    minutes: dict[tuple[int, str], int] = field(default_factory=dict)
+    parents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bills: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
+
+    def apply(self, batch: dict[str, Any]) -> Change:
+        """Move the state from seq S to S+1 with one committed batch (a broker publication)."""
+        assert batch["seq"] == self.seq + 1, "batches are applied in commit order"
+        self.seq = batch["seq"]
+        change = Change(seq=self.seq)
+        at = float(batch["at"])
+        day = datetime.fromtimestamp(at, self.tz).date()
+        if day != self.day:
+            self.day = day
+            self.areas.clear()
+            self.devices.clear()
+        minute = int(at // 60 * 60)
+        for event in batch["events"]:
+            area, device, delta = event["area"], event["device"], event["stats"]
+            totals = self.areas.setdefault(area, [0] * len(FIELDS))
+            scanner = self.devices.setdefault(
+                device, {"device": device, "user": event["user"], "area": area, "counts": [0] * len(FIELDS)})
+            scanner.update(user=event["user"], area=area)
+            for i, value in enumerate(delta):
+                totals[i] += value
+                scanner["counts"][i] += value
+            self.minutes[(minute, area)] = self.minutes.get((minute, area), 0) + delta[0] + delta[1]
+            change.areas.add(area)
+            change.devices.add(device)
+            change.minutes.add((minute, area))
+            event = {**event, "at": at}
+            self.events.append(event)
+            change.events.append(event)
+        for stale in [key for key in self.minutes if key[0] <= minute - MINUTES_SHOWN * 60]:
+            del self.minutes[stale]
+        for parent in batch["parents"]:
+            self._track(self.parents, parent, 0 < parent["count"] < parent["capacity"])
+            change.parents.append(parent)
+        for bill in batch["bills"]:
+            self._track(self.bills, bill, bill["status"] == "open")
+            change.bills.append(bill)
+        return change
+
+    @staticmethod
+    def _track(table: dict[str, dict[str, Any]], item: dict[str, Any], in_progress: bool) -> None:
+        table.pop(item["code"], None)
+        if in_progress:
+            table[item["code"]] = item
+            while len(table) > IN_PROGRESS_SHOWN:
+                del table[next(iter(table))]
+
+    def _scope_counts(self, scope: Scope) -> dict[str, int]:
+        totals = [0] * len(FIELDS)
+        for area, values in self.areas.items():
+            if scope.sees_area(area):
+                totals = [a + b for a, b in zip(totals, values)]
+        return _counts(totals)
+
+    def _per_minute(self, scope: Scope, minutes: set[int] | None = None) -> list[list[int]]:
+        """[minute (epoch seconds), scans] for the scope: all minutes kept, or just `minutes`."""
+        by_minute: dict[int, int] = {}
+        for (minute, area), count in self.minutes.items():
+            if (minutes is None or minute in minutes) and scope.sees_area(area):
+                by_minute[minute] = by_minute.get(minute, 0) + count
+        return [[minute, count] for minute, count in sorted(by_minute.items())]
+
+    def _scanner(self, device: str) -> dict[str, Any]:
+        entry = self.devices[device]
+        return {"device": device, "user": entry["user"], "area": entry["area"], **_counts(entry["counts"])}
+
+    def snapshot(self, scope: Scope) -> dict[str, Any]:
+        """Everything a dashboard of `scope` shows, at this seq."""
+        if scope.kind == "bill":
+            bill = self.bills.get(scope.value)
+            return {"t": "snapshot", "seq": self.seq, "scope": str(scope), "bills": [bill] if bill else [],
+                    "events": [e for e in self.events if scope.sees_event(e)]}
+        return {
+            "t": "snapshot", "seq": self.seq, "scope": str(scope), "day": self.day.isoformat(),
+            "counters": self._scope_counts(scope),
+            "areas": {a: _counts(v) for a, v in self.areas.items() if scope.sees_area(a)},
+            "scanners": [self._scanner(d) for d, e in self.devices.items() if scope.sees_area(e["area"])],
+            "per_minute": self._per_minute(scope),
+            "parents": [p for p in self.parents.values() if scope.sees_area(p["area"])],
+            "bills": [b for b in self.bills.values() if scope.sees_bill(b)],
+            "events": [e for e in self.events if scope.sees_event(e)],
+        }
+
+    def delta(self, change: Change, scope: Scope) -> dict[str, Any]:
+        """What changed for `scope` at seq `change.seq` (possibly nothing but the seq itself)."""
+        delta: dict[str, Any] = {"t": "delta", "seq": change.seq}
+        events = [e for e in change.events if scope.sees_event(e)]
+        bills = [b for b in change.bills if scope.sees_bill(b)]
+        if scope.kind != "bill":
+            areas = [a for a in change.areas if scope.sees_area(a)]
+            if areas:
+                delta["counters"] = self._scope_counts(scope)
+                delta["areas"] = {a: _counts(self.areas[a]) for a in areas}
+                delta["scanners"] = [self._scanner(d) for d in change.devices
+                                     if scope.sees_area(self.devices[d]["area"])]
+                delta["per_minute"] = self._per_minute(scope, {minute for minute, _ in change.minutes})
+            parents = [p for p in change.parents if scope.sees_area(p["area"])]
+            if parents:
+                delta["parents"] = parents
+        if bills:
+            delta["bills"] = bills
+        if events:
+            delta["events"] = events
+        return delta

@@ -1,0 +1,573 @@
+"""`tracetrack seed --bags N`: realistic data in bulk, through the same constraints and triggers as
+scanning, so that a seeded database keeps every invariant.
+
+What N bags become:
+
+- Parents of each configured format whose pattern is a prefix and digits (SB#####, M444-#####),
+  most of them of the format with the largest capacity, 9 in 10 complete and the rest partly
+  filled. One dispatcher of an area fills a parent, a scan every second or so; children take its area.
+- Children from label rolls of 1,000: a roll prefix then a 3-digit serial, 8 to 16 characters of
+  A-Z0-9. A code is a bijection of the bag's id, so seeded codes never collide, also across runs.
+- Bills in every area, filled with the area's complete parents and completed, except the run's last
+  one per area, which stays open. About 1 complete parent in 10 is left waiting for a bill.
+- Users: dispatchers and a biller in every area (created once, reused by later runs), sharing one
+  password hashed once. Every run gives them new devices, so sequence numbers start at 1.
+- Scan history: one scan per parent created, child linked, bill created, parent billed and bill
+  finished, all OK, numbered per device, with devices.last_seq and scan_stats to match.
+
+Parent codes run out: a format of 5 digits has 100,000 codes, so SB and M444 together are full at
+about 5 million bags. Past that, every free parent code is used and the remaining bags are children
+not yet in a parent (labels imported ahead of packing); the report says so. Refusing would make the
+scale the hub is built for impossible to seed until someone configures another format, and the
+seeder inventing a format would put configuration in code.
+
+Speed: rows go in with COPY, in chunks of about 50,000 bags. A chunk is one transaction with its
+parents, children, bills and scans, so every commit leaves the invariants holding. A thread decides
+the next chunk while two connections write. Nothing is disabled: COPY fires the statement triggers
+that keep child_count, completed_at and parent_count, and every foreign key is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import random
+import re
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from hub import accounts
+from hub.codes import Code
+from hub.domain import rules
+from hub.domain.bagcodes import ParentFormat
+from hub.migrate import migrate
+from hub.store import audit, batches
+from hub.store import formats as formats_store
+
+CHUNK_BAGS = 50_000
+WRITERS = 2
+DISPATCHERS_PER_AREA = 4
+BILLERS_PER_AREA = 1
+MAIN_FORMAT_SHARE = 0.8
+COMPLETE_SHARE = 0.9
+BILLED_SHARE = 0.9
+BILL_CAPACITIES = (20, 25, 30, 40, 50)
+SCAN_GAP = (0.8, 2.2)
+"""Seconds between two scans of a dispatcher filling a parent."""
+BUSY = 0.5
+"""Share of the time the busiest area's dispatchers spend scanning: sets how far back history goes."""
+HISTORY_ENDS = timedelta(minutes=30)
+"""History ends this long before the run, so that no scan lies in the future."""
+ROLL = 1000
+ROLL_PREFIX_LENGTHS = (5, 7, 7, 9, 9, 13)
+"""Prefix lengths of label rolls, drawn per roll: child codes of 8, 10, 12 and 16 characters."""
+DESTINATIONS = ("Delhi", "Mumbai", "Kolkata", "Chennai", "Ahmedabad", "Pune", "Nagpur", "Bhopal", "Patna")
+STATES = ("RJ", "MP", "UP", "HR", "PB", "CG", "JH", "MH")
+BILL_PREFIX = "BL"
+_LOCK = 0x7365_6564  # "seed": one run at a time, so two runs never pick the same free codes
+_SIMPLE_FORMAT = re.compile(r"^\^?([A-Z0-9-]*)\[0-9\]\{([1-9])\}\$?$")
+_DIGITS36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_SERIALS = [f"{n:03d}" for n in range(ROLL)]
+_OK = Code.OK.value
+_UTC = timezone.utc
+
+BAG_COLUMNS = ("id", "code", "kind", "format", "capacity", "expected_kg", "area", "created_by", "created_at")
+LINK_COLUMNS = ("child_id", "parent_id", "linked_by", "linked_at")
+BILL_PARENT_COLUMNS = ("parent_id", "bill_id", "added_by", "added_at")
+
+
+@dataclass
+class SeedReport:
+    """What one run made and how long it took (counts are rows written)."""
+
+    bags: int = 0
+    parents: dict[str, int] = field(default_factory=dict)
+    complete_parents: int = 0
+    children_linked: int = 0
+    children_loose: int = 0
+    bills: int = 0
+    bills_completed: int = 0
+    parents_billed: int = 0
+    users: int = 0
+    users_created: int = 0
+    password: str | None = None
+    scans: int = 0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        parents = sum(self.parents.values())
+        formats = ", ".join(f"{name} {count:,}" for name, count in self.parents.items()) or "none"
+        rate = self.bags / self.seconds if self.seconds else 0
+        lines = [
+            f"Seeded {self.bags:,} bags in {self.seconds:.1f} s ({rate:,.0f} bags/s)",
+            f"  parents  {parents:,} ({formats}): {self.complete_parents:,} complete, "
+            f"{parents - self.complete_parents:,} partial",
+            f"  children {self.children_linked + self.children_loose:,}: {self.children_linked:,} in parents, "
+            f"{self.children_loose:,} not yet in a parent",
+            f"  bills    {self.bills:,}: {self.bills_completed:,} completed, {self.bills - self.bills_completed:,} "
+            f"open, {self.parents_billed:,} parents on them",
+            f"  users    {self.users:,} dispatchers and billers, {self.users_created:,} new",
+            f"  scans    {self.scans:,}",
+        ]
+        if self.children_loose:
+            lines.append("  Parent codes ran out (or no format has a prefix-and-digits pattern): the children "
+                         "beyond what the parents hold are not in any parent.")
+        if self.password is not None:
+            lines.append(f"  The new users' password is {self.password!r}; it is shown only this once.")
+        return "\n".join(lines)
+
+
+async def seed(pool: asyncpg.Pool, bags: int) -> SeedReport:
+    """Migrate if needed, then add `bags` bags with their links, bills, users and scans."""
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK)
+        try:
+            await migrate(conn)
+            report = SeedReport(bags=bags)
+            planner = await _prepare(conn, bags, await formats_store.load(pool), report)
+            await _write_all(pool, planner, bags)
+            report.seconds = time.perf_counter() - started
+            await audit.insert_audit(conn, None, "seed", "database", None, {
+                "bags": bags, "parents": sum(report.parents.values()), "bills": report.bills,
+                "scans": report.scans, "users_created": report.users_created})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK)
+    return report
+
+
+# --- preparation: everything read or reserved before the first row is written -----------------
+
+
+@dataclass
+class _Format:
+    """A parent format the seeder can make codes for: free codes in ascending order."""
+
+    name: str
+    capacity: int
+    expected_kg: Decimal
+    codes: Iterator[str]
+    free: int
+
+
+@dataclass
+class _Operator:
+    """A seeded user with the device they scan with, and when they are free again."""
+
+    user_id: int
+    area: str
+    device: str
+    clock: float
+    seq: int = 0
+
+
+async def _prepare(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFormat, ...],
+                   report: SeedReport) -> _Planner:
+    seedable = await _free_codes(conn, formats)
+    areas = [row["name"] for row in await conn.fetch("SELECT name FROM areas ORDER BY name")]
+    if not areas:
+        raise ValueError("there is no dispatch area to seed bags in")
+    users = await _users(conn, areas, report)
+    first_id = await _reserve_ids(conn, bags)
+    first_bill = await conn.fetchval(
+        "SELECT coalesce(max(substr(code, $1)::bigint), 0) + 1 FROM bills WHERE code ~ $2",
+        len(BILL_PREFIX) + 1, f"^{BILL_PREFIX}[0-9]{{7}}$",
+    )
+    now = datetime.now(_UTC)
+    return _Planner(bags, first_id, seedable, formats, users, first_bill, now, report, random.Random(first_id))
+
+
+async def _free_codes(conn: asyncpg.Connection, formats: tuple[ParentFormat, ...]) -> list[_Format]:
+    """Formats with a prefix-and-digits pattern, largest capacity first, with their unused codes."""
+    existing = [row["code"] for row in await conn.fetch("SELECT code FROM bags WHERE kind = 'P'")]
+    found = []
+    for fmt in sorted(formats, key=lambda f: (-f.capacity, f.name)):
+        match = _SIMPLE_FORMAT.match(fmt.pattern)
+        if match is None:
+            continue
+        prefix, digits = match.group(1), int(match.group(2))
+        used = {int(code[len(prefix):]) for code in existing if fmt.matches(code)}
+        found.append(_Format(fmt.name, fmt.capacity, fmt.expected_kg, _unused(prefix, digits, used),
+                             10**digits - len(used)))
+    return found
+
+
+def _unused(prefix: str, digits: int, used: set[int]) -> Iterator[str]:
+    return (f"{prefix}{n:0{digits}d}" for n in range(10**digits) if n not in used)
+
+
+async def _users(conn: asyncpg.Connection, areas: list[str], report: SeedReport) -> list[asyncpg.Record]:
+    """The seeded dispatchers and billers of every area, created where missing."""
+    wanted = [(f"seed.{area[:24]}.d{i}", "dispatcher", area)
+              for area in areas for i in range(1, DISPATCHERS_PER_AREA + 1)]
+    wanted += [(f"seed.{area[:24]}.b{i}", "biller", area) for area in areas for i in range(1, BILLERS_PER_AREA + 1)]
+    names = [username for username, _, _ in wanted]
+    existing = {row["username"] for row in await conn.fetch(
+        "SELECT username FROM users WHERE username = ANY($1::text[])", names)}
+    missing = [user for user in wanted if user[0] not in existing]
+    if missing:
+        # argon2 is slow on purpose: one hash for every seeded user.
+        report.password = secrets.token_urlsafe(12)
+        password_hash = await accounts.hash_password(report.password)
+        await conn.execute(
+            """INSERT INTO users (username, password_hash, role, area)
+               SELECT u, $4, r, a FROM unnest($1::text[], $2::text[], $3::text[]) AS x(u, r, a)
+               ON CONFLICT (username) DO NOTHING""",
+            [u for u, _, _ in missing], [r for _, r, _ in missing], [a for _, _, a in missing], password_hash,
+        )
+    rows = await conn.fetch(
+        """SELECT id, username, role, area FROM users
+            WHERE username = ANY($1::text[]) AND role IN ('dispatcher', 'biller') AND area IS NOT NULL
+            ORDER BY username""",
+        names,
+    )
+    report.users, report.users_created = len(rows), len(missing)
+    return rows
+
+
+async def _reserve_ids(conn: asyncpg.Connection, count: int) -> int:
+    """Take `count` consecutive bag ids from the sequence; return the first.
+
+    The table lock keeps any other inserter (who takes ids inside INSERT, after locking the table)
+    from drawing an id between our nextval and setval.
+    """
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE bags IN SHARE ROW EXCLUSIVE MODE")
+        first = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('bags', 'id'))")
+        await conn.execute("SELECT setval(pg_get_serial_sequence('bags', 'id'), $1)", first + count - 1)
+    return int(first)
+
+
+# --- planning: every row, decided chunk by chunk, with no I/O ---------------------------------
+
+
+@dataclass
+class _Chunk:
+    """The rows of one transaction; bills refer to parents of the same chunk only."""
+
+    bags: list[tuple[Any, ...]] = field(default_factory=list)
+    links: list[tuple[Any, ...]] = field(default_factory=list)
+    completed: list[tuple[int, datetime]] = field(default_factory=list)
+    complete_by_area: dict[str, list[tuple[int, str, float]]] = field(default_factory=lambda: defaultdict(list))
+    bills: list[tuple[Any, ...]] = field(default_factory=list)
+    bill_parents: list[tuple[int, str, int, datetime]] = field(default_factory=list)
+    finished: list[tuple[str, datetime]] = field(default_factory=list)
+    scans: list[tuple[Any, ...]] = field(default_factory=list)
+    devices: dict[str, tuple[int, int]] = field(default_factory=dict)
+    stats: dict[tuple[int, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
+
+
+class _Planner:
+    """Decides the rows of a run: which parents, how full, who scans what and when.
+
+    Deterministic for a given first bag id. `chunks()` runs in a worker thread.
+    """
+
+    def __init__(self, bags: int, first_id: int, formats: list[_Format], all_formats: tuple[ParentFormat, ...],
+                 users: list[asyncpg.Record], first_bill: int, now: datetime, report: SeedReport,
+                 rng: random.Random) -> None:
+        self.rng = rng
+        self.report = report
+        self.next_id = first_id
+        self.next_bill = first_bill
+        self.parent_code = re.compile("|".join(f"(?:{f.pattern.removeprefix('^').removesuffix('$')})"
+                                               for f in all_formats) or "$^")
+        device = f"seed-{first_id}-"
+        self.dispatchers: dict[str, list[_Operator]] = defaultdict(list)
+        self.billers: dict[str, _Operator] = {}
+        for user in users:
+            operator = _Operator(user["id"], user["area"], device + user["username"], 0.0)
+            if user["role"] == "dispatcher":
+                self.dispatchers[user["area"]].append(operator)
+            else:
+                self.billers.setdefault(user["area"], operator)
+        self.areas = sorted(self.dispatchers)
+        if not self.areas:
+            raise ValueError("no seeded dispatcher has a dispatch area")
+        report.parents = {fmt.name: 0 for fmt in formats}
+        self.cum_weights = list(itertools.accumulate(rng.uniform(1, 3) for _ in self.areas))
+        self.packs = self._plan_packs(bags, formats)
+        self.loose = bags - sum(1 + n for _, n in self.packs)
+        self.end = (now - HISTORY_ENDS).timestamp()
+        self.span = self._span()
+        for operator in itertools.chain(*self.dispatchers.values(), self.billers.values()):
+            operator.clock = self.end - self.span
+        self._roll = -1
+        self._roll_prefix = ""
+
+    def _plan_packs(self, bags: int, formats: list[_Format]) -> list[tuple[_Format, int]]:
+        """(format, children) per parent until the bags or the free parent codes run out."""
+        shares = [MAIN_FORMAT_SHARE if i == 0 else (1 - MAIN_FORMAT_SHARE) / (len(formats) - 1)
+                  for i in range(len(formats))]
+        left = [fmt.free for fmt in formats]
+        packs: list[tuple[_Format, int]] = []
+        budget = bags
+        while budget > 0 and any(left):
+            i = self.rng.choices(range(len(formats)), [share if n else 0 for share, n in zip(shares, left)])[0]
+            fmt = formats[i]
+            full = self.rng.random() < COMPLETE_SHARE
+            children = min(fmt.capacity if full else self.rng.randrange(fmt.capacity), budget - 1)
+            packs.append((fmt, children))
+            left[i] -= 1
+            budget -= 1 + children
+        return packs
+
+    def _span(self) -> float:
+        """How far back history goes: the busiest area's dispatchers are busy BUSY of the time."""
+        if not self.packs:
+            return 86400.0
+        scan_seconds = sum(1 + n for _, n in self.packs) * sum(SCAN_GAP) / 2
+        busiest = max(b - a for a, b in zip([0.0, *self.cum_weights], self.cum_weights)) / self.cum_weights[-1]
+        return max(3600.0, busiest * scan_seconds / (DISPATCHERS_PER_AREA * BUSY))
+
+    def chunks(self) -> Iterator[_Chunk]:
+        """Packs in time order, loose children spread among them, billed chunk by chunk."""
+        chunk = _Chunk()
+        start, step = self.end - self.span, self.span / max(len(self.packs), 1)
+        loose_per_pack = self.loose / len(self.packs) if self.packs else 0.0
+        loose_due, loose_left = 0.0, self.loose
+        for k, (fmt, children) in enumerate(self.packs):
+            at = start + k * step
+            self._pack(chunk, fmt, children, at)
+            loose_due += loose_per_pack
+            batch = min(int(loose_due), loose_left)
+            self._loose(chunk, batch, at)
+            loose_due, loose_left = loose_due - batch, loose_left - batch
+            if len(chunk.bags) >= CHUNK_BAGS:
+                self._bill(chunk, last=False)
+                yield chunk
+                chunk = _Chunk()
+        # Without parents (or after rounding), children come in imports of one roll each.
+        imports = -(-loose_left // ROLL)
+        for k in range(imports):
+            batch = min(ROLL, loose_left)
+            self._loose(chunk, batch, start + self.span * k / imports)
+            loose_left -= batch
+            if len(chunk.bags) >= CHUNK_BAGS and loose_left:
+                self._bill(chunk, last=False)
+                yield chunk
+                chunk = _Chunk()
+        self._bill(chunk, last=True)
+        if chunk.bags:
+            yield chunk
+
+    def _pack(self, chunk: _Chunk, fmt: _Format, children: int, at: float) -> None:
+        """A dispatcher scans a new parent, then `children` children into it."""
+        rng = self.rng
+        area = self.areas[bisect.bisect(self.cum_weights, rng.random() * self.cum_weights[-1])]
+        dispatcher = min(self.dispatchers[area], key=lambda d: d.clock)
+        user = dispatcher.user_id
+        t = max(at, dispatcher.clock)
+        parent_id, code = self.next_id, next(fmt.codes)
+        created = self._scan(chunk, dispatcher, rules.ScanParent.op, code, "", t)
+        chunk.bags.append((parent_id, code, "P", fmt.name, fmt.capacity, fmt.expected_kg, area, user, created))
+        full = children == fmt.capacity
+        linked = created
+        for child_id in range(parent_id + 1, parent_id + 1 + children):
+            t += rng.uniform(*SCAN_GAP)
+            child = self._child_code(child_id)
+            linked = self._scan(chunk, dispatcher, rules.ScanChild.op, child, code, t,
+                                linked=1, completed=int(full and child_id == parent_id + children))
+            chunk.bags.append((child_id, child, "C", None, None, None, area, user, linked))
+            chunk.links.append((child_id, parent_id, user, linked))
+        if full:
+            chunk.completed.append((parent_id, linked))
+            chunk.complete_by_area[area].append((parent_id, code, t))
+            self.report.complete_parents += 1
+        dispatcher.clock = t + rng.uniform(5, 60)
+        self.next_id += 1 + children
+        self.report.parents[fmt.name] = self.report.parents.get(fmt.name, 0) + 1
+        self.report.children_linked += children
+
+    def _loose(self, chunk: _Chunk, count: int, at: float) -> None:
+        """`count` children imported at `at` into one area, in no parent yet."""
+        if not count:
+            return
+        area = self.rng.choice(self.areas)
+        created = datetime.fromtimestamp(at, _UTC)
+        for child_id in range(self.next_id, self.next_id + count):
+            chunk.bags.append((child_id, self._child_code(child_id), "C", None, None, None, area, None, created))
+        self.next_id += count
+        self.report.children_loose += count
+
+    def _bill(self, chunk: _Chunk, last: bool) -> None:
+        """Bills for the chunk's complete parents, per area; on the run's `last` chunk the last stays open."""
+        rng = self.rng
+        for area, parents in chunk.complete_by_area.items():
+            biller = self.billers.get(area)
+            if biller is None:
+                continue
+            billed = [parent for parent in parents if rng.random() < BILLED_SHARE]
+            while billed:
+                capacity = rng.choice(BILL_CAPACITIES)
+                fill = capacity if rng.random() < 0.7 else rng.randint(capacity * 3 // 4, capacity)
+                group, billed = billed[:fill], billed[fill:]
+                self._one_bill(chunk, biller, capacity, group, finish=not (last and not billed))
+
+    def _one_bill(self, chunk: _Chunk, biller: _Operator, capacity: int, parents: list[tuple[int, str, float]],
+                  finish: bool) -> None:
+        rng = self.rng
+        code = f"{BILL_PREFIX}{self.next_bill:07d}"
+        self.next_bill += 1
+        t = max(biller.clock, parents[0][2]) + rng.uniform(30, 120)
+        created = self._scan(chunk, biller, rules.CreateBill.op, code, "", t)
+        vehicle = f"{rng.choice(STATES)}{rng.randint(1, 40):02d}{rng.choice(_DIGITS36[10:])}" \
+                  f"{rng.choice(_DIGITS36[10:])}{rng.randint(1, 9999):04d}"
+        chunk.bills.append((code, capacity, rng.choice(DESTINATIONS), vehicle, biller.area, biller.user_id, created))
+        for parent_id, parent_code, completed in parents:
+            t = max(t + rng.uniform(4, 10), completed + 10)
+            added = self._scan(chunk, biller, rules.AddToBill.op, parent_code, code, t)
+            chunk.bill_parents.append((parent_id, code, biller.user_id, added))
+        if finish:
+            t += rng.uniform(60, 300)
+            chunk.finished.append((code, self._scan(chunk, biller, rules.FinishBill.op, code, "", t, finished=1)))
+            self.report.bills_completed += 1
+        biller.clock = t
+        self.report.bills += 1
+        self.report.parents_billed += len(parents)
+
+    def _scan(self, chunk: _Chunk, operator: _Operator, op: str, code: str, target: str, at: float,
+              linked: int = 0, completed: int = 0, finished: int = 0) -> datetime:
+        """Record one accepted scan (and its per-minute counts); return its server time."""
+        operator.seq += 1
+        server_time = datetime.fromtimestamp(at, _UTC)
+        client_time = server_time - timedelta(milliseconds=40 + operator.seq % 200)
+        chunk.scans.append((operator.device, operator.seq, operator.user_id, operator.area, op, code, target,
+                            _OK, None, client_time, server_time))
+        chunk.devices[operator.device] = (operator.seq, operator.user_id)
+        counts = chunk.stats[(int(at // 60), operator.area, operator.device)]
+        counts[0] += 1
+        counts[2] += linked
+        counts[3] += completed
+        counts[4] += finished
+        self.report.scans += 1
+        return server_time
+
+    def _child_code(self, bag_id: int) -> str:
+        """The child code of a bag id: its roll's prefix, then its serial in the roll."""
+        roll, serial = divmod(bag_id, ROLL)
+        if roll != self._roll:
+            self._roll = roll
+            self._roll_prefix = _roll_prefix(roll, ROLL_PREFIX_LENGTHS[(roll * 2654435761 >> 16) % 6])
+        code = self._roll_prefix + _SERIALS[serial]
+        if self.parent_code.fullmatch(code) is None:
+            return code
+        for length in sorted(set(ROLL_PREFIX_LENGTHS)):  # the same id with another length is still unique
+            code = _roll_prefix(roll, length) + _SERIALS[serial]
+            if self.parent_code.fullmatch(code) is None:
+                return code
+        raise ValueError(f"every child code for bag {bag_id} matches a parent format")
+
+
+def _roll_prefix(roll: int, length: int) -> str:
+    """`length` base-36 digits, a bijection of the roll number (the multiplier is prime to 36)."""
+    value = (roll * 25214903917 + 11) % 36**length
+    digits = []
+    for _ in range(length):
+        value, digit = divmod(value, 36)
+        digits.append(_DIGITS36[digit])
+    return "".join(reversed(digits))
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+async def _write_all(pool: asyncpg.Pool, planner: _Planner, bags: int) -> None:
+    """A thread plans chunks; WRITERS connections write them, each chunk in one transaction."""
+    queue: asyncio.Queue[_Chunk | None] = asyncio.Queue(maxsize=WRITERS)
+    columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("bags"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("seeding", total=bags)
+
+        async def plan() -> None:
+            chunks = planner.chunks()
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                await queue.put(chunk)
+            for _ in range(WRITERS):
+                await queue.put(None)
+
+        async def write() -> None:
+            async with pool.acquire() as conn:
+                while (chunk := await queue.get()) is not None:
+                    await _write_chunk(conn, chunk)
+                    progress.advance(task, len(chunk.bags))
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(plan())
+            for _ in range(WRITERS):
+                group.create_task(write())
+
+
+async def _write_chunk(conn: asyncpg.Connection, chunk: _Chunk) -> None:
+    """One chunk, one transaction, in the order the constraints need: bags, links, bills, scans."""
+    async with conn.transaction():
+        await conn.copy_records_to_table("bags", records=chunk.bags, columns=BAG_COLUMNS)
+        if chunk.links:
+            await conn.copy_records_to_table("links", records=chunk.links, columns=LINK_COLUMNS)
+        if chunk.completed:
+            # The trigger stamps completion with the transaction's time; history has its own.
+            await conn.execute(
+                """UPDATE bags b SET completed_at = c.at
+                     FROM unnest($1::bigint[], $2::timestamptz[]) AS c(id, at) WHERE b.id = c.id""",
+                [parent_id for parent_id, _ in chunk.completed], [at for _, at in chunk.completed],
+            )
+        if chunk.bills:
+            await _write_bills(conn, chunk)
+        if chunk.scans:
+            await _write_scans(conn, chunk)
+
+
+async def _write_scans(conn: asyncpg.Connection, chunk: _Chunk) -> None:
+    """The scans, their devices' last seq and their per-minute counts (keys in order: no deadlock
+    between the writers, which share devices)."""
+    await batches.record_scans(conn, chunk.scans)
+    latest = max(scan[-1] for scan in chunk.scans)
+    await batches.advance_devices(conn, dict(sorted(chunk.devices.items())), latest)
+    keys = sorted(chunk.stats)
+    await conn.execute(
+        """INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
+                                   parents_completed, bills_completed)
+           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::int[], $5::int[],
+                                $6::int[], $7::int[], $8::int[])
+           ON CONFLICT (minute, area, device_id) DO UPDATE
+              SET accepted = scan_stats.accepted + excluded.accepted,
+                  children_linked = scan_stats.children_linked + excluded.children_linked,
+                  parents_completed = scan_stats.parents_completed + excluded.parents_completed,
+                  bills_completed = scan_stats.bills_completed + excluded.bills_completed""",
+        [datetime.fromtimestamp(minute * 60, _UTC) for minute, _, _ in keys], [area for _, area, _ in keys],
+        [device for _, _, device in keys], *([chunk.stats[key][i] for key in keys] for i in range(5)),
+    )
+
+
+async def _write_bills(conn: asyncpg.Connection, chunk: _Chunk) -> None:
+    """Open bills, their parents (the trigger checks and counts them), then the completions."""
+    rows = await conn.fetch(
+        """INSERT INTO bills (code, capacity, destination, vehicle, area, created_by, created_at)
+           SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                                $7::timestamptz[])
+           RETURNING id, code""",
+        *([bill[i] for bill in chunk.bills] for i in range(7)),
+    )
+    ids = {row["code"]: row["id"] for row in rows}
+    await conn.copy_records_to_table(
+        "bill_parents", columns=BILL_PARENT_COLUMNS,
+        records=[(parent_id, ids[bill], user, at) for parent_id, bill, user, at in chunk.bill_parents],
+    )
+    if chunk.finished:
+        await conn.execute(
+            """UPDATE bills l SET status = 'completed', completed_at = f.at
+                 FROM unnest($1::text[], $2::timestamptz[]) AS f(code, at) WHERE l.code = f.code""",
+            [code for code, _ in chunk.finished], [at for _, at in chunk.finished],
+        )
