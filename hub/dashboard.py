@@ -18,6 +18,7 @@ from hub.codes import Close
 from hub.fanout import Fanout
 from hub.livestate import Scope
 from hub.protocol import ProtocolError
+from hub.tasks import cancel
 from hub.transport import Disconnect, Transport
 
 logger = logging.getLogger("tracetrack.dashboard")
@@ -69,11 +70,7 @@ class DashboardConnection:
             pass
         finally:
             self._fanout.subscribers.discard(self)
-            sender.cancel()
-            try:
-                await sender
-            except asyncio.CancelledError:
-                pass
+            await cancel(sender)
 
     async def _receive_loop(self, sender: asyncio.Task[None]) -> None:
         checked = time.monotonic()

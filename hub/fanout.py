@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from hub import protocol
 from hub.livestate import Change, LiveState, Scope
+from hub.tasks import cancel
 
 logger = logging.getLogger("tracetrack.fanout")
 
@@ -55,12 +56,7 @@ class Fanout:
         self._task = asyncio.create_task(self._watch_gaps(), name="fanout-gaps")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._task)
 
     def snapshot(self, scope: Scope) -> dict[str, Any]:
         assert self.state is not None

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hub.livestate import Scope
+from hub.tasks import cancel
 
 HEARTBEAT = 2.0
 EXPIRY = 6.0
@@ -31,12 +32,7 @@ class Presence:
         self._task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._task)
         self._local.clear()
         await self._announce()
 

@@ -12,6 +12,7 @@ from hub.batch import Committed
 from hub.broker import Broker, BrokerUnavailable
 from hub.domain.rules import Bag
 from hub.store.live import parent_item
+from hub.tasks import cancel
 
 logger = logging.getLogger("tracetrack.publication")
 
@@ -72,11 +73,7 @@ class Publisher:
             await asyncio.wait_for(self._queue.join(), timeout)
         except asyncio.TimeoutError:
             pass
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await cancel(self._task)
 
     async def _run(self) -> None:
         while True:

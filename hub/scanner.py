@@ -87,7 +87,7 @@ class ScannerSession:
                 del self.context.sessions[self.device]
                 self.context.presence.leave(self.device)
             self._outbox.put_nowait(None)
-            await _finish(sender)
+            await sender
 
     async def close(self, code: int, reason: str) -> None:
         """Close from the hub's side once every accepted operation has been acked."""
@@ -188,9 +188,3 @@ class ScannerSession:
         finally:
             self._drained.set()
 
-
-async def _finish(task: asyncio.Task[None]) -> None:
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
