@@ -25,7 +25,10 @@ class Broker(Protocol):
         """
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        """Send one payload to every subscribed hub process. Raises BrokerUnavailable, never hangs."""
+        """Send one payload to every subscribed hub process; never hangs.
+
+        Raises BrokerUnavailable when delivery was not confirmed (it may still arrive, late).
+        """
 
     async def ping(self) -> None:
         """Raise if the broker cannot be reached."""

@@ -19,7 +19,8 @@ URLs: whatever redis-py's `from_url` accepts (`redis://`, `rediss://` for TLS, w
     redis+sentinel://[[username]:password@]host[:port][,host[:port]...]/service_name[/db]
 
 where the credentials are the master's (the sentinels are reached without credentials or TLS) and
-the port defaults to 26379. Redis Cluster is not supported.
+the port defaults to 26379. Redis Cluster is not supported as such (a plain URL to one node works,
+as cluster PUBLISH reaches every node, but nothing follows that node's failover).
 """
 
 from __future__ import annotations
@@ -75,13 +76,14 @@ class RedisBroker:
     """Publications through Redis pub/sub, channels namespaced as `f"{prefix}:{channel}"`.
 
     The hub is told only of changes: it may assume Redis available until `on_availability(False)`.
+    Prefixes must not nest: the subscription to `a:*` would also see the publications of prefix `a:b`.
     """
 
     def __init__(self, url: str, prefix: str) -> None:
         self._prefix = f"{prefix}:".encode()
         self._pattern = "".join(f"\\{c}" if c in _GLOB_SPECIAL else c for c in prefix) + ":*"
         self._sentinel: Sentinel | None = None
-        self._subscriber = self._client(url, max_connections=2)
+        self._subscriber = self._client(url)
         self._publisher = self._client(url, max_connections=PUBLISH_CONNECTIONS)
         self._handler: Handler | None = None
         self._on_availability: AvailabilityHandler | None = None
@@ -94,7 +96,8 @@ class RedisBroker:
     async def start(self, handler: Handler, on_availability: AvailabilityHandler) -> None:
         """Subscribe, then return; with Redis down, report False and go on trying in the background.
 
-        Waits for the first attempt only (a few seconds at most). A second call replaces the handlers.
+        Waits for the first attempt only (a few seconds at most). A second call replaces the handlers;
+        a call after `close()` raises BrokerUnavailable.
         """
         if self._closed:
             raise BrokerUnavailable("the broker is closed")
@@ -148,7 +151,7 @@ class RedisBroker:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         delay = RECONNECT_MIN
-        while True:
+        while not self._closed:
             self._lost.clear()
             pubsub = self._subscriber.pubsub()
             connected_at: float | None = None
@@ -166,6 +169,8 @@ class RedisBroker:
             finally:
                 with suppress(Exception):
                     await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT)
+            if self._closed:
+                return
             await self._set_available(False, reason)
             self._attempted.set()
             if connected_at is not None and loop.time() - connected_at >= RECONNECT_MAX:
@@ -182,22 +187,23 @@ class RedisBroker:
                 return
 
     async def _listen(self, pubsub: PubSub) -> None:
-        """Deliver messages until the connection breaks, Redis falls silent or a publish failed."""
+        """Deliver messages until the connection breaks, Redis falls silent, a publish failed or we close."""
         loop = asyncio.get_running_loop()
         heard = pinged = loop.time()
-        while not self._lost.is_set():
+        while not self._lost.is_set() and not self._closed:
             message = await pubsub.get_message(timeout=POLL_INTERVAL)
             now = loop.time()
             if message is not None:
-                heard = now
                 if message["type"] == "pmessage":
                     await self._deliver(message["channel"], message["data"])
+                heard = loop.time()  # a slow handler is not a silent Redis
             elif now - heard > SILENCE_LIMIT:
                 raise _Lost(f"no answer from Redis for {SILENCE_LIMIT:g} s")
             elif now - pinged >= PING_INTERVAL and now - heard >= PING_INTERVAL:
                 await pubsub.ping()
                 pinged = now
-        raise _Lost("a publication failed")
+        if not self._closed:
+            raise _Lost("a publication failed")
 
     async def _deliver(self, raw_channel: bytes, payload: bytes) -> None:
         if self._handler is None or not raw_channel.startswith(self._prefix):
@@ -229,15 +235,16 @@ class RedisBroker:
 
     # Connections.
 
-    def _client(self, url: str, max_connections: int) -> Redis:
+    def _client(self, url: str, max_connections: int | None = None) -> Redis:
         options: dict[str, Any] = {
             "socket_timeout": COMMAND_TIMEOUT,
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "socket_keepalive": True,
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 0,
-            "max_connections": max_connections,
         }
+        if max_connections is not None:
+            options["max_connections"] = max_connections
         if urlsplit(url).scheme != _SENTINEL_SCHEME:
             return Redis.from_url(url, **options)
         sentinels, service, master_options = _parse_sentinel_url(url)
