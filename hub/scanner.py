@@ -22,6 +22,7 @@ from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
 from hub.presence import Presence
+from hub.tasks import cancel
 from hub.protocol import ProtocolError
 from hub.transport import Disconnect, Transport
 from hub.writer import BatchWriter
@@ -70,8 +71,21 @@ class ScannerSession:
         self._drained = asyncio.Event()
 
     async def run(self) -> None:
-        """Serve the connection until it closes; cleanup always runs."""
+        """Serve the connection until either side ends it; cleanup always runs."""
         sender = asyncio.create_task(self._send_loop(), name="scanner-sender")
+        receiver = asyncio.create_task(self._receive_loop(), name="scanner-receiver")
+        try:
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.state = State.CLOSED
+            if self.context.sessions.get(self.device) is self:
+                del self.context.sessions[self.device]
+                self.context.presence.leave(self.device)
+            await cancel(receiver)
+            self._outbox.put_nowait(None)
+            await sender
+
+    async def _receive_loop(self) -> None:
         try:
             await self._handshake()
             while True:
@@ -81,13 +95,6 @@ class ScannerSession:
         except ProtocolError as exc:
             await self._send(protocol.error(str(exc)))
             await self.close(Close.PROTOCOL_ERROR, str(exc)[:120])
-        finally:
-            self.state = State.CLOSED
-            if self.context.sessions.get(self.device) is self:
-                del self.context.sessions[self.device]
-                self.context.presence.leave(self.device)
-            self._outbox.put_nowait(None)
-            await sender
 
     async def close(self, code: int, reason: str) -> None:
         """Close from the hub's side once every accepted operation has been acked."""
@@ -108,6 +115,7 @@ class ScannerSession:
         self.context.sessions[self.device] = self
         if previous is not None:
             asyncio.create_task(previous.transport.close(Close.REPLACED, "device connected again"))
+        self.context.writer.unblock(self.device)
         applied = await self.context.applied_seq(self.device)
         self.state = State.READY
         self.context.presence.join(self.device, self.actor.username, self.actor.area)
@@ -183,6 +191,11 @@ class ScannerSession:
                         self.context.presence.set_parent(self.device, self.current_parent)
                     item = protocol.ack(seq, result.outcome, result.replay)
                 await self.transport.send(protocol.encode(item, self.binary))
+                if item.get("retry"):
+                    # Later operations of this device are refused until it reconnects and resends
+                    # everything from its outbox in order (see BatchWriter.unblock).
+                    await self.transport.close(Close.SERVER_ERROR, "could not save; reconnect and resend")
+                    return
         except Disconnect:
             pass
         finally:

@@ -50,6 +50,7 @@ class BatchWriter:
         self._queue: deque[Submission] = deque()
         self._pending: dict[tuple[str, int], asyncio.Future[Result]] = {}
         self._wakeup = asyncio.Event()
+        self._blocked: set[str] = set()
         self._closing = False
         self._last_batch_size = 0
         self._task: asyncio.Task[None] | None = None
@@ -67,13 +68,26 @@ class BatchWriter:
         if existing is not None:
             return existing
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        if self._closing:
+        if self._closing or sub.device in self._blocked:
             future.set_result(Result(Outcome(Code.RETRY)))
             return future
         self._pending[sub.key] = future
         self._queue.append(sub)
         self._wakeup.set()
         return future
+
+    def unblock(self, device: str) -> None:
+        """A device that was told RETRY has connected again and will resend from its outbox, in order.
+
+        Until then every later operation of that device was answered RETRY too: applying seq k+1 after
+        a failed k would make the resent k stale. Its operations still queued are dropped the same way.
+        """
+        if device not in self._blocked:
+            return
+        self._blocked.discard(device)
+        for sub in [sub for sub in self._queue if sub.device == device]:
+            self._queue.remove(sub)
+            self._resolve(sub, Result(Outcome(Code.RETRY)))
 
     @property
     def backlog(self) -> int:
@@ -117,6 +131,9 @@ class BatchWriter:
         batch: list[Submission] = []
         while self._queue and len(batch) < limit:
             sub = self._queue[0]
+            if sub.device in self._blocked:
+                self._resolve(self._queue.popleft(), Result(Outcome(Code.RETRY)))
+                continue
             if isinstance(sub.operation, Undo) and sub.actor.user_id in actors:
                 break
             actors.add(sub.actor.user_id)
@@ -136,6 +153,8 @@ class BatchWriter:
             logger.exception("batch of %d failed unexpectedly; its operations will be retried", len(batch))
             results = [Result(Outcome(Code.RETRY))] * len(batch)
         for sub, result in zip(batch, results):
+            if result.outcome.code is Code.RETRY:
+                self._blocked.add(sub.device)
             self._resolve(sub, result)
         for transaction in committed:
             if transaction.seq:
@@ -172,7 +191,11 @@ class BatchWriter:
         logger.warning("batch of %d refused by a constraint; applying one by one", len(batch))
         results: list[Result] = []
         committed: list[Committed] = []
+        failed: set[str] = set()
         for sub in batch:
+            if sub.device in failed:
+                results.append(Result(Outcome(Code.RETRY)))
+                continue
             try:
                 try:
                     (result,), one = await self._apply([sub])
@@ -181,5 +204,6 @@ class BatchWriter:
                 committed.append(one)
             except DatabaseUnavailable:
                 result = Result(Outcome(Code.RETRY))
+                failed.add(sub.device)
             results.append(result)
         return results, committed

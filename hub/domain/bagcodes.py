@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 
 CHILD_PATTERN = re.compile(r"^[A-Z0-9]{4,20}$")
@@ -30,8 +31,12 @@ class ParentFormat:
     capacity: int
     expected_kg: Decimal
 
+    @cached_property
+    def _regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern.removeprefix("^").removesuffix("$"))
+
     def matches(self, code: str) -> bool:
-        return re.fullmatch(self.pattern.removeprefix("^").removesuffix("$"), code) is not None
+        return self._regex.fullmatch(code) is not None
 
 
 def parent_format(code: str, formats: tuple[ParentFormat, ...]) -> ParentFormat | None:
