@@ -1,0 +1,1 @@
+"""The load generator: simulated scanners over real websockets against real hubs (see README.md)."""

@@ -1,0 +1,209 @@
+"""One load run: accounts and logins, connections, the timed scanning, the drain, the final checks.
+
+Everything slow (creating accounts, argon2 logins, opening hundreds of websockets) happens before
+the clock starts; every scanner then starts at the same instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from loadtest import accounts, check
+from loadtest.dashboard import AckToDelta, Dashboard
+from loadtest.scanner import Ack, Scanner, Target
+from loadtest.stats import Recorder, ms, percentile
+from loadtest.workload import DEFAULT_FORMATS, ChildCodes, ParentCodes, Workflow
+
+CONNECT_CONCURRENCY = 50
+PROGRESS_SECONDS = 1.0
+DASHBOARD_CATCH_UP = 10.0
+"""Seconds the dashboards get, after the last ack, to show the last commit before they are checked."""
+
+
+@dataclass(frozen=True)
+class Options:
+    urls: tuple[str, ...]
+    scanners: int
+    rate: float | None
+    duration: float
+    window: int
+    drain: float
+    database_url: str | None
+    user: str | None
+    password: str | None
+    accounts: int
+    echo: bool
+    dashboards: int
+    timezone: str
+
+
+class RunFailed(Exception):
+    """The run could not start (no account, no connection); the message says why."""
+
+
+def new_run_id() -> str:
+    """Six characters of A-Z0-9 naming this run's devices, accounts and child codes."""
+    return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(6))
+
+
+async def run(options: Options, say: Callable[[str], None],
+              progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Drive the scanners for `options.duration` seconds; the result that becomes the JSON."""
+    run_id = new_run_id()
+    pool = None
+    if options.database_url and not options.echo:
+        pool = await asyncpg.create_pool(options.database_url, min_size=1, max_size=2)
+    try:
+        return await _run(options, run_id, pool, say, progress)
+    finally:
+        if pool is not None:
+            await pool.close()
+
+
+async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Callable[[str], None],
+               progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    sessions = await _sessions(options, pool, run_id, say)
+    parents = ParentCodes(await check.existing_parents(pool) if pool else set(), random.Random())
+    children = ChildCodes(f"L{run_id}")
+    device_prefix = f"lt-{run_id.lower()}-"
+    recorder, ledger, lags = Recorder(), check.Ledger(), AckToDelta(device_prefix)
+    observers: list[Callable[[Ack], None]] = [recorder.on_ack, ledger.on_ack]
+    if options.dashboards:
+        observers.append(lags.on_ack)
+
+    def on_ack(ack: Ack) -> None:
+        for observer in observers:
+            observer(ack)
+
+    interval = options.scanners / options.rate if options.rate else None
+    scanners = [Scanner(f"{device_prefix}{n:05d}", sessions(n), Workflow(parents, children),
+                        window=options.window, interval=interval, on_ack=on_ack, on_error=recorder.on_error,
+                        echo=options.echo)
+                for n in range(options.scanners)]
+    dashboards = [Dashboard(sessions(n), lags, recorder.on_error) for n in range(options.dashboards)]
+    say(f"run {run_id}: connecting {len(scanners)} scanners and {len(dashboards)} dashboards to "
+        f"{len(options.urls)} {'echo server' if options.echo else 'hub'}(s)")
+    connected = await _connect_all(scanners)
+    if not connected:
+        raise RunFailed(f"no scanner could connect: {dict(recorder.errors)}")
+    watching = await _connect_all(dashboards)
+    parents.configure(DEFAULT_FORMATS if options.echo else connected[0].welcome["formats"])
+    followers = [asyncio.create_task(dashboard.run()) for dashboard in watching]
+
+    start = time.monotonic()
+    end = start + options.duration
+    recorder.begin(start, end)
+    ticker = asyncio.create_task(_tick(recorder, scanners, progress))
+    try:
+        await asyncio.gather(*(s.run(start, end, end + options.drain) for s in connected))
+    finally:
+        ticker.cancel()
+    unacked = sum(s.outstanding for s in scanners)
+    if unacked:
+        recorder.on_error("UNACKED", unacked)
+    result: dict[str, Any] = {
+        "mode": "echo" if options.echo else "hub", "run_id": run_id, "urls": list(options.urls),
+        "scanners": options.scanners, "connected": len(connected), "accounts": sessions.accounts,
+        "rate": options.rate, "duration_s": options.duration, "window": connected[0].window,
+        "sent": sum(s.sent for s in scanners), "unacked": unacked,
+        **recorder.summary(options.duration),
+        "lost": None, "duplicated": None, "check": None,
+        "parents_used": parents.handed_out, "child_prefix": children.prefix,
+    }
+    if dashboards:
+        result.update(await _dashboard_result(watching, lags, pool, options.timezone, say))
+        for dashboard in watching:
+            await dashboard.stop()
+        await asyncio.gather(*followers)
+    if pool is not None:
+        say("checking every acked scan against PostgreSQL")
+        result.update(await check.verify(pool, ledger, [s.device for s in scanners]))
+    result["timeline"] = recorder.timeline
+    return result
+
+
+class _Sessions:
+    """Who connects where: connection n goes to hub n mod H, as operator n mod A."""
+
+    def __init__(self, hubs: tuple[str, ...], operators: list[accounts.Account],
+                 tokens: dict[tuple[str, str], str]) -> None:
+        self.hubs = hubs
+        self.operators = operators
+        self.tokens = tokens
+        self.accounts = len(operators)
+
+    def __call__(self, n: int) -> Target:
+        hub = self.hubs[n % len(self.hubs)]
+        if not self.operators:
+            return Target(hub, None)
+        return Target(hub, self.tokens[(hub, self.operators[n % len(self.operators)].username)])
+
+
+async def _sessions(options: Options, pool: asyncpg.Pool | None, run_id: str,
+                    say: Callable[[str], None]) -> _Sessions:
+    """Log in every operator at every hub: created accounts, the given one, or none (echo)."""
+    if options.echo:
+        return _Sessions(options.urls, [], {})
+    if options.user is not None:
+        operators = [accounts.Account(options.user, options.password or "")]
+    else:
+        assert pool is not None
+        say(f"creating {options.accounts} dispatcher accounts lt-{run_id.lower()}-NNNN")
+        operators = await accounts.create_accounts(pool, run_id.lower(), options.accounts)
+    say(f"logging in {len(operators)} account(s) at {len(options.urls)} hub(s)")
+    return _Sessions(options.urls, operators, await accounts.login_all(list(options.urls), operators))
+
+
+async def _connect_all(clients: list[Any]) -> list[Any]:
+    """Connect scanners or dashboards a bounded number at a time; those that connected."""
+    limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(client: Any) -> bool:
+        async with limit:
+            return bool(await client.connect())
+
+    connected = await asyncio.gather(*(one(client) for client in clients))
+    return [client for client, ok in zip(clients, connected) if ok]
+
+
+async def _tick(recorder: Recorder, scanners: list[Scanner], progress: Callable[[dict[str, Any]], None]) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_SECONDS)
+        progress(recorder.tick(time.monotonic(), PROGRESS_SECONDS, sum(s.outstanding for s in scanners)))
+
+
+async def _dashboard_result(dashboards: list[Dashboard], lags: AckToDelta, pool: asyncpg.Pool | None,
+                            timezone: str, say: Callable[[str], None]) -> dict[str, Any]:
+    """Ack-to-delta lag percentiles and, with a database, each dashboard's counters against SQL's
+    as of the last commit, once every dashboard has shown it."""
+    check_result = None
+    day = next((d.day for d in dashboards if d.day), None)
+    if pool is not None and day is not None:
+        say("checking the dashboards' counters against PostgreSQL")
+        scopes = {d.scope for d in dashboards if d.scope == "all" or d.scope.startswith("area:")}
+        seq, truth = await check.dashboard_truth(pool, scopes, day, timezone)
+        caught_up = await asyncio.gather(*(d.reach(seq, DASHBOARD_CATCH_UP) for d in dashboards))
+        mismatched = [{"hub": d.target.url, "scope": d.scope, "seq": d.seq, "dashboard": d.counters,
+                       "database": truth[d.scope]}
+                      for d in dashboards if d.scope in truth and d.counters != truth[d.scope]]
+        check_result = {
+            "ok": all(caught_up) and not mismatched, "commit_seq": seq, "behind": caught_up.count(False),
+            "mismatched": mismatched, "snapshots": sum(d.snapshots for d in dashboards),
+            "resyncs": sum(d.resyncs for d in dashboards),
+        }
+    ordered = sorted(lags.lags)
+    return {
+        "dashboards": len(dashboards), "dashboard_events": len(ordered),
+        "dashboard_lag_p50_ms": ms(percentile(ordered, 0.50)),
+        "dashboard_lag_p99_ms": ms(percentile(ordered, 0.99)),
+        "dashboard_check": check_result,
+    }

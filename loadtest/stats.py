@@ -1,0 +1,87 @@
+"""Ack statistics: latency percentiles, results by code, client-side errors, a per-second timeline.
+
+Only final acks count as scans: an ack with `retry: true` recorded nothing, so it counts as an error
+and its operation's latency runs on until the resend is acked.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from typing import Any
+
+from loadtest.scanner import Ack
+
+
+def percentile(ordered: list[float] | array[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending sequence; 0.0 when it is empty."""
+    if not ordered:
+        return 0.0
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+class Recorder:
+    """Everything the scanners report, for the live progress, the summary and the JSON."""
+
+    def __init__(self) -> None:
+        self.latencies: array[float] = array("d")
+        self.codes: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.replays = 0
+        self.start = 0.0
+        self.end = math.inf
+        self.acked_in_window = 0
+        self.ok_in_window = 0
+        self.timeline: list[dict[str, Any]] = []
+        self._interval: list[float] = []
+
+    def begin(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+
+    def on_ack(self, ack: Ack) -> None:
+        if ack.code != "OK":
+            self.errors[ack.code] += 1
+        if ack.retry:
+            return
+        self.codes[ack.code] += 1
+        self.replays += ack.replay
+        self.latencies.append(ack.latency)
+        self._interval.append(ack.latency)
+        if ack.at <= self.end:
+            self.acked_in_window += 1
+            self.ok_in_window += ack.code == "OK"
+
+    def on_error(self, kind: str, count: int = 1) -> None:
+        self.errors[kind] += count
+
+    def tick(self, now: float, seconds: float, outstanding: int) -> dict[str, Any]:
+        """Close one progress interval of `seconds`: its acks, rate and latencies."""
+        window = sorted(self._interval)
+        self._interval = []
+        point = {"t": round(now - self.start, 1), "acks": len(window),
+                 "per_s": round(len(window) / seconds, 1), "p50_ms": ms(percentile(window, 0.5)),
+                 "p99_ms": ms(percentile(window, 0.99)), "outstanding": outstanding,
+                 "errors": sum(self.errors.values())}
+        self.timeline.append(point)
+        return point
+
+    def summary(self, duration: float) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        acked = len(ordered)
+        return {
+            "acked": acked,
+            "scans_per_s": round(self.acked_in_window / duration, 1),
+            "ok_per_s": round(self.ok_in_window / duration, 1),
+            "ack_p50_ms": ms(percentile(ordered, 0.50)),
+            "ack_p95_ms": ms(percentile(ordered, 0.95)),
+            "ack_p99_ms": ms(percentile(ordered, 0.99)),
+            "ack_max_ms": ms(ordered[-1]) if ordered else 0.0,
+            "acks_by_code": dict(self.codes.most_common()),
+            "replays": self.replays,
+            "errors": dict(self.errors.most_common()),
+        }
