@@ -116,6 +116,11 @@ async def get_user(pool: asyncpg.Pool, user_id: int) -> dict[str, Any] | None:
     return None if row is None else user_view(row["id"], row["username"], row["role"], row["area"])
 
 
+async def list_users(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    return [{**user_view(r["id"], r["username"], r["role"], r["area"]), "active": r["active"],
+             "locked": r["locked"], "sessions": r["sessions"]} for r in await store.list_users(pool)]
+
+
 async def create_user(pool: asyncpg.Pool, *, username: str, password: str, role: str, area: str | None,
                       actor_id: int | None = None) -> int:
     """Create an account and audit it; dispatchers and billers need a dispatch area."""

@@ -176,6 +176,12 @@ async def create_user(request: Request, actor: Actor) -> Response:
 
 
 @requires(Role.ADMIN)
+async def list_users(request: Request, actor: Actor) -> Response:
+    """Admin: every account, for the admin page."""
+    return JSONResponse({"users": await accounts.list_users(request.app.state.hub.pool)})
+
+
+@requires(Role.ADMIN)
 async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
     """Admin: log a user out everywhere (audited)."""
     try:
@@ -191,5 +197,6 @@ routes = [
     Route("/api/logout", logout, methods=["POST"]),
     Route("/api/me", me, methods=["GET"]),
     Route("/api/users", create_user, methods=["POST"]),
+    Route("/api/users", list_users, methods=["GET"]),
     Route("/api/users/{user_id:int}/revoke-sessions", revoke_user_sessions, methods=["POST"]),
 ]

@@ -71,6 +71,18 @@ async def find_user(db: Db, user_id: int) -> asyncpg.Record | None:
                              timeout=TIMEOUT)
 
 
+async def list_users(db: Db) -> list[asyncpg.Record]:
+    """Every account, with whether it is active or locked now and how many live sessions it has."""
+    return await db.fetch(
+        """SELECT u.id, u.username, u.role, u.area, u.active,
+                  coalesce(u.locked_until > now(), false) AS locked,
+                  (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL)::int
+                      AS sessions
+             FROM users u ORDER BY u.username""",
+        timeout=TIMEOUT,
+    )
+
+
 async def insert_user(db: Db, username: str, password_hash: str, role: str, area: str | None) -> int | None:
     """Insert a user; None when the username is taken (also by a concurrent insert)."""
     user_id: int | None = await db.fetchval(

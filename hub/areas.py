@@ -1,0 +1,20 @@
+"""The dispatch areas, for the pages' pickers."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.auth import requires
+from hub.domain.rules import Actor
+from hub.store import areas as store
+
+
+@requires()
+async def listing(request: Request, actor: Actor) -> Response:
+    rows = await store.list_all(request.app.state.hub.pool)
+    return JSONResponse({"areas": [{"name": r["name"], "label": r["label"]} for r in rows]})
+
+
+routes = [Route("/api/areas", listing, methods=["GET"])]

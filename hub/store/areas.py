@@ -1,0 +1,13 @@
+"""Dispatch areas: configuration kept in PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+TIMEOUT = 10.0
+
+
+async def list_all(db: Any) -> list[asyncpg.Record]:
+    return await db.fetch("SELECT name, label FROM areas ORDER BY label", timeout=TIMEOUT)

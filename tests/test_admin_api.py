@@ -1,0 +1,30 @@
+"""The admin page's API: listing users and areas, for admins (areas for everyone logged in)."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.conftest import ADMIN_PASSWORD
+from tests.support import login, make_user
+
+
+def test_admin_lists_users_with_their_state(client: TestClient) -> None:
+    dispatcher = make_user(client, "dispatcher", "raipur")
+    admin = login(client, "admin", ADMIN_PASSWORD)
+    response = client.get("/api/users", headers={"cookie": f"tt_session={admin}"})
+    assert response.status_code == 200
+    users = {u["username"]: u for u in response.json()["users"]}
+    assert users["admin"]["role"] == "admin" and users["admin"]["sessions"] >= 1
+    (name,) = [n for n, u in users.items() if u["area"] == "raipur"]
+    assert users[name] | {"id": 0} == {"id": 0, "username": name, "role": "dispatcher", "area": "raipur",
+                                       "active": True, "locked": False, "sessions": 1}
+    refused = client.get("/api/users", headers={"cookie": f"tt_session={dispatcher}"})
+    assert refused.status_code == 403 and refused.json()["error"] == "FORBIDDEN"
+
+
+def test_areas_are_listed_for_any_logged_in_user(client: TestClient) -> None:
+    assert client.get("/api/areas").status_code == 401
+    dispatcher = make_user(client, "dispatcher", "akola")
+    response = client.get("/api/areas", headers={"cookie": f"tt_session={dispatcher}"})
+    names = [a["name"] for a in response.json()["areas"]]
+    assert {"lucknow", "sri_ganganagar", "akola"} <= set(names) and len(names) == 10
