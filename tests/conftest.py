@@ -88,9 +88,10 @@ def hub_process(database_url: str, tmp_path: Path) -> Iterator[type[HubProcess]]
     started: list[HubProcess] = []
 
     class Bound(HubProcess):
-        def __init__(self, **env: str) -> None:
+        def __init__(self, port: int | None = None, **env: str) -> None:
+            """`port`: that port (e.g. to restart a stopped hub where its clients reconnect), else a free one."""
             super().__init__(tmp_path, {"DATABASE_URL": database_url, "ADMIN_PASSWORD": ADMIN_PASSWORD,
-                                        "SESSION_SECRET": "test-session-secret", **env})
+                                        "SESSION_SECRET": "test-session-secret", **env}, port)
             started.append(self)
 
     yield Bound

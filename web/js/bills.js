@@ -1,0 +1,284 @@
+// The bill scanner (billers): create a bill, scan complete parent bags onto it, finish it,
+// reopen it. Every change is an operation of the same protocol and outbox as the scanner page.
+//
+// The hub sends a bill's count, capacity, status and weights with every bill ack; the page keeps
+// the last ones per bill (with the destination and vehicle typed here) in localStorage.
+
+import { ScanPage, keepFocus, keyboardToggle, onScan } from "./ui.js";
+import { normalise } from "./bagcodes.js";
+import { describe, local } from "./messages.js";
+import { signal } from "./feedback.js";
+
+const STATE_KEY = "tt.bills.state";
+const KEEP_BILLS = 30;
+const $ = (id) => document.getElementById(id);
+
+const state = loadState();
+
+function loadState() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STATE_KEY));
+    if (saved && typeof saved === "object") return { bill: saved.bill || null, bills: saved.bills || {} };
+  } catch {
+    // start afresh
+  }
+  return { bill: null, bills: {} };
+}
+
+function saveState() {
+  const codes = Object.keys(state.bills);
+  for (const code of codes.slice(0, Math.max(0, codes.length - KEEP_BILLS))) {
+    if (code !== state.bill) delete state.bills[code];
+  }
+  localStorage.setItem(STATE_KEY, JSON.stringify(state));
+}
+
+function remember(code, info) {
+  delete state.bills[code]; // re-insert: the most recent bill goes last
+  state.bills[code] = info;
+}
+
+function kg(value) {
+  const number = Number.parseFloat(value);
+  return Number.isFinite(number) ? number.toLocaleString(undefined, { maximumFractionDigits: 2 }) : "–";
+}
+
+function label(entry) {
+  const f = entry.fields;
+  switch (f.op) {
+    case "bill_create": return `New bill ${f.bill} (${f.capacity})`;
+    case "bill_add": return `${f.parent} → ${f.bill}`;
+    case "bill_finish": return `Finish ${f.bill}`;
+    case "bill_reopen": return `Reopen ${f.bill}`;
+    case "undo": return `Undo ${f.code}`;
+    default: return `${f.op} ${f.code || f.bill || ""}`;
+  }
+}
+
+function done(entry) {
+  const d = entry.data || {};
+  if (typeof d.count !== "number" || !d.capacity) return "";
+  return `${d.count}/${d.capacity}${d.status === "completed" ? " finished" : ""}`;
+}
+
+const page = new ScanPage({ kind: "bills", roles: ["biller", "admin"], label, done, onAck });
+
+function onAck(entry, ack, late) {
+  const f = entry.fields;
+  const d = ack.data || {};
+  if (typeof d.bill === "string" && typeof d.status === "string" && typeof d.count === "number") {
+    remember(d.bill, {
+      ...(state.bills[d.bill] || {}), capacity: d.capacity, count: d.count, status: d.status,
+      actual_kg: d.actual_kg, expected_kg: d.expected_kg, known: true,
+    });
+  }
+  if (f.op === "bill_create" && !ack.ok) {
+    if (ack.code === "BILL_EXISTS") {
+      // someone's bill of that number: what was typed here may not be its details
+      remember(f.bill, { known: false });
+    } else if (state.bill === f.bill) {
+      state.bill = null; // not created: back to the form
+    }
+  }
+  if (f.op === "undo" && ack.ok) {
+    const undone = page.known().find((e) => e.fields.op === "bill_add" && e.fields.parent === f.code && e.status === "ok" && !e.undone);
+    if (undone) page.markUndone(undone.seq).then(() => page.render());
+  }
+  saveState();
+  render();
+  if (late) return;
+  if (!ack.ok) {
+    signal(ack.code === "ALREADY_ON_BILL" && d.bill === f.bill ? "warn" : "error");
+    page.message("error", page.explain(entry, ack));
+    return;
+  }
+  if (f.op === "bill_create") {
+    signal("ok");
+    page.message("ok", { title: `Bill ${d.bill} created`, say: `Scan full parent bags onto it (0/${d.capacity}).` });
+  } else if (f.op === "bill_add") {
+    const full = d.count >= d.capacity;
+    signal(full ? "complete" : "ok");
+    page.message(full ? "complete" : "ok", {
+      title: `${d.count}/${d.capacity}`,
+      say: `${f.parent} is on bill ${d.bill}. Weight ${kg(d.actual_kg)} kg.${full ? " The bill is full: finish it." : ""}`,
+    });
+  } else if (f.op === "bill_finish") {
+    signal("complete");
+    page.message("complete", { title: `Bill ${d.bill} finished`, say: `${d.count} parent bags, ${kg(d.actual_kg)} kg.` });
+  } else if (f.op === "bill_reopen") {
+    signal("ok");
+    page.message("ok", { title: `Bill ${d.bill} is open again`, say: "Scan parent bags onto it, or undo the last one." });
+  } else if (f.op === "undo") {
+    signal("undo");
+    page.message("info", { title: "Undone", say: `${f.code} is off bill ${d.bill} again (${d.count}/${d.capacity}).` });
+  }
+}
+
+async function create(event) {
+  event.preventDefault();
+  const bill = normalise($("bill-code").value);
+  const capacity = Number($("bill-capacity").value);
+  const destination = $("bill-destination").value.trim();
+  const vehicle = $("bill-vehicle").value.trim();
+  if (!bill || !Number.isInteger(capacity) || capacity < 1 || capacity > 1000) {
+    signal("error");
+    page.message("error", describe("INVALID_BILL"));
+    return;
+  }
+  state.bill = bill;
+  remember(bill, { capacity, destination, vehicle, count: 0, status: "open", actual_kg: "0", expected_kg: "0", known: false });
+  saveState();
+  $("create").reset();
+  render();
+  await page.submit({ op: "bill_create", bill, capacity, destination, vehicle });
+  render();
+}
+
+function openBill(code) {
+  const bill = normalise(code);
+  if (!bill) return;
+  state.bill = bill;
+  remember(bill, state.bills[bill] || { known: false });
+  saveState();
+  render();
+  page.message("info", { title: `Bill ${bill}`, say: "Scan full parent bags onto it." });
+}
+
+async function scanned(code) {
+  if (!state.bill) {
+    signal("error");
+    page.message("error", local("NO_BILL"));
+    return;
+  }
+  await page.submit({ op: "bill_add", bill: state.bill, parent: code });
+  render();
+}
+
+async function undo() {
+  let target = null;
+  for (const entry of page.known()) {
+    const f = entry.fields;
+    if (f.op === "undo" && entry.status !== "error") break;
+    if (f.op === "bill_add" && !entry.undone && (entry.status === "ok" || entry.status === "pending")) {
+      target = entry;
+      break;
+    }
+  }
+  if (!target) {
+    signal("error");
+    page.message("error", local("NOTHING_TO_UNDO"));
+    return;
+  }
+  page.message("info", local("UNDO_SENT", { code: target.fields.parent }));
+  await page.submit({ op: "undo", code: target.fields.parent });
+}
+
+async function billOp(op) {
+  if (!state.bill) return;
+  await page.submit({ op, bill: state.bill });
+  render();
+}
+
+function otherBill() {
+  state.bill = null;
+  saveState();
+  render();
+  page.message("info", { title: "Bills", say: "Create a bill, or open one." });
+}
+
+let shownView = null;
+
+function render() {
+  const bill = state.bill;
+  $("setup").hidden = Boolean(bill);
+  $("active").hidden = !bill;
+  document.body.dataset.bill = bill || "";
+  const view = bill ? "active" : "setup";
+  if (view !== shownView && document.body.dataset.ready) {
+    (bill ? $("scan") : $("bill-code")).focus(); // the view changed: its first field takes the keys
+  }
+  shownView = view;
+  if (!bill) {
+    renderRecentBills();
+    return;
+  }
+  const info = state.bills[bill] || {};
+  const waiting = page.link
+    ? page.link.pendingEntries().filter((e) => e.fields.op === "bill_add" && e.fields.bill === bill).length : 0;
+  const confirmed = info.count || 0;
+  const capacity = info.capacity || 0;
+  const shown = capacity ? Math.min(capacity, confirmed + waiting) : confirmed + waiting;
+  $("bill-title").textContent = bill;
+  const route = [info.destination && `to ${info.destination}`, info.vehicle && `vehicle ${info.vehicle}`].filter(Boolean);
+  $("bill-route").textContent = route.join(" · ") || (info.known === false && !info.capacity ? "details show after the next scan" : "");
+  const status = info.status || "unknown";
+  $("bill-status").dataset.status = status;
+  $("bill-status").textContent = { open: "OPEN", completed: "FINISHED", unknown: "…" }[status] || status;
+  $("count").textContent = String(shown);
+  $("capacity").textContent = capacity ? String(capacity) : "?";
+  $("counter").dataset.state = waiting ? "waiting" : status === "completed" ? "complete" : "confirmed";
+  $("bar-done").style.width = capacity ? `${(100 * confirmed) / capacity}%` : "0%";
+  $("bar-waiting").style.width = capacity ? `${(100 * (shown - confirmed)) / capacity}%` : "0%";
+  $("waiting-note").textContent = waiting ? `${waiting} waiting to be saved` : "";
+  $("actual-kg").textContent = info.actual_kg !== undefined ? kg(info.actual_kg) : "–";
+  $("expected-kg").textContent = info.expected_kg !== undefined ? kg(info.expected_kg) : "–";
+  $("finish").hidden = status === "completed";
+  $("reopen").hidden = status !== "completed";
+  $("prompt").textContent = status === "completed" ? "Finished – reopen to change it" : "Scan full parent bags";
+}
+
+function renderRecentBills() {
+  const codes = Object.keys(state.bills).reverse().slice(0, 8);
+  const items = codes.map((code) => {
+    const info = state.bills[code];
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "bill-pick";
+    button.textContent = `${code}${typeof info.count === "number" && info.capacity ? ` · ${info.count}/${info.capacity}` : ""}${info.status === "completed" ? " · finished" : ""}`;
+    button.addEventListener("click", () => openBill(code));
+    li.append(button);
+    return li;
+  });
+  $("bills-recent").replaceChildren(...items);
+  $("bills-recent-title").hidden = codes.length === 0;
+}
+
+async function main() {
+  render();
+  const started = await page.start();
+  if (!started) {
+    if (page.user) {
+      $("setup").hidden = true;
+      $("active").hidden = true;
+      $("wrong-role").hidden = false;
+      page.message("error", local("FORBIDDEN_PAGE"));
+    }
+    return;
+  }
+  page.link.addEventListener("pending", render);
+  const input = $("scan");
+  const forget = onScan(input, (code) => scanned(code).catch((error) => {
+    signal("error");
+    page.message("error", { title: "Not saved on this device", say: String(error) });
+  }));
+  keepFocus(input, (element) => Boolean(element.closest("#setup")));
+  keyboardToggle($("keyboard"), [input]);
+  $("create").addEventListener("submit", (event) => create(event));
+  $("continue").addEventListener("submit", (event) => {
+    event.preventDefault();
+    openBill($("open-code").value);
+    $("continue").reset();
+  });
+  $("undo").addEventListener("click", () => { forget(); undo(); });
+  $("finish").addEventListener("click", () => { forget(); billOp("bill_finish"); });
+  $("reopen").addEventListener("click", () => { forget(); billOp("bill_reopen"); });
+  $("other").addEventListener("click", () => { forget(); otherBill(); });
+  page.message("info", state.bill ? { title: `Bill ${state.bill}`, say: "Scan full parent bags onto it." }
+    : { title: "Bills", say: "Create a bill, or open one." });
+  document.body.dataset.ready = "true";
+  shownView = null;
+  render();
+}
+
+main();

@@ -1,0 +1,493 @@
+// The dashboard page (web/dashboard.html), in one of two modes:
+//
+//   ?wall=1&token=TOKEN  wall screen: dark, huge numbers, needs no interaction, reconnects by itself.
+//                        On 1008/4001 (token revoked or unknown) it says so and keeps retrying slowly.
+//   otherwise            supervisor view for a logged-in user: per area, per scanner, bills and
+//                        parents in progress, scans per minute, latest scans. On 1008/4001 without a
+//                        live login it goes to the login page.
+//
+// `scope` (all | area:NAME | bill:CODE) is passed through to /ws/dashboard. The protocol
+// (docs/protocol.md, sections 11-14) lives in livestate.js; the socket in dashsocket.js.
+
+import { DashSocket, jittered } from "./dashsocket.js";
+import { FIELDS, LiveState } from "./livestate.js";
+import { drawRateChart } from "./rate-chart.js";
+
+const RENDER_MS = 120; // coalesce bursts of deltas into one repaint
+const TICK_MS = 5000; // repaint the sliding minute window even when nothing arrives
+const AUTH_RETRY_MS = 60000; // wall screen with a refused token: try again about once a minute
+const RESYNC_EVERY_MS = 5 * 60 * 1000; // fresh snapshot now and then (e.g. after midnight on the hub)
+const RESYNC_ANSWER_MS = 10000; // ask again when a resync is not answered
+const ROWS_SHOWN = 100;
+
+const POLICY_VIOLATION = 1008;
+const SESSION_REVOKED = 4001;
+
+const params = new URLSearchParams(location.search);
+const WALL = ["1", "true", "yes"].includes((params.get("wall") || "").toLowerCase());
+const TOKEN = params.get("token") || "";
+const SCOPE = params.get("scope") || "";
+
+const state = new LiveState();
+const view = {
+  status: "connecting",
+  authProblem: null, // words shown while the hub refuses this screen or login
+  user: null, // supervisor mode: /api/me's user
+  updatedAt: null, // when the last snapshot or delta was applied (ms)
+  serverOffsetMs: 0, // hub clock minus ours, from the newest event
+  resyncSentAt: null,
+  lastResyncAt: Date.now(),
+  resultWords: null, // (code, data) -> {title, say}, from messages.js when it is there
+  authDetail: "", // the hub's close reason when it refused us
+};
+
+const root = document.getElementById(WALL ? "wall" : "supervisor");
+const numberFormat = new Intl.NumberFormat();
+
+// ---- helpers --------------------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function fmt(n) {
+  return typeof n === "number" && Number.isFinite(n) ? numberFormat.format(n) : "–";
+}
+
+function words(name) {
+  const text = String(name || "").replace(/_/g, " ").toLowerCase();
+  return text.replace(/\b\p{L}/gu, (c) => c.toUpperCase());
+}
+
+function scopeLabel(scope) {
+  if (!scope || scope === "all") return "All areas";
+  const [kind, ...rest] = scope.split(":");
+  const value = rest.join(":");
+  return kind === "area" ? words(value) : kind === "bill" ? `Bill ${value}` : scope;
+}
+
+function hhmmss(ms) {
+  const d = new Date(ms);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((v) => String(v).padStart(2, "0")).join(":");
+}
+
+function nowSeconds() {
+  return (Date.now() + view.serverOffsetMs) / 1000;
+}
+
+function setNumber(node, value) {
+  const text = fmt(value);
+  if (node.textContent === text) return;
+  const before = node.dataset.value ? Number(node.dataset.value) : null;
+  node.textContent = text;
+  node.dataset.value = String(value ?? "");
+  if (WALL) node.style.setProperty("--chars", String(Math.max(2, text.length)));
+  if (WALL && before !== null && value > before) {
+    node.classList.remove("bump");
+    void node.offsetWidth; // restart the animation
+    node.classList.add("bump");
+  }
+}
+
+function bind(name, text) {
+  for (const node of root.querySelectorAll(`[data-bind="${name}"]`)) node.textContent = text;
+}
+
+function fillBody(table, rows) {
+  const body = table.tBodies[0];
+  body.replaceChildren(...rows);
+  const empty = root.querySelector(`[data-empty-for="${table.id}"]`);
+  if (empty) empty.hidden = rows.length > 0;
+  table.hidden = rows.length === 0;
+}
+
+function progress(count, capacity) {
+  const share = capacity > 0 ? Math.min(1, count / capacity) : 0;
+  return el("span", { class: "progress" },
+    el("span", { class: "bar" }, el("span", { class: "fill", style: `width:${(share * 100).toFixed(1)}%` })),
+    el("span", { class: "ratio", text: `${count}/${capacity}` }));
+}
+
+// ---- connection -----------------------------------------------------------------------------------
+
+function socketUrl() {
+  const url = new URL("ws/dashboard", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (SCOPE) url.searchParams.set("scope", SCOPE);
+  if (TOKEN) url.searchParams.set("token", TOKEN);
+  return url.toString();
+}
+
+function onMessage(message) {
+  if (message.t === "error") console.warn("dashboard: hub error", message);
+  if (message.t === "snapshot") {
+    socket.resetBackoff();
+    view.authProblem = null;
+    view.authDetail = "";
+    view.resyncSentAt = null;
+    view.lastResyncAt = Date.now();
+  }
+  const outcome = state.apply(message);
+  if (outcome.resync) requestResync();
+  if (message.t === "snapshot" || (message.t === "delta" && outcome.changed)) {
+    view.updatedAt = Date.now();
+    if (message.t === "delta" && state.lastEventAt !== null && message.events && message.events.length) {
+      view.serverOffsetMs = state.lastEventAt * 1000 - Date.now();
+    }
+  }
+  if (outcome.changed || outcome.resync) scheduleRender();
+}
+
+function requestResync() {
+  if (socket.send({ t: "resync" })) {
+    view.resyncSentAt = Date.now();
+    view.lastResyncAt = Date.now();
+  }
+}
+
+function onClose(code, reason) {
+  // every close reconnects (1012 restart, 4008 slow consumer, 1006 network ...); only the delay differs
+  if (code === POLICY_VIOLATION || code === SESSION_REVOKED) {
+    if (WALL) {
+      view.authProblem = TOKEN
+        ? "This wall-screen link is not valid any more (token revoked or unknown). Ask an admin for a new link."
+        : "This wall screen has no token. Open it with the link an admin issued (…/dashboard.html?wall=1&token=…).";
+      view.authDetail = reason;
+      scheduleRender();
+      return jittered(AUTH_RETRY_MS);
+    }
+    checkLogin(reason);
+    return jittered(AUTH_RETRY_MS);
+  }
+  scheduleRender();
+  return socket.nextBackoff();
+}
+
+/** Supervisor refused: without a live login go to the login page; with one, the scope is not allowed. */
+async function checkLogin(reason) {
+  let response;
+  try {
+    response = await fetch("api/me", { credentials: "same-origin", cache: "no-store" });
+  } catch {
+    socket.reconnectNow(); // the hub is unreachable: the ordinary backoff will sort it out
+    return;
+  }
+  if (response.status === 401 || response.status === 403) {
+    goToLogin();
+    return;
+  }
+  view.authProblem = "The hub refused this dashboard for your login.";
+  view.authDetail = reason;
+  scheduleRender();
+}
+
+function goToLogin() {
+  const next = location.pathname + location.search;
+  location.replace(`index.html?next=${encodeURIComponent(next)}`);
+}
+
+const socket = new DashSocket(socketUrl(), {
+  onMessage,
+  onClose,
+  onStatus: (status) => {
+    view.status = status;
+    if (status === "connecting") state.awaitingSnapshot = true; // a new connection starts with a snapshot
+    scheduleRender();
+  },
+});
+
+// ---- rendering ------------------------------------------------------------------------------------
+
+let renderTimer = null;
+
+function scheduleRender() {
+  if (renderTimer === null) renderTimer = setTimeout(render, RENDER_MS);
+}
+
+function isStale() {
+  return view.status !== "open" || !state.ready || state.hubStale || view.authProblem !== null;
+}
+
+function render() {
+  renderTimer = null;
+  const stale = isStale();
+  document.body.classList.remove("loading");
+  document.body.dataset.connection = view.status;
+  document.body.dataset.stale = String(stale);
+  document.body.classList.toggle("stale", stale);
+  document.body.dataset.seq = state.seq === null ? "" : String(state.seq);
+
+  renderBanner();
+  bind("scope-label", scopeLabel(state.scope || SCOPE));
+  bind("conn-label", view.status === "open" ? (state.hubStale ? "Live, behind" : "Live")
+    : view.status === "connecting" ? "Connecting" : "Offline");
+  bind("updated", view.updatedAt ? `Updated ${hhmmss(view.updatedAt)}` : "");
+
+  const counters = state.counters;
+  for (const node of root.querySelectorAll("[data-counter]")) {
+    setNumber(node, counters ? counters[node.dataset.counter] : null);
+  }
+  const metrics = {
+    rate: state.ready ? state.scansPerMinuteNow(nowSeconds()) : null,
+    online: state.ready ? state.online.length : null,
+    "bills-open": state.ready ? state.bills.size : null,
+    "parents-open": state.ready ? state.parents.size : null,
+  };
+  for (const node of root.querySelectorAll("[data-metric]")) {
+    const name = node.dataset.metric;
+    if (name in metrics) setNumber(node, metrics[name]);
+  }
+  renderChart();
+  if (!WALL) renderSupervisor();
+}
+
+function renderBanner() {
+  const banner = document.getElementById("banner");
+  let text = null;
+  let kind = "stale";
+  if (view.authProblem) {
+    text = view.authProblem + (WALL ? " Trying again every minute." : "")
+      + (view.authDetail ? ` (hub: ${view.authDetail})` : "");
+    kind = "auth";
+  } else if (view.status !== "open") {
+    const wait = socket.retryAt ? Math.max(0, Math.round((socket.retryAt - Date.now()) / 1000)) : 0;
+    text = "Not connected to the hub: numbers may be out of date. "
+      + (view.status === "waiting" && wait > 0 ? `Reconnecting in ${wait} s…` : "Reconnecting…");
+  } else if (!state.ready) {
+    text = "Loading…";
+    kind = "info";
+  } else if (state.hubStale) {
+    text = "The hub cannot hear the other hubs just now: numbers may be behind.";
+  }
+  banner.hidden = text === null;
+  banner.dataset.kind = kind;
+  document.getElementById("banner-text").textContent = text ?? "";
+}
+
+function renderChart() {
+  const canvas = root.querySelector("canvas");
+  if (!canvas || !state.ready || canvas.clientWidth === 0) return;
+  drawRateChart(canvas, state.minuteSeries(nowSeconds()), nowSeconds(), { axes: !WALL });
+}
+
+function renderSupervisor() {
+  const online = state.onlineByDevice();
+  renderNav();
+
+  // per area
+  const onlineByArea = new Map();
+  for (const entry of state.online) onlineByArea.set(entry.area, (onlineByArea.get(entry.area) ?? 0) + 1);
+  const areaNames = [...new Set([...state.areas.keys(), ...[...onlineByArea.keys()].filter(Boolean)])].sort();
+  const canSwitch = !view.user || view.user.area === null || view.user.area === undefined;
+  fillBody(document.getElementById("areas-table"), areaNames.map((area) => {
+    const c = state.areas.get(area) ?? Object.fromEntries(FIELDS.map((f) => [f, 0]));
+    const name = canSwitch && state.scope === "all"
+      ? el("a", { href: pageUrl(`area:${area}`), text: words(area) }) : words(area);
+    return el("tr", { "data-area": area },
+      el("th", { scope: "row" }, name),
+      el("td", { class: "n", text: fmt(onlineByArea.get(area) ?? 0) }),
+      ...FIELDS.map((f) => el("td", { class: "n", text: fmt(c[f]) })));
+  }));
+
+  // per scanner: today's scanners and the online ones, online first
+  const devices = new Map(state.scanners);
+  for (const [device, entry] of online) {
+    if (!devices.has(device)) devices.set(device, { device, user: entry.user, area: entry.area });
+  }
+  const rows = [...devices.values()].sort((a, b) => (online.has(b.device) - online.has(a.device))
+    || ((b.accepted ?? 0) - (a.accepted ?? 0)) || String(a.device).localeCompare(String(b.device)));
+  document.querySelector('[data-metric="online-of"]').textContent = state.ready
+    ? `${fmt(online.size)} online of ${fmt(devices.size)}` : "";
+  fillBody(document.getElementById("scanners-table"), rows.slice(0, ROWS_SHOWN).map((s) => {
+    const live = online.get(s.device);
+    return el("tr", { class: live ? "online" : "offline", "data-device": s.device, "data-online": String(!!live) },
+      el("td", {}, el("span", { class: "dot", title: live ? `online since ${hhmmss(live.since)}` : "offline" }),
+        el("span", { class: "sr", text: live ? "online" : "offline" })),
+      el("td", { class: "mono", title: s.device, text: shortDevice(s.device) }),
+      el("td", { text: s.user || "–" }),
+      el("td", { text: s.area ? words(s.area) : "–" }),
+      el("td", { class: "mono", text: live && live.parent ? live.parent : "" }),
+      el("td", { class: "n", text: fmt(s.accepted ?? 0) }),
+      el("td", { class: "n", text: fmt(s.rejected ?? 0) }),
+      el("td", { class: "n", text: fmt(s.children_linked ?? 0) }),
+      el("td", { class: "n", text: fmt(s.parents_completed ?? 0) }));
+  }));
+
+  // bills in progress, fullest first
+  const bills = [...state.bills.values()].sort((a, b) => (b.count / b.capacity) - (a.count / a.capacity));
+  fillBody(document.getElementById("bills-table"), bills.slice(0, ROWS_SHOWN).map((b) => el("tr", { "data-bill": b.code },
+    el("th", { scope: "row", class: "mono", text: b.code }),
+    el("td", { text: words(b.area) }),
+    el("td", { text: b.destination || "–" }),
+    el("td", { text: b.vehicle || "–" }),
+    el("td", {}, progress(b.count, b.capacity)),
+    el("td", { class: "n", text: `${kg(b.actual_kg)} / ${kg(b.expected_kg)}` }))));
+
+  const parents = [...state.parents.values()].sort((a, b) => (b.count / b.capacity) - (a.count / a.capacity));
+  fillBody(document.getElementById("parents-table"), parents.slice(0, ROWS_SHOWN).map((p) => el("tr", { "data-parent": p.code },
+    el("th", { scope: "row", class: "mono", text: p.code }),
+    el("td", { text: words(p.area) }),
+    el("td", {}, progress(p.count, p.capacity)))));
+
+  renderEvents();
+}
+
+/** Device ids can be long (a scanner page uses a UUID): the start is enough to tell them apart. */
+function shortDevice(device) {
+  const text = String(device ?? "");
+  return text.length > 20 ? `${text.slice(0, 17)}…` : text;
+}
+
+function kg(value) {
+  const n = Number(value);
+  return Number.isFinite(n) ? numberFormat.format(n) : String(value ?? "–");
+}
+
+function pageUrl(scope) {
+  const next = new URLSearchParams(params);
+  if (scope === "all") next.delete("scope");
+  else next.set("scope", scope);
+  const query = next.toString();
+  return `${location.pathname}${query ? `?${query}` : ""}`;
+}
+
+function renderNav() {
+  const nav = document.getElementById("scope-nav");
+  const admin = view.user && (view.user.area === null || view.user.area === undefined);
+  const links = [];
+  if (admin && state.scope && state.scope !== "all") links.push(el("a", { href: pageUrl("all"), text: "All areas" }));
+  nav.replaceChildren(...links);
+  const who = document.getElementById("who");
+  who.textContent = view.user ? `${view.user.username} (${view.user.role}${view.user.area ? `, ${words(view.user.area)}` : ""})` : "";
+}
+
+const OPS = {
+  parent: "Parent", child: "Child", undo: "Undo", bill_create: "New bill", bill_add: "Onto bill",
+  bill_finish: "Finish bill", bill_reopen: "Reopen bill", invalid: "Unreadable",
+};
+
+function renderEvents() {
+  const list = document.getElementById("events");
+  const items = state.events.slice().reverse().map((e) => {
+    const ok = e.result === "OK";
+    const at = Number(e.at) * 1000;
+    const target = e.target && e.target !== e.code ? ` → ${e.target}` : "";
+    let said = null;
+    if (!ok && view.resultWords) {
+      try {
+        said = view.resultWords(e.result, { ...(e.data ?? {}), code: e.code });
+      } catch {
+        said = null;
+      }
+    }
+    return el("li", { class: ok ? "ok" : "rejected", "data-result": e.result, "data-code": e.code },
+      el("time", { datetime: new Date(at).toISOString(), text: hhmmss(at) }),
+      el("span", { class: "result", text: ok ? "OK" : e.result }),
+      el("span", { class: "what" },
+        el("b", { text: OPS[e.op] ?? words(e.op) }), " ",
+        el("span", { class: "mono", text: `${e.code || ""}${target}` }),
+        ok ? null : el("span", { class: "why", title: said?.say || null, text: said?.title || words(e.result) })),
+      el("span", { class: "who", title: e.device,
+        text: `${e.user || "?"} · ${shortDevice(e.device)}${e.area ? ` · ${words(e.area)}` : ""}` }));
+  });
+  list.replaceChildren(...items);
+  const empty = root.querySelector('[data-empty-for="events"]');
+  if (empty) empty.hidden = items.length > 0;
+}
+
+// ---- housekeeping ---------------------------------------------------------------------------------
+
+function tick() {
+  const now = Date.now();
+  if (view.status === "open" && state.awaitingSnapshot && view.resyncSentAt !== null
+      && now - view.resyncSentAt > RESYNC_ANSWER_MS) {
+    requestResync();
+  } else if (view.status === "open" && state.ready && !state.awaitingSnapshot
+      && now - view.lastResyncAt > RESYNC_EVERY_MS) {
+    state.awaitingSnapshot = true;
+    requestResync();
+  }
+  scheduleRender();
+}
+
+/** Every second: the wall clock and the banner's countdown (cheap; the tables wait for `tick`). */
+function tickFast() {
+  if (WALL) {
+    const d = new Date();
+    document.getElementById("wall-clock").textContent =
+      `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+  }
+  if (view.status === "waiting") renderBanner();
+}
+
+async function loadResultWords() {
+  // The scanner pages' words for result codes (web/js/messages.js): a short title and a sentence.
+  // Loaded on the side: without it the codes are shown in plain words.
+  try {
+    const messages = await import("./messages.js");
+    if (typeof messages.describe === "function") {
+      view.resultWords = (code, data) => {
+        if (!messages.MESSAGES || !(code in messages.MESSAGES)) return null;
+        const words = messages.describe(code, data);
+        return words && typeof words.title === "string" ? words : null;
+      };
+    }
+  } catch (error) {
+    console.info("dashboard: result codes in plain words", error);
+  }
+  scheduleRender();
+}
+
+async function keepScreenOn() {
+  try {
+    if ("wakeLock" in navigator) await navigator.wakeLock.request("screen");
+  } catch {
+    // not allowed here (e.g. plain http): the screen's own settings decide
+  }
+}
+
+async function start() {
+  document.body.classList.add(WALL ? "mode-wall" : "mode-supervisor");
+  document.body.dataset.mode = WALL ? "wall" : "supervisor";
+  root.hidden = false;
+  if (WALL) {
+    document.title = `TraceTrack wall: ${scopeLabel(SCOPE)}`;
+    keepScreenOn();
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") keepScreenOn();
+    });
+  } else {
+    try {
+      const response = await fetch("api/me", { credentials: "same-origin", cache: "no-store" });
+      if (response.status === 401 || response.status === 403) {
+        goToLogin();
+        return;
+      }
+      if (response.ok) view.user = (await response.json()).user ?? null;
+    } catch {
+      // the hub is unreachable: the socket keeps trying and the banner says so
+    }
+  }
+  loadResultWords();
+  window.addEventListener("online", () => socket.reconnectNow());
+  window.addEventListener("resize", scheduleRender);
+  setInterval(tick, TICK_MS);
+  setInterval(tickFast, 1000);
+  tick();
+  tickFast();
+  socket.start();
+}
+
+window.ttDashboard = { state, view, socket }; // for the console and the browser tests
+start();

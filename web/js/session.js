@@ -1,0 +1,54 @@
+// Who is logged in. The hub keeps the session (cookie tt_session, HttpOnly); the page keeps a copy
+// of the user in localStorage so that it can start and keep scanning while the hub is unreachable.
+
+const USER_KEY = "tt.user";
+
+export function cachedUser() {
+  try {
+    return JSON.parse(localStorage.getItem(USER_KEY));
+  } catch {
+    return null;
+  }
+}
+
+export function rememberUser(body) {
+  localStorage.setItem(USER_KEY, JSON.stringify({ user: body.user, home: body.home }));
+}
+
+/**
+ * `{user, home, offline}` of the session; from the cached copy (offline: true) when the hub cannot
+ * be reached; null when the hub says nobody is logged in.
+ */
+export async function currentUser() {
+  try {
+    const response = await fetch("/api/me", { cache: "no-store", credentials: "same-origin" });
+    if (response.status === 401) {
+      localStorage.removeItem(USER_KEY);
+      return null;
+    }
+    if (response.ok) {
+      const body = await response.json();
+      rememberUser(body);
+      return { ...body, offline: false };
+    }
+  } catch {
+    // unreachable: use the copy
+  }
+  const cached = cachedUser();
+  return cached ? { ...cached, offline: true } : null;
+}
+
+/** Go to the login page, coming back here afterwards. */
+export function goToLogin() {
+  location.replace(`/?next=${encodeURIComponent(location.pathname)}`);
+}
+
+export async function logout() {
+  try {
+    await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
+  } catch {
+    // offline: the cookie goes when the hub is reached again or expires
+  }
+  localStorage.removeItem(USER_KEY);
+  location.replace("/");
+}
