@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import areas, auth, health, walltokens, websockets
+from hub import areas, auth, bills, health, walltokens, websockets
 from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *auth.routes,
         *walltokens.routes,
         *areas.routes,
+        *bills.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
         WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),

@@ -27,6 +27,9 @@ from hub.settings import Settings, SettingsError
 logger = logging.getLogger("tracetrack.auth")
 
 COOKIE_NAME = "tt_session"
+COOKIE_MAX_AGE = 7 * 24 * 3600
+"""The cookie outlives a browser restart (a handheld rebooted mid-shift keeps scanning); the session
+itself still ends after SESSION_IDLE_MINUTES without activity, or when revoked."""
 SECRET_FILE = "session_secret"
 HOME = {Role.DISPATCHER: "/scanner.html", Role.BILLER: "/bills.html", Role.ADMIN: "/admin.html"}
 INVALID_LOGIN = "Wrong username or password."
@@ -137,8 +140,8 @@ async def login(request: Request) -> Response:
     token = await accounts.open_session(hub.pool, hub.session_secret, actor.user_id,
                                         request.headers.get("user-agent", ""))
     response = JSONResponse({"user": user_json(actor), "home": HOME[actor.role]})
-    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="lax", secure=hub.settings.cookie_secure,
-                        path="/")
+    response.set_cookie(COOKIE_NAME, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax",
+                        secure=hub.settings.cookie_secure, path="/")
     return response
 
 

@@ -28,3 +28,20 @@ def test_areas_are_listed_for_any_logged_in_user(client: TestClient) -> None:
     response = client.get("/api/areas", headers={"cookie": f"tt_session={dispatcher}"})
     names = [a["name"] for a in response.json()["areas"]]
     assert {"lucknow", "sri_ganganagar", "akola"} <= set(names) and len(names) == 10
+
+
+def test_a_biller_reads_a_bill_of_their_area(client: TestClient) -> None:
+    from tests.support import Scanner
+
+    biller = make_user(client, "biller", "hisar")
+    with Scanner(client, biller) as scanner:
+        assert scanner.do("bill_create", bill="hs-77", capacity=3, destination="Delhi", vehicle="HR26 1234")["ok"]
+    response = client.get("/api/bills/HS-77", headers={"cookie": f"tt_session={biller}"})
+    assert response.status_code == 200
+    assert response.json()["bill"] == {"code": "HS-77", "area": "hisar", "count": 0, "capacity": 3,
+                                       "status": "open", "destination": "Delhi", "vehicle": "HR26 1234",
+                                       "actual_kg": "0", "expected_kg": "0", "parents": []}
+    other = make_user(client, "biller", "ranchi")
+    assert client.get("/api/bills/HS-77", headers={"cookie": f"tt_session={other}"}).json()["error"] == "WRONG_AREA"
+    missing = client.get("/api/bills/NOPE", headers={"cookie": f"tt_session={biller}"})
+    assert missing.status_code == 404 and missing.json()["error"] == "UNKNOWN_BILL"

@@ -1,0 +1,28 @@
+"""Reading a bill: the bill scanner shows a bill opened on another device before its next scan."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.auth import error, requires
+from hub.codes import Code
+from hub.domain.bagcodes import normalise
+from hub.domain.rules import Actor, Role
+from hub.store import bills as store
+from hub.store.live import bill_item
+
+
+@requires(Role.ADMIN, Role.BILLER)
+async def show(request: Request, actor: Actor) -> Response:
+    found = await store.find(request.app.state.hub.pool, normalise(request.path_params["code"]))
+    if found is None:
+        return error(404, Code.UNKNOWN_BILL.value, Code.UNKNOWN_BILL.message)
+    row, parents = found
+    if not actor.may_enter(row["area"]):
+        return error(403, Code.WRONG_AREA.value, Code.WRONG_AREA.message)
+    return JSONResponse({"bill": {**bill_item(row), "parents": parents}})
+
+
+routes = [Route("/api/bills/{code}", show, methods=["GET"])]
