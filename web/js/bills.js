@@ -76,6 +76,7 @@ function onAck(entry, ack, late) {
     if (ack.code === "BILL_EXISTS") {
       // someone's bill of that number: what was typed here may not be its details
       remember(f.bill, { known: false });
+      refreshBill(f.bill);
     } else if (state.bill === f.bill) {
       state.bill = null; // not created: back to the form
     }
@@ -142,6 +143,21 @@ function openBill(code) {
   saveState();
   render();
   page.message("info", { title: `Bill ${bill}`, say: "Scan full parent bags onto it." });
+  refreshBill(bill);
+}
+
+/** Ask the hub for a bill's details (count, weights, destination, vehicle); offline it waits for acks. */
+async function refreshBill(bill) {
+  try {
+    const response = await fetch(`/api/bills/${encodeURIComponent(bill)}`, { credentials: "same-origin", cache: "no-store" });
+    if (!response.ok) return;
+    const { bill: info } = await response.json();
+    remember(bill, { ...(state.bills[bill] || {}), ...info, known: true });
+    saveState();
+    render();
+  } catch {
+    // unreachable: the next ack brings the numbers
+  }
 }
 
 async function scanned(code) {
