@@ -63,7 +63,8 @@ class Hub:
         self.publisher = Publisher(self.broker)
         tz = settings.zone
         self.fanout = Fanout(lambda: live_store.load_state(self.pool, tz, datetime.now(UTC)),
-                             lambda scope: self.presence.online(scope))
+                             lambda scope: self.presence.online(scope),
+                             lambda: live_store.committed_seq(self.pool))
         self.presence = Presence(self.origin, self._announce_presence, self.fanout.presence_changed)
 
     async def on_commit(self, committed: Committed) -> None:

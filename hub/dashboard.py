@@ -24,6 +24,7 @@ from hub.transport import Disconnect, Transport
 logger = logging.getLogger("tracetrack.dashboard")
 
 SEND_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 5.0
 RECHECK_SECONDS = 30.0
 
 
@@ -47,7 +48,8 @@ class DashboardConnection:
     def enqueue(self, frame: bytes | str) -> None:
         if self._snapshot_due:
             return
-        if self._queued_bytes + len(frame) > self._max_bytes:
+        # An empty queue takes any frame: a single big delta is no backlog (a snapshot is bigger).
+        if self._queue and self._queued_bytes + len(frame) > self._max_bytes:
             self.coalesced += 1
             self.request_snapshot()
             return
@@ -105,6 +107,12 @@ class DashboardConnection:
         self.enqueue(protocol.encode(message, self.binary))
 
     async def _send_loop(self) -> None:
+        try:
+            await self._send_frames()
+        except Disconnect:
+            pass  # the peer is gone: the receive loop ends the connection
+
+    async def _send_frames(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
@@ -119,5 +127,11 @@ class DashboardConnection:
                     await asyncio.wait_for(self.transport.send(frame), SEND_TIMEOUT)
                 except asyncio.TimeoutError:
                     logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
-                    await self.transport.close(Close.SLOW_CONSUMER, "slow consumer")
+                    # The close frame waits behind everything unread: a client that never reads
+                    # never gets it, and the connection ends here regardless.
+                    try:
+                        await asyncio.wait_for(self.transport.close(Close.SLOW_CONSUMER, "slow consumer"),
+                                               CLOSE_TIMEOUT)
+                    except asyncio.TimeoutError:
+                        logger.info("a slow dashboard could not be sent its close either; dropped")
                     return

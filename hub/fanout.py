@@ -3,6 +3,8 @@
 Batches arrive from this process's writer and, through the broker, from every other hub. They are
 applied to the `LiveState` strictly in seq order; a gap that does not fill within a second (a
 publication lost while Redis was away) is repaired by reading a fresh snapshot from PostgreSQL.
+A lost publication that no later batch reveals (the last one before a quiet spell, from a hub that
+died right after its COMMIT) is found by reading the commit clock every few seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ logger = logging.getLogger("tracetrack.fanout")
 
 GAP_TIMEOUT = 1.0
 WATCH_INTERVAL = 0.2
+CLOCK_INTERVAL = 3.0
 RECENT_BATCHES = 2000
 
 
@@ -39,9 +42,11 @@ class Subscriber(Protocol):
 
 class Fanout:
     def __init__(self, load_state: Callable[[], Awaitable[LiveState]],
-                 online: Callable[[Scope], list[dict[str, Any]]]) -> None:
+                 online: Callable[[Scope], list[dict[str, Any]]],
+                 committed_seq: Callable[[], Awaitable[int]] | None = None) -> None:
         self._load_state = load_state
         self._online = online
+        self._committed_seq = committed_seq
         self.state: LiveState | None = None
         self.stale = False
         self.subscribers: set[Subscriber] = set()
@@ -124,9 +129,23 @@ class Fanout:
             subscriber.request_snapshot()
 
     async def _watch_gaps(self) -> None:
+        clock_read = time.monotonic()
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
             if self._gap_since is not None and time.monotonic() - self._gap_since > GAP_TIMEOUT:
                 logger.info("batch %d never arrived; resyncing dashboards from PostgreSQL",
                             (self.state.seq + 1) if self.state else 0)
                 await self.resync()
+            elif self._committed_seq is not None and time.monotonic() - clock_read >= CLOCK_INTERVAL:
+                clock_read = time.monotonic()
+                await self._check_clock(self._committed_seq)
+
+    async def _check_clock(self, committed_seq: Callable[[], Awaitable[int]]) -> None:
+        """A batch committed but not heard of counts as a gap (it may still be on its way)."""
+        try:
+            seq = await committed_seq()
+        except Exception:
+            logger.warning("could not read the commit clock", exc_info=True)
+            return
+        if self.state is not None and seq > self.state.seq and self._gap_since is None:
+            self._gap_since = time.monotonic()

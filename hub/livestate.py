@@ -7,6 +7,7 @@ Pure: no I/O. The counters move only by the per-scan deltas that the batch trans
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
@@ -59,7 +60,7 @@ class Change:
 
     seq: int
     areas: set[str] = field(default_factory=set)
-    devices: set[str] = field(default_factory=set)
+    devices: set[tuple[str, str]] = field(default_factory=set)
     minutes: set[tuple[int, str]] = field(default_factory=set)
     parents: list[dict[str, Any]] = field(default_factory=list)
     bills: list[dict[str, Any]] = field(default_factory=list)
@@ -72,6 +73,8 @@ class LiveState:
     day: date
     tz: tzinfo
     areas: dict[str, list[int]] = field(default_factory=dict)
+    # device -> {"user": str, "areas": {area: counts}}: a device's scans are counted in the area
+    # each scan counts in, so an area's dashboard shows only that area's share of a device.
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     minutes: dict[tuple[int, str], int] = field(default_factory=dict)
     parents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -85,23 +88,28 @@ class LiveState:
         change = Change(seq=self.seq)
         at = float(batch["at"])
         day = datetime.fromtimestamp(at, self.tz).date()
-        if day != self.day:
+        if day > self.day:
             self.day = day
             self.areas.clear()
             self.devices.clear()
+        # Batches come in commit order, but each is stamped when its hub began it: just after
+        # midnight the next batch may still carry yesterday's time. Like its scan_stats rows, it
+        # then counts for yesterday, not today (and must not turn the day back).
+        today = day == self.day
         minute = int(at // 60 * 60)
         for event in batch["events"]:
             area, device, delta = event["area"], event["device"], event["stats"]
-            totals = self.areas.setdefault(area, [0] * len(FIELDS))
-            scanner = self.devices.setdefault(
-                device, {"device": device, "user": event["user"], "area": area, "counts": [0] * len(FIELDS)})
-            scanner.update(user=event["user"], area=area)
-            for i, value in enumerate(delta):
-                totals[i] += value
-                scanner["counts"][i] += value
+            if today:
+                totals = self.areas.setdefault(area, [0] * len(FIELDS))
+                scanner = self.devices.setdefault(device, {"user": event["user"], "areas": {}})
+                scanner["user"] = event["user"]
+                counts = scanner["areas"].setdefault(area, [0] * len(FIELDS))
+                for i, value in enumerate(delta):
+                    totals[i] += value
+                    counts[i] += value
+                change.areas.add(area)
+                change.devices.add((device, area))
             self.minutes[(minute, area)] = self.minutes.get((minute, area), 0) + delta[0] + delta[1]
-            change.areas.add(area)
-            change.devices.add(device)
             change.minutes.add((minute, area))
             event = {**event, "at": at}
             self.events.append(event)
@@ -139,9 +147,19 @@ class LiveState:
                 by_minute[minute] = by_minute.get(minute, 0) + count
         return [[minute, count] for minute, count in sorted(by_minute.items())]
 
-    def _scanner(self, device: str) -> dict[str, Any]:
+    def _scanner(self, device: str, scope: Scope) -> dict[str, Any] | None:
+        """The device's counters in the areas `scope` sees (None if it scanned in none of them);
+        its `area` is the one of those where it scanned most."""
         entry = self.devices[device]
-        return {"device": device, "user": entry["user"], "area": entry["area"], **_counts(entry["counts"])}
+        seen = {area: counts for area, counts in entry["areas"].items() if scope.sees_area(area)}
+        if not seen:
+            return None
+        area = min(seen, key=lambda a: (-seen[a][0] - seen[a][1], a))
+        totals = [sum(counts[i] for counts in seen.values()) for i in range(len(FIELDS))]
+        return {"device": device, "user": entry["user"], "area": area, **_counts(totals)}
+
+    def _scanners(self, devices: Iterable[str], scope: Scope) -> list[dict[str, Any]]:
+        return [s for d in devices if (s := self._scanner(d, scope)) is not None]
 
     def snapshot(self, scope: Scope) -> dict[str, Any]:
         """Everything a dashboard of `scope` shows, at this seq."""
@@ -153,7 +171,7 @@ class LiveState:
             "t": "snapshot", "seq": self.seq, "scope": str(scope), "day": self.day.isoformat(),
             "counters": self._scope_counts(scope),
             "areas": {a: _counts(v) for a, v in self.areas.items() if scope.sees_area(a)},
-            "scanners": [self._scanner(d) for d, e in self.devices.items() if scope.sees_area(e["area"])],
+            "scanners": self._scanners(self.devices, scope),
             "per_minute": self._per_minute(scope),
             "parents": [p for p in self.parents.values() if scope.sees_area(p["area"])],
             "bills": [b for b in self.bills.values() if scope.sees_bill(b)],
@@ -170,9 +188,11 @@ class LiveState:
             if areas:
                 delta["counters"] = self._scope_counts(scope)
                 delta["areas"] = {a: _counts(self.areas[a]) for a in areas}
-                delta["scanners"] = [self._scanner(d) for d in change.devices
-                                     if scope.sees_area(self.devices[d]["area"])]
-                delta["per_minute"] = self._per_minute(scope, {minute for minute, _ in change.minutes})
+                delta["scanners"] = self._scanners(
+                    sorted({d for d, area in change.devices if scope.sees_area(area)}), scope)
+            minutes = {minute for minute, area in change.minutes if scope.sees_area(area)}
+            if minutes:
+                delta["per_minute"] = self._per_minute(scope, minutes)
             parents = [p for p in change.parents if scope.sees_area(p["area"])]
             if parents:
                 delta["parents"] = parents

@@ -55,8 +55,12 @@ class Presence:
         """Another hub's announcement (this hub's own are ignored)."""
         if message["origin"] == self.origin:
             return
-        self._remote[message["origin"]] = (time.monotonic() + EXPIRY, message["scanners"])
-        self._on_change()
+        now = time.monotonic()
+        previous = self._remote.get(message["origin"])
+        self._remote[message["origin"]] = (now + EXPIRY, message["scanners"])
+        # A heartbeat that repeats what is shown changes nothing for the dashboards.
+        if previous is None or previous[0] <= now or previous[1] != message["scanners"]:
+            self._on_change()
 
     def online(self, scope: Scope) -> list[dict[str, Any]]:
         now = time.monotonic()

@@ -23,6 +23,11 @@ def bill_item(row: Any) -> dict[str, Any]:
             "actual_kg": str(row["actual_kg"]), "expected_kg": str(row["expected_kg"])}
 
 
+async def committed_seq(pool: asyncpg.Pool) -> int:
+    """The seq of the last batch committed by any hub."""
+    return int(await pool.fetchval("SELECT seq FROM commit_clock", timeout=TIMEOUT))
+
+
 async def load_state(pool: asyncpg.Pool, tz: tzinfo, now: datetime) -> LiveState:
     """Read every counter in one repeatable-read snapshot, so all of it is as of one commit seq."""
     day = now.astimezone(tz).date()
@@ -37,14 +42,14 @@ async def load_state(pool: asyncpg.Pool, tz: tzinfo, now: datetime) -> LiveState
                 timeout=TIMEOUT):
             state.areas[row["area"]] = [row[name] for name in FIELDS]
         for row in await conn.fetch(
-                f"""SELECT s.device_id, max(s.area) AS area, coalesce(max(u.username), '') AS username, {sums}
+                f"""SELECT s.device_id, s.area, coalesce(max(u.username), '') AS username, {sums}
                       FROM scan_stats s
                       LEFT JOIN devices d ON d.device_id = s.device_id
                       LEFT JOIN users u ON u.id = d.user_id
                      WHERE s.minute >= $1
-                     GROUP BY s.device_id""", day_start, timeout=TIMEOUT):
-            state.devices[row["device_id"]] = {"device": row["device_id"], "user": row["username"],
-                                               "area": row["area"], "counts": [row[name] for name in FIELDS]}
+                     GROUP BY s.device_id, s.area""", day_start, timeout=TIMEOUT):
+            entry = state.devices.setdefault(row["device_id"], {"user": row["username"], "areas": {}})
+            entry["areas"][row["area"]] = [row[name] for name in FIELDS]
         for row in await conn.fetch(
                 """SELECT extract(epoch FROM minute)::bigint AS minute, area,
                           sum(accepted + rejected)::int AS scans

@@ -1,0 +1,669 @@
+"""Dashboards in-process: who may watch what, wall-screen tokens, the message formats, exact counters.
+
+`DashboardConnection` (the bounded queue, coalescing, 4008, 4001) is also driven directly through a
+fake transport, with no network and no database. Real hub processes: test_fanout_multihub.py.
+
+`make_account` and `sql_today` are shared with the subprocess tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import anyio
+import asyncpg
+import msgpack
+import pytest
+from starlette.testclient import TestClient, WebSocketTestSession
+
+from hub import accounts, dashboard
+from hub.codes import Close
+from hub.dashboard import DashboardConnection
+from hub.fanout import Fanout
+from hub.livestate import FIELDS, LiveState, Scope
+from hub.presence import Presence
+from hub.transport import Disconnect
+from tests.support import Scanner
+from tests.test_livestate import DashboardView
+
+SESSION_SECRET = b"test-session-secret"  # the SESSION_SECRET of conftest's settings and hub processes
+ZERO = dict.fromkeys(FIELDS, 0)
+
+
+# --- shared helpers: accounts and the counters SQL counts ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: int
+    username: str
+    token: str
+    role: str
+    area: str | None
+
+    @property
+    def cookie(self) -> dict[str, str]:
+        return {"cookie": f"tt_session={self.token}"}
+
+
+async def make_account(pool: asyncpg.Pool, role: str = "dispatcher", area: str | None = "lucknow") -> Account:
+    """A user and a live session for them, straight through the hub's own session code.
+
+    (Logging in costs two argon2 runs, about two seconds here; login has tests of its own.)
+    """
+    username = f"{role[:4]}-{uuid.uuid4().hex[:8]}"
+    area = None if role == "admin" else area
+    user_id = await pool.fetchval(
+        "INSERT INTO users (username, password_hash, role, area) VALUES ($1, 'no-password', $2, $3) RETURNING id",
+        username, role, area, timeout=10)
+    token = await accounts.open_session(pool, SESSION_SECRET, user_id, "tests")
+    return Account(user_id, username, token, role, area)
+
+
+TODAY_SQL = """
+WITH day AS (SELECT $1::timestamptz AS first, $1::timestamptz + interval '1 day' AS after)
+SELECT area, sum(accepted)::int AS accepted, sum(rejected)::int AS rejected,
+       sum(children_linked)::int AS children_linked, sum(parents_completed)::int AS parents_completed,
+       sum(bills_completed)::int AS bills_completed
+  FROM (SELECT s.area, count(*) FILTER (WHERE s.result = 'OK') AS accepted,
+               count(*) FILTER (WHERE s.result <> 'OK') AS rejected,
+               0 AS children_linked, 0 AS parents_completed, 0 AS bills_completed
+          FROM scans s, day WHERE s.server_time >= day.first AND s.server_time < day.after GROUP BY s.area
+        UNION ALL
+        SELECT p.area, 0, 0, count(*), 0, 0
+          FROM links l JOIN bags p ON p.id = l.parent_id, day
+         WHERE l.linked_at >= day.first AND l.linked_at < day.after GROUP BY p.area
+        UNION ALL
+        SELECT b.area, 0, 0, 0, count(*), 0
+          FROM bags b, day
+         WHERE b.kind = 'P' AND b.completed_at >= day.first AND b.completed_at < day.after GROUP BY b.area
+        UNION ALL
+        SELECT l.area, 0, 0, 0, 0, count(*)
+          FROM bills l, day
+         WHERE l.status = 'completed' AND l.completed_at >= day.first AND l.completed_at < day.after
+         GROUP BY l.area) counted
+ GROUP BY area
+"""
+
+STATS_SQL = """
+SELECT area, sum(accepted)::int AS accepted, sum(rejected)::int AS rejected,
+       sum(children_linked)::int AS children_linked, sum(parents_completed)::int AS parents_completed,
+       sum(bills_completed)::int AS bills_completed
+  FROM scan_stats WHERE minute >= $1::timestamptz AND minute < $1::timestamptz + interval '1 day'
+ GROUP BY area
+"""
+
+
+def _nonzero(rows: list[asyncpg.Record]) -> dict[str, dict[str, int]]:
+    counted = {row["area"]: {name: row[name] for name in FIELDS} for row in rows}
+    return {area: counts for area, counts in counted.items() if any(counts.values())}
+
+
+async def sql_today(db: asyncpg.Pool | asyncpg.Connection, day: str) -> dict[str, dict[str, int]]:
+    """Today's counters per area, counted from the base tables (scans, links, bags, bills).
+
+    `day` is the dashboard's `day` (the hubs here run with TIMEZONE=UTC).
+    """
+    return _nonzero(await db.fetch(TODAY_SQL, datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC),
+                                   timeout=30))
+
+
+async def stats_today(db: asyncpg.Pool | asyncpg.Connection, day: str) -> dict[str, dict[str, int]]:
+    """Today's counters per area as scan_stats holds them."""
+    return _nonzero(await db.fetch(STATS_SQL, datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC),
+                                   timeout=30))
+
+
+def totals(areas: dict[str, dict[str, int]], only: str | None = None) -> dict[str, int]:
+    """The counters of all areas (or of `only`), summed."""
+    return {name: sum(c[name] for a, c in areas.items() if only is None or a == only) for name in FIELDS}
+
+
+def shown_areas(view: DashboardView) -> dict[str, dict[str, int]]:
+    return {area: counts for area, counts in view.areas.items() if any(counts.values())}
+
+
+# --- an in-process dashboard ---------------------------------------------------------------------
+
+
+class Closed(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+async def _next_message(ws: WebSocketTestSession, timeout: float) -> dict[str, Any]:
+    with anyio.fail_after(timeout):
+        return await ws._send_rx.receive()  # noqa: SLF001 - the test session's receive has no timeout
+
+
+class Dashboard:
+    """A /ws/dashboard client on the TestClient that keeps a `DashboardView` and resyncs on a gap."""
+
+    def __init__(self, client: TestClient, query: str = "", account: Account | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.ws = client.websocket_connect("/ws/dashboard" + (f"?{query}" if query else ""),
+                                           headers={**(account.cookie if account else {}), **(headers or {})})
+        self.view = DashboardView()
+        self.messages: list[dict[str, Any]] = []
+        self.frames: list[bytes | str] = []
+
+    def __enter__(self) -> Dashboard:
+        self.ws.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ws.__exit__(None, None, None)
+
+    def send(self, message: dict[str, Any], binary: bool = True) -> None:
+        if binary:
+            self.ws.send_bytes(msgpack.packb(message))
+        else:
+            self.ws.send_text(json.dumps(message))
+
+    def receive(self, timeout: float = 5.0) -> dict[str, Any]:
+        message = self.ws.portal.call(_next_message, self.ws, timeout)
+        if message["type"] == "websocket.close":
+            raise Closed(message.get("code", 1000), message.get("reason") or "")
+        frame = message["bytes"] if message.get("bytes") is not None else message["text"]
+        self.frames.append(frame)
+        decoded = msgpack.unpackb(frame) if isinstance(frame, bytes) else json.loads(frame)
+        self.messages.append(decoded)
+        if self.view.apply(decoded) == "resync":
+            self.send({"t": "resync"})
+        return decoded
+
+    def until(self, done: Callable[[], bool], timeout: float = 5.0) -> None:
+        end = time.monotonic() + timeout
+        while not done():
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"dashboard did not get there in {timeout}s; last: {self.messages[-3:]}")
+            self.receive(remaining)
+
+    def close_code(self, timeout: float = 5.0) -> int:
+        """Read until the hub closes the connection; its close code."""
+        try:
+            while True:
+                self.receive(timeout)
+        except Closed as closed:
+            return closed.code
+
+
+def hub_of(client: TestClient) -> Any:
+    return client.app.state.hub  # type: ignore[attr-defined]
+
+
+def account(client: TestClient, role: str = "dispatcher", area: str | None = "lucknow") -> Account:
+    return client.portal.call(make_account, hub_of(client).pool, role, area)  # type: ignore[union-attr]
+
+
+def refused(client: TestClient, query: str, account: Account | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """Connect and expect to be closed before any snapshot: (code, reason)."""
+    with Dashboard(client, query, account, headers) as dash:
+        try:
+            message = dash.receive()
+        except Closed as closed:
+            return closed.code, closed.reason
+    raise AssertionError(f"expected a close, got {message}")
+
+
+def fill_mini_parent(scanner: Scanner, code: str, prefix: str, count: int = 15) -> list[dict[str, Any]]:
+    acks = [scanner.do("parent", code=code)]
+    acks += [scanner.do("child", code=f"{prefix}{n:04d}", parent=code) for n in range(count)]
+    return acks
+
+
+# --- authentication and origin -------------------------------------------------------------------
+
+
+def test_a_dashboard_needs_a_login_or_a_token(client: TestClient) -> None:
+    assert refused(client, "")[0] == Close.POLICY_VIOLATION
+    assert refused(client, "scope=all")[0] == Close.POLICY_VIOLATION
+    assert refused(client, "", headers={"cookie": "tt_session=not-a-session"})[0] == Close.POLICY_VIOLATION
+    assert refused(client, "token=not-a-token")[0] == Close.POLICY_VIOLATION
+    assert refused(client, "token=" + "x" * 200)[0] == Close.POLICY_VIOLATION
+    admin = account(client, "admin")
+    assert client.post("/api/logout", headers=admin.cookie).status_code in (200, 204)
+    assert refused(client, "", admin)[0] == Close.POLICY_VIOLATION
+
+
+def test_a_foreign_origin_is_refused(client: TestClient) -> None:
+    admin = account(client, "admin")
+    code, reason = refused(client, "", admin, {"origin": "http://evil.example"})
+    assert code == Close.POLICY_VIOLATION and "origin" in reason
+    # Its own origin, or none (not a browser), is fine.
+    for headers in ({"origin": "http://testserver"}, {}):
+        with Dashboard(client, "", admin, headers) as dash:
+            assert dash.receive()["t"] == "snapshot"
+
+
+# --- scopes --------------------------------------------------------------------------------------
+
+
+def test_a_dispatcher_watches_only_their_own_area(client: TestClient) -> None:
+    lucknow = account(client, "dispatcher", "lucknow")
+    indore = account(client, "dispatcher", "indore")
+    biller = account(client, "biller", "lucknow")
+    indore_biller = account(client, "biller", "indore")
+    with Scanner(client, biller.token) as scanner:
+        assert scanner.do("bill_create", bill="luck-1", capacity=3)["ok"]
+    with Scanner(client, indore_biller.token) as scanner:
+        assert scanner.do("bill_create", bill="ind-1", capacity=3)["ok"]
+
+    for query in ("scope=all", "scope=area:indore", "scope=bill:IND-1", "scope=bill:NO-SUCH-BILL",
+                  "scope=zone:lucknow", "scope=area:"):
+        assert refused(client, query, lucknow)[0] == Close.POLICY_VIOLATION, query
+
+    with Dashboard(client, "", lucknow) as own, Dashboard(client, "format=json", indore) as other, \
+            Dashboard(client, "scope=bill:luck-1", lucknow) as bill:
+        snapshot = own.receive()
+        assert snapshot["t"] == "snapshot" and snapshot["scope"] == "area:lucknow"
+        assert other.receive()["scope"] == "area:indore"
+        bill_snapshot = bill.receive()
+        assert set(bill_snapshot) == {"t", "seq", "scope", "bills", "events", "online", "stale"}
+        assert bill_snapshot["scope"] == "bill:LUCK-1" and [b["code"] for b in bill_snapshot["bills"]] == ["LUCK-1"]
+        assert bill_snapshot["online"] == []
+
+        with Scanner(client, lucknow.token) as luck_scanner, Scanner(client, indore.token) as ind_scanner:
+            luck_scanner.do("parent", code="SB10001")
+            luck_scanner.do("child", code="LK0001", parent="SB10001")
+            ind_scanner.do("parent", code="SB20001")
+            ind_scanner.do("child", code="LK0002", parent="SB10001")  # WRONG_AREA: counts in lucknow
+            last = ind_scanner.do("child", code="ID0001", parent="SB20001")
+        assert last["ok"]
+        seq = snapshot["seq"] + 5
+        own.until(lambda: own.view.seq == seq)
+        other.until(lambda: other.view.seq == seq)
+        bill.until(lambda: bill.view.seq == seq)
+        assert {e["area"] for m in own.messages for e in m.get("events", [])} == {"lucknow"}
+        assert {e["area"] for m in other.messages for e in m.get("events", [])} == {"indore"}
+        assert set(own.view.areas) == {"lucknow"} and set(other.view.areas) == {"indore"}
+        counted = client.portal.call(sql_today, hub_of(client).pool, snapshot["day"])
+        assert own.view.counters == totals(counted, "lucknow") and own.view.counters["accepted"] == 3
+        assert other.view.counters == totals(counted, "indore") and other.view.counters["accepted"] == 3
+        assert own.view.counters["rejected"] + other.view.counters["rejected"] == 1  # the WRONG_AREA
+        # Each screen's scanners add up to its counters: a device shows only its scans in that area.
+        for view in (own.view, other.view):
+            assert {f: sum(s[f] for s in view.scanners.values()) for f in FIELDS} == view.counters
+        # The bill's screen got a delta for every seq, none with anything in it.
+        assert [m for m in bill.messages[1:] if m["t"] == "delta" and set(m) != {"t", "seq"}] == []
+        # All dashboards, online: each sees the scanners of its own area only.
+        assert all(s["area"] == "lucknow" for m in own.messages if m["t"] == "presence" for s in m["online"])
+
+
+def test_an_admin_may_follow_any_scope(client: TestClient) -> None:
+    admin = account(client, "admin")
+    for query, scope in (("", "all"), ("scope=area:hisar", "area:hisar"), ("scope=bill:nothing", "bill:NOTHING")):
+        with Dashboard(client, query, admin) as dash:
+            assert dash.receive()["scope"] == scope
+    assert refused(client, "scope=everything", admin)[0] == Close.POLICY_VIOLATION
+
+
+# --- wall-screen tokens --------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def wall_tokens_cleared(clean_db: asyncpg.Pool) -> AsyncIterator[None]:
+    """conftest's clean_db does not empty wall_tokens, whose created_by keeps the admin's user row."""
+    yield
+    await clean_db.execute("DELETE FROM wall_tokens", timeout=10)
+
+
+@pytest.mark.usefixtures("wall_tokens_cleared")
+def test_wall_screen_tokens_issue_watch_revoke(client: TestClient) -> None:
+    admin = account(client, "admin")
+    dispatcher = account(client, "dispatcher", "indore")
+    assert client.post("/api/wall-tokens", json={"label": "dock", "area": "indore"},
+                       headers=dispatcher.cookie).status_code == 403
+    assert client.post("/api/wall-tokens", json={"label": "dock", "area": "atlantis"},
+                       headers=admin.cookie).status_code == 400
+    assert client.post("/api/wall-tokens", json={"label": "", "area": None},
+                       headers=admin.cookie).status_code == 400
+    issued = client.post("/api/wall-tokens", json={"label": "Indore dock 3", "area": "indore"},
+                         headers=admin.cookie)
+    assert issued.status_code == 201, issued.text
+    wall = issued.json()
+    assert wall["area"] == "indore" and wall["url"] == f"/dashboard.html?wall=1&token={wall['token']}"
+    everywhere = client.post("/api/wall-tokens", json={"label": "Head office", "area": None},
+                             headers=admin.cookie).json()
+
+    for scope in ("all", "area:lucknow", "bill:B1"):
+        assert refused(client, f"token={wall['token']}&scope={scope}")[0] == Close.POLICY_VIOLATION, scope
+    with Dashboard(client, f"token={everywhere['token']}&scope=area:lucknow") as anywhere:
+        assert anywhere.receive()["scope"] == "area:lucknow"
+
+    lucknow = account(client, "dispatcher", "lucknow")
+    with Dashboard(client, f"token={wall['token']}") as screen, \
+            Dashboard(client, f"token={everywhere['token']}&format=json") as office:
+        first = screen.receive()
+        assert first["t"] == "snapshot" and first["scope"] == "area:indore"
+        assert office.receive()["scope"] == "all"
+        with Scanner(client, lucknow.token) as luck_scanner, Scanner(client, dispatcher.token) as ind_scanner:
+            luck_scanner.do("parent", code="SB30001")
+            ind_scanner.do("parent", code="SB40001")
+        screen.until(lambda: screen.view.seq == first["seq"] + 2)
+        office.until(lambda: office.view.seq == first["seq"] + 2)
+        assert screen.view.counters["accepted"] == 1 and set(screen.view.areas) == {"indore"}
+        assert office.view.counters["accepted"] == 2
+        assert [e["area"] for e in screen.view.events] == ["indore"]
+
+        # Revoking closes the screen now, with 4001; the other token's screen goes on.
+        revoked = client.post(f"/api/wall-tokens/{wall['id']}/revoke", headers=admin.cookie)
+        assert revoked.status_code == 200 and revoked.json() == {"revoked": wall["id"]}
+        assert screen.close_code() == Close.SESSION_REVOKED
+        office.send({"t": "ping", "id": 1}, binary=False)
+        office.until(lambda: office.messages[-1] == {"t": "pong", "id": 1})
+    assert client.post(f"/api/wall-tokens/{wall['id']}/revoke", headers=admin.cookie).status_code == 404
+    assert refused(client, f"token={wall['token']}")[0] == Close.POLICY_VIOLATION
+    listed = client.get("/api/wall-tokens", headers=admin.cookie).json()["tokens"]
+    assert {(t["id"], t["revoked"]) for t in listed} >= {(wall["id"], True), (everywhere["id"], False)}
+    assert all("token" not in t and "token_hash" not in t for t in listed)
+
+
+# --- messages and formats ------------------------------------------------------------------------
+
+
+def test_snapshot_and_deltas_are_exact_in_both_formats(client: TestClient) -> None:
+    admin = account(client, "admin")
+    dispatcher = account(client, "dispatcher", "jaipur")
+    biller = account(client, "biller", "jaipur")
+    with Dashboard(client, "", admin) as packed, Dashboard(client, "format=json", admin) as text:
+        first = packed.receive()
+        assert isinstance(packed.frames[0], bytes)
+        assert text.receive() == first and isinstance(text.frames[0], str)
+        assert set(first) == {"t", "seq", "scope", "day", "counters", "areas", "scanners", "per_minute",
+                              "parents", "bills", "events", "online", "stale"}
+        assert first["stale"] is False and first["counters"] == ZERO
+        with Scanner(client, dispatcher.token) as scanner:
+            fill_mini_parent(scanner, "M444-00001", "JA")
+            fill_mini_parent(scanner, "M444-00002", "JB", 10)
+            assert scanner.do("child", code="JA0000", parent="M444-00002")["code"] == "ALREADY_LINKED"
+            assert scanner.do("undo", code="JB0009")["data"]["undone"] == "link"
+            assert scanner.do("child", code="JB0009", parent="M444-00002")["ok"]
+            assert scanner.do("child", code="??", parent="M444-00002")["code"] == "INVALID_CODE"
+        with Scanner(client, biller.token) as scanner:
+            fill_mini_parent(scanner, "M444-00003", "JC")
+            assert scanner.do("undo", code="JC0014")["ok"]  # the parent is no longer complete
+            assert scanner.do("child", code="JC0014", parent="M444-00003")["data"]["complete"]
+            assert scanner.do("bill_create", bill="jp-1", capacity=2, destination="Delhi")["ok"]
+            assert scanner.do("bill_add", bill="jp-1", parent="M444-00002")["code"] == "PARENT_INCOMPLETE"
+            assert scanner.do("bill_add", bill="jp-1", parent="M444-00001")["ok"]
+            assert scanner.do("bill_add", bill="jp-1", parent="M444-00003")["ok"]
+            assert scanner.do("bill_finish", bill="jp-1")["ok"]
+            assert scanner.do("bill_reopen", bill="jp-1")["ok"]
+            assert scanner.do("bill_finish", bill="jp-1")["ok"]
+        seq = hub_of(client).fanout.state.seq
+        packed.until(lambda: packed.view.seq == seq)
+        text.until(lambda: text.view.seq == seq)
+        assert packed.messages == text.messages  # the same messages, MessagePack or JSON
+        assert all(isinstance(f, bytes) for f in packed.frames) and all(isinstance(f, str) for f in text.frames)
+        assert packed.view.gaps == 0 and packed.view.snapshots == 1
+
+        counted = client.portal.call(sql_today, hub_of(client).pool, first["day"])
+        assert counted == {"jaipur": {"accepted": 53, "rejected": 3, "children_linked": 40,
+                                      "parents_completed": 2, "bills_completed": 1}}
+        assert client.portal.call(stats_today, hub_of(client).pool, first["day"]) == counted
+        assert packed.view.counters == totals(counted) and shown_areas(packed.view) == counted
+        assert sum(s["accepted"] for s in packed.view.scanners.values()) == 53
+        assert packed.view.bills == {} and set(packed.view.parents) == {"M444-00002"}
+        assert sum(n for n in packed.view.per_minute.values()) == 56
+
+        # A resync answers with a snapshot equal to what the deltas built.
+        built = packed.view.state(_now())
+        packed.send({"t": "resync"})
+        packed.until(lambda: packed.view.snapshots == 2)
+        assert packed.view.state(_now()) == built
+
+
+def test_resync_ping_and_bad_frames(client: TestClient) -> None:
+    admin = account(client, "admin")
+    with Dashboard(client, "format=json", admin) as dash:
+        assert dash.receive()["t"] == "snapshot"
+        dash.send({"t": "ping", "id": "x"}, binary=False)
+        assert dash.receive() == {"t": "pong", "id": "x"}
+        dash.send({"t": "resync"})
+        assert dash.receive()["t"] == "snapshot"
+        dash.send({"t": "hello"})
+        assert dash.receive()["t"] == "error"
+        dash.ws.send_bytes(b"\xc1")  # not MessagePack
+        assert dash.receive()["t"] == "error"
+        dash.ws.send_text("[1, 2]")
+        assert dash.receive()["t"] == "error"
+        dash.send({"t": "ping", "id": 2})
+        assert dash.receive() == {"t": "pong", "id": 2}  # still open
+
+
+def test_presence_and_staleness_reach_the_dashboards(client: TestClient) -> None:
+    admin = account(client, "admin")
+    dispatcher = account(client, "dispatcher", "hisar")
+    with Dashboard(client, "", admin) as everything, Dashboard(client, "scope=area:lucknow", admin) as lucknow:
+        assert everything.receive()["online"] == [] and lucknow.receive()["t"] == "snapshot"
+        with Scanner(client, dispatcher.token, device="hisar-gun-1") as scanner:
+            everything.until(lambda: [s["device"] for s in everything.view.online] == ["hisar-gun-1"])
+            assert everything.view.online[0]["user"] == dispatcher.username
+            assert everything.view.online[0]["area"] == "hisar" and everything.view.online[0]["parent"] is None
+            scanner.do("parent", code="SB50001")
+            everything.until(lambda: everything.view.online[0]["parent"] == "SB50001")
+        everything.until(lambda: everything.view.online == [])
+        assert all(m["online"] == [] for m in lucknow.messages if m["t"] == "presence")
+
+        # The broker tells the hub it is gone, then back: stale, then fresh snapshots.
+        client.portal.call(hub_of(client).on_broker_availability, False)  # type: ignore[union-attr]
+        everything.until(lambda: everything.view.stale)
+        lucknow.until(lambda: lucknow.view.stale)
+        client.portal.call(hub_of(client).on_broker_availability, True)  # type: ignore[union-attr]
+        everything.until(lambda: not everything.view.stale and everything.view.snapshots == 2)
+        lucknow.until(lambda: not lucknow.view.stale and lucknow.view.snapshots == 2)
+
+
+def test_a_heartbeat_that_changes_nothing_is_not_broadcast() -> None:
+    changes: list[int] = []
+
+    async def publish(message: dict[str, Any]) -> None:
+        pass
+
+    presence = Presence("here", publish, lambda: changes.append(1))
+    gun = {"device": "g1", "user": "u", "area": "akola", "parent": None, "since": 1}
+    presence.on_message({"origin": "there", "scanners": [gun]})
+    presence.on_message({"origin": "there", "scanners": [gun]})  # the heartbeat
+    assert len(changes) == 1 and presence.online(Scope.parse("all")) == [gun]
+    presence.on_message({"origin": "there", "scanners": [{**gun, "parent": "SB00001"}]})
+    presence.on_message({"origin": "there", "scanners": []})
+    presence.on_message({"origin": "here", "scanners": [gun]})  # its own: ignored
+    assert len(changes) == 3 and presence.online(Scope.parse("all")) == []
+
+
+def _now() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+# --- DashboardConnection through a fake transport --------------------------------------------------
+
+
+class FakeTransport:
+    """A socket whose sending the test controls: `blocked` holds every send until it is cleared."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes | str] = []
+        self.inbox: asyncio.Queue[bytes | str | None] = asyncio.Queue()
+        self.open = asyncio.Event()
+        self.open.set()
+        self.closed: tuple[int, str] | None = None
+        self.fail_sends = False
+
+    async def receive(self) -> bytes | str:
+        frame = await self.inbox.get()
+        if frame is None:
+            raise Disconnect(1000)
+        return frame
+
+    async def send(self, frame: bytes | str) -> None:
+        await self.open.wait()
+        if self.fail_sends:
+            raise Disconnect()
+        self.sent.append(frame)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closed = (code, reason)
+        self.inbox.put_nowait(None)
+
+    def messages(self) -> list[dict[str, Any]]:
+        return [msgpack.unpackb(f) for f in self.sent]
+
+
+async def _fanout(state: LiveState) -> Fanout:
+    async def load() -> LiveState:
+        return state
+
+    fanout = Fanout(load, lambda scope: [])
+    await fanout.start()
+    return fanout
+
+
+def _batch(seq: int, n: int = 1) -> dict[str, Any]:
+    return {"origin": "t", "seq": seq, "at": _now(), "parents": [], "bills": [],
+            "events": [{"device": "d", "seq": seq * 100 + i, "user": "u", "area": "lucknow", "op": "parent",
+                        "code": f"SB{seq:05d}", "target": "", "result": "OK", "data": {"pad": "x" * 40},
+                        "stats": [1, 0, 0, 0, 0]} for i in range(n)]}
+
+
+async def _until(done: Callable[[], bool], timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not done():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def _allowed() -> bool:
+    return True
+
+
+async def test_a_connection_that_cannot_send_is_coalesced_into_one_snapshot() -> None:
+    state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
+    fanout = await _fanout(state)
+    slow, healthy = FakeTransport(), FakeTransport()
+    slow_conn = DashboardConnection(slow, Scope.parse("all"), True, 2000, fanout, _allowed)
+    healthy_conn = DashboardConnection(healthy, Scope.parse("all"), True, 2000, fanout, _allowed)
+    tasks = [asyncio.create_task(slow_conn.run()), asyncio.create_task(healthy_conn.run())]
+    try:
+        await _until(lambda: len(slow.sent) == 1 and len(healthy.sent) == 1)
+        slow.open.clear()  # from now on the slow socket takes nothing
+        for seq in range(1, 41):
+            fanout.on_batch(_batch(seq))
+            await asyncio.sleep(0.002)  # a healthy client reads faster than batches come
+        await _until(lambda: healthy.messages()[-1]["seq"] == 40)
+        assert [m["seq"] for m in healthy.messages()] == list(range(41))
+        assert healthy_conn.coalesced == 0
+        assert slow_conn.coalesced > 0
+        assert slow_conn._queued_bytes <= 2000  # noqa: SLF001 - the bound itself is the point
+        slow.open.set()
+        await _until(lambda: slow.messages()[-1]["seq"] == 40)
+        kinds = [(m["t"], m["seq"]) for m in slow.messages()]
+        assert kinds[0] == ("snapshot", 0) and kinds[-1] == ("snapshot", 40)
+        assert len(kinds) < 20  # the backlog was dropped, not sent late
+        seqs = [seq for _, seq in kinds]
+        assert seqs == sorted(seqs)
+        # A big delta on a connection that keeps up is sent as is, not replaced by a snapshot.
+        fanout.on_batch(_batch(41, 60))
+        await _until(lambda: healthy.messages()[-1]["seq"] == 41)
+        assert healthy.messages()[-1]["t"] == "delta" and len(healthy.sent[-1]) > 2000
+    finally:
+        for transport in (slow, healthy):
+            transport.open.set()
+            transport.inbox.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        await fanout.close()
+    assert fanout.subscribers == set()
+
+
+async def test_a_connection_that_reads_nothing_is_closed_4008(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dashboard, "SEND_TIMEOUT", 0.3)
+    fanout = await _fanout(LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC))
+    stuck = FakeTransport()
+    stuck.open.clear()
+    conn = DashboardConnection(stuck, Scope.parse("all"), True, 10_000, fanout, _allowed)
+    try:
+        await asyncio.wait_for(conn.run(), 5)
+    finally:
+        await fanout.close()
+    assert stuck.closed is not None and stuck.closed[0] == Close.SLOW_CONSUMER
+    assert fanout.subscribers == set()
+
+
+async def test_a_close_that_cannot_be_sent_either_still_ends_the_connection(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uvicorn sends a close frame like any other frame, once the socket is writable again: for a
+    client that never reads, that is never. The connection must end (and leave the fan-out) anyway."""
+    monkeypatch.setattr(dashboard, "SEND_TIMEOUT", 0.3)
+    monkeypatch.setattr(dashboard, "CLOSE_TIMEOUT", 0.3)
+    fanout = await _fanout(LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC))
+    stuck = FakeTransport()
+    stuck.open.clear()
+
+    async def close_when_writable(code: int, reason: str = "") -> None:
+        await stuck.open.wait()
+        stuck.closed = (code, reason)
+
+    stuck.close = close_when_writable  # type: ignore[method-assign]
+    conn = DashboardConnection(stuck, Scope.parse("all"), True, 10_000, fanout, _allowed)
+    task = asyncio.create_task(conn.run())
+    try:
+        await asyncio.sleep(0.1)
+        assert fanout.subscribers == {conn}
+        done, _ = await asyncio.wait({task}, timeout=3)
+        assert task in done, "the connection waits for ever to send its close"
+    finally:
+        stuck.open.set()
+        stuck.inbox.put_nowait(None)
+        await asyncio.wait_for(task, 5)
+        await fanout.close()
+    assert fanout.subscribers == set()
+
+
+async def test_a_peer_gone_mid_send_ends_the_connection_quietly() -> None:
+    fanout = await _fanout(LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC))
+    gone = FakeTransport()
+    conn = DashboardConnection(gone, Scope.parse("all"), True, 10_000, fanout, _allowed)
+    task = asyncio.create_task(conn.run())
+    try:
+        await _until(lambda: len(gone.sent) == 1)
+        gone.fail_sends = True
+        fanout.on_batch(_batch(1))
+        await asyncio.wait_for(task, 5)  # returns, raising nothing
+    finally:
+        await fanout.close()
+    assert fanout.subscribers == set()
+
+
+async def test_revoked_access_is_noticed_at_the_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dashboard, "RECHECK_SECONDS", 0.1)
+    fanout = await _fanout(LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC))
+    allowed = [True]
+
+    async def still_allowed() -> bool:
+        return allowed[0]
+
+    transport = FakeTransport()
+    conn = DashboardConnection(transport, Scope.parse("area:lucknow"), True, 10_000, fanout, still_allowed)
+    task = asyncio.create_task(conn.run())
+    try:
+        await _until(lambda: len(transport.sent) == 1)
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        allowed[0] = False
+        await asyncio.wait_for(task, 5)
+    finally:
+        await fanout.close()
+    assert transport.closed is not None and transport.closed[0] == Close.SESSION_REVOKED
+
