@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import msgpack
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -27,7 +26,7 @@ from hub.domain.bagcodes import ParentFormat
 from hub.fanout import Fanout
 from hub.migrate import migrate
 from hub.presence import Presence
-from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags
+from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
 from hub.scanner import ScannerSession
 from hub.settings import Settings
 from hub.store import formats as formats_store
@@ -76,8 +75,8 @@ class Hub:
 
     async def on_publication(self, channel: str, payload: bytes) -> None:
         """Another hub's batch or presence (this hub's own come back too and are skipped)."""
-        message = msgpack.unpackb(payload, raw=False)
-        if message.get("origin") == self.origin:
+        message = read_frame(payload, self.origin)
+        if message is None:
             return
         if channel == BATCHES:
             self.cache.update(parents_as_bags(message))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import asyncpg
@@ -160,6 +161,11 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     before_status = {code: bill.status for code, bill in world.bills.items()}
     creator: dict[str, int] = {}
     changed_by: dict[str, int] = {}
+    # Children linked and parents put on a bill by this batch: such a row is written anew even when
+    # the batch ends where it began (undone by one operator, then redone by another or the same),
+    # so that it names who made it and when, which later undos read.
+    relinked: set[str] = set()
+    rebilled: set[str] = set()
     committed = Committed(at=now)
     scans: list[tuple[Any, ...]] = []
     stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(store.STAT_FIELDS))
@@ -171,11 +177,15 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
         outcome = sub.verdict or rules.apply(world, sub.actor, sub.operation)  # type: ignore[arg-type]
         results[i] = Result(outcome)
         op = sub.operation
-        if len(world.bags) > known_bags or len(world.bills) > known_bills:
-            for code in list(world.bags)[known_bags:] + list(world.bills)[known_bills:]:
+        for table, known in ((world.bags, known_bags), (world.bills, known_bills)):
+            for code in islice(reversed(table), len(table) - known):  # the ones this operation created
                 creator[code] = sub.actor.user_id
         if outcome.ok and op is not None:
             changed_by[rules.operation_code(op)] = sub.actor.user_id
+            if isinstance(op, rules.ScanChild):
+                relinked.add(op.code)
+            elif isinstance(op, rules.AddToBill):
+                rebilled.add(op.parent)
         area = _scan_area(world, sub.actor, op)
         op_name = op.op if op is not None else "invalid"
         code = rules.operation_code(op) if op is not None else ""
@@ -199,10 +209,12 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
 
     bags = world.bags
-    left_bill = [b for b in bags.values() if before_bill.get(b.code) and before_bill[b.code] != b.bill]
-    joined_bill = [b for b in bags.values() if b.bill and before_bill.get(b.code) != b.bill]
-    unlinked = [b for b in bags.values() if before_parent.get(b.code) and before_parent[b.code] != b.parent]
-    linked = [b for b in bags.values() if b.parent and before_parent.get(b.code) != b.parent]
+    left_bill = [b for b in bags.values()
+                 if before_bill.get(b.code) and (before_bill[b.code] != b.bill or b.code in rebilled)]
+    joined_bill = [b for b in bags.values() if b.bill and (before_bill.get(b.code) != b.bill or b.code in rebilled)]
+    unlinked = [b for b in bags.values()
+                if before_parent.get(b.code) and (before_parent[b.code] != b.parent or b.code in relinked)]
+    linked = [b for b in bags.values() if b.parent and (before_parent.get(b.code) != b.parent or b.code in relinked)]
     reopened = [b for b in world.bills.values() if b.status == "open" and before_status.get(b.code) == "completed"]
     finished = [b for b in world.bills.values() if b.status == "completed" and before_status.get(b.code) != "completed"]
 

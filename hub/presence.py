@@ -16,6 +16,7 @@ from hub.tasks import cancel
 
 HEARTBEAT = 2.0
 EXPIRY = 6.0
+FLUSH_DELAY = 0.1
 
 
 class Presence:
@@ -27,12 +28,16 @@ class Presence:
         self._local: dict[str, dict[str, Any]] = {}
         self._remote: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._flush: asyncio.TimerHandle | None = None
+        self._announcing: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
 
     async def close(self) -> None:
         await cancel(self._task)
+        if self._flush is not None:
+            self._flush.cancel()
         self._local.clear()
         await self._announce()
 
@@ -71,8 +76,14 @@ class Presence:
         return [s for s in everyone if scope.kind != "bill" and scope.sees_area(s["area"])]
 
     def _changed(self) -> None:
+        """Tell dashboards and other hubs soon; changes within FLUSH_DELAY go out together."""
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._send_changes)
+
+    def _send_changes(self) -> None:
+        self._flush = None
         self._on_change()
-        asyncio.get_running_loop().create_task(self._announce())
+        self._announcing = asyncio.get_running_loop().create_task(self._announce())
 
     async def _announce(self) -> None:
         try:

@@ -37,6 +37,13 @@ def batch_message(committed: Committed, origin: str) -> dict[str, Any]:
     }
 
 
+def read_frame(payload: bytes, origin: str) -> dict[str, Any] | None:
+    """The message in a publication, or None for this hub's own (known without decoding it)."""
+    if payload.startswith(origin.encode()):
+        return None
+    return msgpack.unpackb(payload[len(origin):], raw=False)
+
+
 def parents_as_bags(message: dict[str, Any]) -> list[Bag]:
     """Another hub's parents, for this hub's bag cache."""
     return [Bag(code=p["code"], kind="P", area=p["area"], capacity=p["capacity"], child_count=p["count"],
@@ -60,8 +67,9 @@ class Publisher:
         self._task = asyncio.create_task(self._run(), name="publisher")
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue `message` (which names its `origin`) framed as the origin's bytes, then msgpack."""
         try:
-            self._queue.put_nowait((channel, msgpack.packb(message, use_bin_type=True)))
+            self._queue.put_nowait((channel, message["origin"].encode() + msgpack.packb(message, use_bin_type=True)))
         except asyncio.QueueFull:
             self.dropped += 1
 
