@@ -7,9 +7,11 @@ What N bags become:
   most of them of the format with the largest capacity, 9 in 10 complete and the rest partly
   filled. One dispatcher of an area fills a parent, a scan every second or so; children take its area.
 - Children from label rolls of 1,000: a roll prefix then a 3-digit serial, 8 to 16 characters of
-  A-Z0-9. A code is a bijection of the bag's id, so seeded codes never collide, also across runs.
+  A-Z0-9, never matching a parent format. A child's code is a one-to-one function of its bag id, so
+  seeded codes never collide, also across runs.
 - Bills in every area, filled with the area's complete parents and completed, except the run's last
-  one per area, which stays open. About 1 complete parent in 10 is left waiting for a bill.
+  one per area when it is not full yet: it stays open. About 1 complete parent in 10 is left waiting
+  for a bill.
 - Users: dispatchers and a biller in every area (created once, reused by later runs), sharing one
   password hashed once. Every run gives them new devices, so sequence numbers start at 1.
 - Scan history: one scan per parent created, child linked, bill created, parent billed and bill
@@ -45,7 +47,8 @@ from typing import Any
 
 import asyncpg
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from hub import accounts
 from hub.codes import Code
@@ -62,9 +65,12 @@ BILLERS_PER_AREA = 1
 MAIN_FORMAT_SHARE = 0.8
 COMPLETE_SHARE = 0.9
 BILLED_SHARE = 0.9
-BILL_CAPACITIES = (20, 25, 30, 40, 50)
+BILL_CAPACITIES = (10, 15, 20, 25, 30, 40)
+"""Parent bags a vehicle takes, from a pickup to a truck."""
 SCAN_GAP = (0.8, 2.2)
 """Seconds between two scans of a dispatcher filling a parent."""
+PAUSE = (5.0, 60.0)
+"""Seconds a dispatcher takes between two parents."""
 BUSY = 0.5
 """Share of the time the busiest area's dispatchers spend scanning: sets how far back history goes."""
 HISTORY_ENDS = timedelta(minutes=30)
@@ -80,6 +86,7 @@ _SIMPLE_FORMAT = re.compile(r"^\^?([A-Z0-9-]*)\[0-9\]\{([1-9])\}\$?$")
 _DIGITS36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _SERIALS = [f"{n:03d}" for n in range(ROLL)]
 _OK = Code.OK.value
+_LATENCIES = [timedelta(milliseconds=40 + ms) for ms in range(0, 400, 2)]
 _UTC = timezone.utc
 
 BAG_COLUMNS = ("id", "code", "kind", "format", "capacity", "expected_kg", "area", "created_by", "created_at")
@@ -115,14 +122,15 @@ class SeedReport:
             f"{parents - self.complete_parents:,} partial",
             f"  children {self.children_linked + self.children_loose:,}: {self.children_linked:,} in parents, "
             f"{self.children_loose:,} not yet in a parent",
-            f"  bills    {self.bills:,}: {self.bills_completed:,} completed, {self.bills - self.bills_completed:,} "
-            f"open, {self.parents_billed:,} parents on them",
+            f"  bills    {self.bills:,}: {self.bills_completed:,} completed, "
+            f"{self.bills - self.bills_completed:,} open, {self.parents_billed:,} parents on them",
             f"  users    {self.users:,} dispatchers and billers, {self.users_created:,} new",
             f"  scans    {self.scans:,}",
         ]
         if self.children_loose:
-            lines.append("  Parent codes ran out (or no format has a prefix-and-digits pattern): the children "
-                         "beyond what the parents hold are not in any parent.")
+            lines.append(f"  Parent codes ran out: every free code of the prefix-and-digits formats is used, so "
+                         f"{self.children_loose:,} children wait in no parent. Configure another parent "
+                         f"format to seed more parents.")
         if self.password is not None:
             lines.append(f"  The new users' password is {self.password!r}; it is shown only this once.")
         return "\n".join(lines)
@@ -176,8 +184,6 @@ async def _prepare(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFor
                    report: SeedReport) -> _Planner:
     seedable = await _free_codes(conn, formats)
     areas = [row["name"] for row in await conn.fetch("SELECT name FROM areas ORDER BY name")]
-    if not areas:
-        raise ValueError("there is no dispatch area to seed bags in")
     users = await _users(conn, areas, report)
     first_id = await _reserve_ids(conn, bags)
     first_bill = await conn.fetchval(
@@ -211,7 +217,8 @@ async def _users(conn: asyncpg.Connection, areas: list[str], report: SeedReport)
     """The seeded dispatchers and billers of every area, created where missing."""
     wanted = [(f"seed.{area[:24]}.d{i}", "dispatcher", area)
               for area in areas for i in range(1, DISPATCHERS_PER_AREA + 1)]
-    wanted += [(f"seed.{area[:24]}.b{i}", "biller", area) for area in areas for i in range(1, BILLERS_PER_AREA + 1)]
+    wanted += [(f"seed.{area[:24]}.b{i}", "biller", area)
+               for area in areas for i in range(1, BILLERS_PER_AREA + 1)]
     names = [username for username, _, _ in wanted]
     existing = {row["username"] for row in await conn.fetch(
         "SELECT username FROM users WHERE username = ANY($1::text[])", names)}
@@ -282,7 +289,7 @@ class _Planner:
         self.next_id = first_id
         self.next_bill = first_bill
         self.parent_code = re.compile("|".join(f"(?:{f.pattern.removeprefix('^').removesuffix('$')})"
-                                               for f in all_formats) or "$^")
+                                               for f in all_formats) or "(?!)")
         device = f"seed-{first_id}-"
         self.dispatchers: dict[str, list[_Operator]] = defaultdict(list)
         self.billers: dict[str, _Operator] = {}
@@ -294,7 +301,7 @@ class _Planner:
                 self.billers.setdefault(user["area"], operator)
         self.areas = sorted(self.dispatchers)
         if not self.areas:
-            raise ValueError("no seeded dispatcher has a dispatch area")
+            raise ValueError("there is no dispatch area to seed bags in")
         report.parents = {fmt.name: 0 for fmt in formats}
         self.cum_weights = list(itertools.accumulate(rng.uniform(1, 3) for _ in self.areas))
         self.packs = self._plan_packs(bags, formats)
@@ -327,9 +334,9 @@ class _Planner:
         """How far back history goes: the busiest area's dispatchers are busy BUSY of the time."""
         if not self.packs:
             return 86400.0
-        scan_seconds = sum(1 + n for _, n in self.packs) * sum(SCAN_GAP) / 2
+        work = sum(1 + n for _, n in self.packs) * sum(SCAN_GAP) / 2 + len(self.packs) * sum(PAUSE) / 2
         busiest = max(b - a for a, b in zip([0.0, *self.cum_weights], self.cum_weights)) / self.cum_weights[-1]
-        return max(3600.0, busiest * scan_seconds / (DISPATCHERS_PER_AREA * BUSY))
+        return max(3600.0, busiest * work / (DISPATCHERS_PER_AREA * BUSY))
 
     def chunks(self) -> Iterator[_Chunk]:
         """Packs in time order, loose children spread among them, billed chunk by chunk."""
@@ -345,8 +352,7 @@ class _Planner:
             self._loose(chunk, batch, at)
             loose_due, loose_left = loose_due - batch, loose_left - batch
             if len(chunk.bags) >= CHUNK_BAGS:
-                self._bill(chunk, last=False)
-                yield chunk
+                yield self._close(chunk, last=False)
                 chunk = _Chunk()
         # Without parents (or after rounding), children come in imports of one roll each.
         imports = -(-loose_left // ROLL)
@@ -355,12 +361,15 @@ class _Planner:
             self._loose(chunk, batch, start + self.span * k / imports)
             loose_left -= batch
             if len(chunk.bags) >= CHUNK_BAGS and loose_left:
-                self._bill(chunk, last=False)
-                yield chunk
+                yield self._close(chunk, last=False)
                 chunk = _Chunk()
-        self._bill(chunk, last=True)
         if chunk.bags:
-            yield chunk
+            yield self._close(chunk, last=True)
+
+    def _close(self, chunk: _Chunk, last: bool) -> _Chunk:
+        self._bill(chunk, last)
+        self.report.scans += len(chunk.scans)
+        return chunk
 
     def _pack(self, chunk: _Chunk, fmt: _Format, children: int, at: float) -> None:
         """A dispatcher scans a new parent, then `children` children into it."""
@@ -374,8 +383,9 @@ class _Planner:
         chunk.bags.append((parent_id, code, "P", fmt.name, fmt.capacity, fmt.expected_kg, area, user, created))
         full = children == fmt.capacity
         linked = created
+        gap, spread, random_ = SCAN_GAP[0], SCAN_GAP[1] - SCAN_GAP[0], rng.random
         for child_id in range(parent_id + 1, parent_id + 1 + children):
-            t += rng.uniform(*SCAN_GAP)
+            t += gap + spread * random_()
             child = self._child_code(child_id)
             linked = self._scan(chunk, dispatcher, rules.ScanChild.op, child, code, t,
                                 linked=1, completed=int(full and child_id == parent_id + children))
@@ -385,7 +395,7 @@ class _Planner:
             chunk.completed.append((parent_id, linked))
             chunk.complete_by_area[area].append((parent_id, code, t))
             self.report.complete_parents += 1
-        dispatcher.clock = t + rng.uniform(5, 60)
+        dispatcher.clock = t + rng.uniform(*PAUSE)
         self.next_id += 1 + children
         self.report.parents[fmt.name] = self.report.parents.get(fmt.name, 0) + 1
         self.report.children_linked += children
@@ -402,7 +412,7 @@ class _Planner:
         self.report.children_loose += count
 
     def _bill(self, chunk: _Chunk, last: bool) -> None:
-        """Bills for the chunk's complete parents, per area; on the run's `last` chunk the last stays open."""
+        """Bills for the chunk's complete parents, per area, most of them full."""
         rng = self.rng
         for area, parents in chunk.complete_by_area.items():
             biller = self.billers.get(area)
@@ -413,7 +423,8 @@ class _Planner:
                 capacity = rng.choice(BILL_CAPACITIES)
                 fill = capacity if rng.random() < 0.7 else rng.randint(capacity * 3 // 4, capacity)
                 group, billed = billed[:fill], billed[fill:]
-                self._one_bill(chunk, biller, capacity, group, finish=not (last and not billed))
+                # A short last bill of the run is still being loaded; earlier ones left as they were.
+                self._one_bill(chunk, biller, capacity, group, finish=not (last and len(group) < fill))
 
     def _one_bill(self, chunk: _Chunk, biller: _Operator, capacity: int, parents: list[tuple[int, str, float]],
                   finish: bool) -> None:
@@ -424,14 +435,16 @@ class _Planner:
         created = self._scan(chunk, biller, rules.CreateBill.op, code, "", t)
         vehicle = f"{rng.choice(STATES)}{rng.randint(1, 40):02d}{rng.choice(_DIGITS36[10:])}" \
                   f"{rng.choice(_DIGITS36[10:])}{rng.randint(1, 9999):04d}"
-        chunk.bills.append((code, capacity, rng.choice(DESTINATIONS), vehicle, biller.area, biller.user_id, created))
+        chunk.bills.append((code, capacity, rng.choice(DESTINATIONS), vehicle, biller.area, biller.user_id,
+                            created))
         for parent_id, parent_code, completed in parents:
             t = max(t + rng.uniform(4, 10), completed + 10)
             added = self._scan(chunk, biller, rules.AddToBill.op, parent_code, code, t)
             chunk.bill_parents.append((parent_id, code, biller.user_id, added))
         if finish:
             t += rng.uniform(60, 300)
-            chunk.finished.append((code, self._scan(chunk, biller, rules.FinishBill.op, code, "", t, finished=1)))
+            finished = self._scan(chunk, biller, rules.FinishBill.op, code, "", t, finished=1)
+            chunk.finished.append((code, finished))
             self.report.bills_completed += 1
         biller.clock = t
         self.report.bills += 1
@@ -440,18 +453,17 @@ class _Planner:
     def _scan(self, chunk: _Chunk, operator: _Operator, op: str, code: str, target: str, at: float,
               linked: int = 0, completed: int = 0, finished: int = 0) -> datetime:
         """Record one accepted scan (and its per-minute counts); return its server time."""
-        operator.seq += 1
+        seq = operator.seq = operator.seq + 1
         server_time = datetime.fromtimestamp(at, _UTC)
-        client_time = server_time - timedelta(milliseconds=40 + operator.seq % 200)
-        chunk.scans.append((operator.device, operator.seq, operator.user_id, operator.area, op, code, target,
-                            _OK, None, client_time, server_time))
-        chunk.devices[operator.device] = (operator.seq, operator.user_id)
+        chunk.scans.append((operator.device, seq, operator.user_id, operator.area, op, code, target, _OK, None,
+                            server_time - _LATENCIES[seq % 200], server_time))
+        chunk.devices[operator.device] = (seq, operator.user_id)
         counts = chunk.stats[(int(at // 60), operator.area, operator.device)]
         counts[0] += 1
-        counts[2] += linked
-        counts[3] += completed
+        if linked:
+            counts[2] += 1
+            counts[3] += completed
         counts[4] += finished
-        self.report.scans += 1
         return server_time
 
     def _child_code(self, bag_id: int) -> str:
@@ -472,7 +484,7 @@ class _Planner:
 
 def _roll_prefix(roll: int, length: int) -> str:
     """`length` base-36 digits, a bijection of the roll number (the multiplier is prime to 36)."""
-    value = (roll * 25214903917 + 11) % 36**length
+    value = (roll * 25214903917 + 2718281828) % 36**length
     digits = []
     for _ in range(length):
         value, digit = divmod(value, 36)

@@ -51,10 +51,12 @@ INSERT INTO parent_formats (name, pattern, capacity, expected_kg) VALUES
     ('mini', '^M444-[0-9]{5}$', 15, 15);
 
 -- One row per bag. Codes are normalised (upper case) at the edge, and the check makes uniqueness
--- case-insensitive by construction. A bag's kind never changes.
+-- case-insensitive by construction: `code = upper(lower(code))` admits upper case only, and only the
+-- one upper-case spelling of each lower-case form (the Kelvin sign U+212A is upper case too, but
+-- lower-cases to 'k', whose upper case is 'K'). A bag's kind and capacity never change (bags_fixed).
 CREATE TABLE bags (
     id           bigserial PRIMARY KEY,
-    code         text NOT NULL CHECK (code = upper(code) AND length(code) BETWEEN 4 AND 40),
+    code         text NOT NULL CHECK (code = upper(lower(code)) AND length(code) BETWEEN 4 AND 40),
     kind         char(1) NOT NULL CHECK (kind IN ('P', 'C')),
     format       text REFERENCES parent_formats (name),
     capacity     integer,
@@ -122,9 +124,28 @@ BEGIN
 END $$;
 CREATE TRIGGER links_immutable BEFORE UPDATE ON links FOR EACH ROW EXECUTE FUNCTION links_immutable();
 
+-- What the counter rests on: child_count starts at 0 and only the links triggers move it
+-- (pg_trigger_depth() is 0 outside any trigger), so it always equals the number of links; and a
+-- bag's kind and capacity are fixed when it is created. The WHEN clauses make the guards free for
+-- rows that keep the rules; AFTER, not BEFORE, because a BEFORE INSERT row trigger would stop COPY
+-- from inserting in batches.
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'restrict_violation';
+END $$;
+CREATE TRIGGER bags_start_empty AFTER INSERT ON bags FOR EACH ROW
+    WHEN (NEW.child_count <> 0)
+    EXECUTE FUNCTION refuse('a new bag holds no children: links fill it');
+CREATE TRIGGER bags_count_by_links AFTER UPDATE ON bags FOR EACH ROW
+    WHEN (NEW.child_count <> OLD.child_count AND pg_trigger_depth() = 0)
+    EXECUTE FUNCTION refuse('child_count follows the links: insert or delete links instead');
+CREATE TRIGGER bags_fixed AFTER UPDATE ON bags FOR EACH ROW
+    WHEN (NEW.kind <> OLD.kind OR NEW.capacity IS DISTINCT FROM OLD.capacity)
+    EXECUTE FUNCTION refuse('a bag is a parent or a child for ever, and keeps its capacity');
+
 CREATE TABLE bills (
     id            bigserial PRIMARY KEY,
-    code          text NOT NULL CHECK (code = upper(code) AND length(code) BETWEEN 1 AND 40),
+    code          text NOT NULL CHECK (code = upper(lower(code)) AND length(code) BETWEEN 1 AND 40),
     capacity      integer NOT NULL CHECK (capacity BETWEEN 1 AND 1000),
     parent_count  integer NOT NULL DEFAULT 0,
     destination   text NOT NULL DEFAULT '',
@@ -153,8 +174,13 @@ CREATE TABLE bill_parents (
 );
 CREATE INDEX bill_parents_bill ON bill_parents (bill_id);
 
+-- The parents and bills are locked before they are checked, and each check reads the latest
+-- commits: an unlink from one of the parents or the completion of the bill, running at the same
+-- moment, either waits for this transaction (and then sees its bill_parents rows) or is seen here.
 CREATE FUNCTION bill_parents_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM bags WHERE id IN (SELECT parent_id FROM new_parents) ORDER BY id FOR SHARE;
+    PERFORM 1 FROM bills WHERE id IN (SELECT bill_id FROM new_parents) ORDER BY id FOR NO KEY UPDATE;
     IF EXISTS (SELECT 1 FROM new_parents n JOIN bags b ON b.id = n.parent_id
                 WHERE b.child_count < b.capacity) THEN
         RAISE EXCEPTION 'only complete parents go on a bill' USING ERRCODE = 'check_violation';
@@ -182,6 +208,12 @@ CREATE TRIGGER bill_parents_delete AFTER DELETE ON bill_parents
     REFERENCING OLD TABLE AS old_parents FOR EACH STATEMENT EXECUTE FUNCTION bill_parents_delete();
 CREATE TRIGGER bill_parents_immutable BEFORE UPDATE ON bill_parents
     FOR EACH ROW EXECUTE FUNCTION links_immutable();
+CREATE TRIGGER bills_start_empty AFTER INSERT ON bills FOR EACH ROW
+    WHEN (NEW.parent_count <> 0)
+    EXECUTE FUNCTION refuse('a new bill holds no parents: bill_parents fill it');
+CREATE TRIGGER bills_count_by_parents AFTER UPDATE ON bills FOR EACH ROW
+    WHEN (NEW.parent_count <> OLD.parent_count AND pg_trigger_depth() = 0)
+    EXECUTE FUNCTION refuse('parent_count follows bill_parents: insert or delete them instead');
 
 -- A child of a parent that is on a bill stays where it is.
 CREATE FUNCTION links_delete_guard() RETURNS trigger LANGUAGE plpgsql AS $$
