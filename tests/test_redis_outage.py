@@ -121,10 +121,6 @@ async def test_a_redis_restart_loses_no_acked_scan_and_dashboards_converge(
           f"extra stale flips after the restart per dashboard: {flaps}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hub/broker/redis.py: the publishing pool keeps its connection from before the outage; the first "
-    "publish after Redis is back fails on it ('Connection closed by server'), the broker reports Redis "
-    "lost again and stays away for another backoff (up to 2 s): dashboards flip stale once more"))
 async def test_the_first_publication_after_redis_is_back_goes_through() -> None:
     from hub.broker.base import BrokerUnavailable
     from hub.broker.redis import RedisBroker

@@ -224,6 +224,9 @@ class RedisBroker:
             return
         self._available = available
         if available:
+            # Connections pooled before the outage are dead; the first publish must not find one.
+            with suppress(RedisError, OSError):
+                await self._publisher.connection_pool.disconnect()
             logger.info("Redis broker: connected and subscribed to %s", self._pattern)
         else:
             logger.warning("Redis broker: Redis unavailable (%s); reconnecting", reason)
