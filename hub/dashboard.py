@@ -87,7 +87,7 @@ class DashboardConnection:
             if time.monotonic() - checked >= RECHECK_SECONDS:
                 checked = time.monotonic()
                 if not await self._still_allowed():
-                    await self.transport.close(Close.SESSION_REVOKED, "access revoked or expired")
+                    await self.close(Close.SESSION_REVOKED, "access revoked or expired")
                     return
 
     def _handle(self, frame: bytes | str) -> None:
@@ -104,7 +104,13 @@ class DashboardConnection:
             self._reply(protocol.error(f"unknown message type {message['t']!r}"))
 
     def _reply(self, message: dict[str, object]) -> None:
-        self.enqueue(protocol.encode(message, self.binary))
+        """Answers to the client go out even while a snapshot is due (it does not carry them)."""
+        frame = protocol.encode(message, self.binary)
+        if self._queued_bytes + len(frame) > self._max_bytes:
+            return  # a client flooding requests while not reading loses the answers
+        self._queue.append(frame)
+        self._queued_bytes += len(frame)
+        self._wakeup.set()
 
     async def _send_loop(self) -> None:
         try:
@@ -127,11 +133,13 @@ class DashboardConnection:
                     await asyncio.wait_for(self.transport.send(frame), SEND_TIMEOUT)
                 except asyncio.TimeoutError:
                     logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
-                    # The close frame waits behind everything unread: a client that never reads
-                    # never gets it, and the connection ends here regardless.
-                    try:
-                        await asyncio.wait_for(self.transport.close(Close.SLOW_CONSUMER, "slow consumer"),
-                                               CLOSE_TIMEOUT)
-                    except asyncio.TimeoutError:
-                        logger.info("a slow dashboard could not be sent its close either; dropped")
+                    await self.close(Close.SLOW_CONSUMER, "slow consumer")
                     return
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close within CLOSE_TIMEOUT. The close frame waits behind everything unread, so a client
+        that never reads never gets it; the connection ends here regardless."""
+        try:
+            await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT)
+        except asyncio.TimeoutError:
+            logger.info("a dashboard could not be sent its close frame; dropped")

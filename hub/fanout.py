@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -32,12 +33,16 @@ class Subscriber(Protocol):
 
     scope: Scope
     binary: bool
+    token_id: int | None
 
     def enqueue(self, frame: bytes | str) -> None:
         """Queue a frame without blocking (the connection coalesces or closes when it backs up)."""
 
     def request_snapshot(self) -> None:
         """Replace whatever is queued with a fresh snapshot."""
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection, bounded in time."""
 
 
 class Fanout:
@@ -80,7 +85,12 @@ class Fanout:
     def _apply_ready(self) -> None:
         assert self.state is not None
         while (batch := self._pending.pop(self.state.seq + 1, None)) is not None:
-            self._broadcast_change(self.state.apply(batch))
+            day = self.state.day
+            change = self.state.apply(batch)
+            if self.state.day == day:
+                self._broadcast_change(change)
+            else:
+                self._request_snapshots()  # a new day: yesterday's rows must go, not be patched
         self._gap_since = (self._gap_since or time.monotonic()) if self._pending else None
 
     def _broadcast_change(self, change: Change) -> None:
@@ -125,6 +135,9 @@ class Fanout:
                          if seq > state.seq}
         self._gap_since = None
         self._apply_ready()
+        self._request_snapshots()
+
+    def _request_snapshots(self) -> None:
         for subscriber in list(self.subscribers):
             subscriber.request_snapshot()
 
@@ -139,6 +152,9 @@ class Fanout:
             elif self._committed_seq is not None and time.monotonic() - clock_read >= CLOCK_INTERVAL:
                 clock_read = time.monotonic()
                 await self._check_clock(self._committed_seq)
+            elif self.state is not None and datetime.now(self.state.tz).date() > self.state.day:
+                logger.info("a new day began; dashboards start from zero")
+                await self.resync()
 
     async def _check_clock(self, committed_seq: Callable[[], Awaitable[int]]) -> None:
         """A batch committed but not heard of counts as a gap (it may still be on its way)."""

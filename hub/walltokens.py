@@ -5,6 +5,7 @@ The token is shown once, as a dashboard link; only its HMAC is stored, like sess
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -67,9 +68,8 @@ async def revoke(request: Request, actor: Actor) -> Response:
             return error(404, "UNKNOWN_TOKEN", f"There is no live wall-screen token {token_id}.")
         await audit.insert_audit(conn, actor.user_id, "wall_token.revoke", f"wall_token:{token_id}",
                                  _view(row), None)
-    for subscriber in list(hub.fanout.subscribers):
-        if subscriber.token_id == token_id:
-            await subscriber.transport.close(Close.SESSION_REVOKED, "wall-screen token revoked")
+    await asyncio.gather(*(subscriber.close(Close.SESSION_REVOKED, "wall-screen token revoked")
+                           for subscriber in list(hub.fanout.subscribers) if subscriber.token_id == token_id))
     return JSONResponse({"revoked": token_id})
 
 

@@ -19,7 +19,7 @@ from tests.hubprocess import HubProcess
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 DATA_TABLES = ("scan_stats", "scans", "devices", "bill_parents", "bills", "links", "bags", "audit_log",
-               "sessions")
+               "sessions", "wall_tokens")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -312,14 +312,6 @@ def test_an_admin_may_follow_any_scope(client: TestClient) -> None:
 # --- wall-screen tokens --------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def wall_tokens_cleared(clean_db: asyncpg.Pool) -> AsyncIterator[None]:
-    """conftest's clean_db does not empty wall_tokens, whose created_by keeps the admin's user row."""
-    yield
-    await clean_db.execute("DELETE FROM wall_tokens", timeout=10)
-
-
-@pytest.mark.usefixtures("wall_tokens_cleared")
 def test_wall_screen_tokens_issue_watch_revoke(client: TestClient) -> None:
     admin = account(client, "admin")
     dispatcher = account(client, "dispatcher", "indore")

@@ -31,14 +31,13 @@ from hub.domain.rules import Actor, Role
 from hub.livestate import FIELDS
 from hub.store import formats as formats_store
 from tests.hubprocess import HubProcess
-from tests.test_dashboard import (  # noqa: F401 - wall_tokens_cleared is a fixture
+from tests.test_dashboard import (
     Account,
     make_account,
     shown_areas,
     sql_today,
     stats_today,
     totals,
-    wall_tokens_cleared,
 )
 from tests.test_livestate import DashboardView
 
@@ -388,7 +387,6 @@ async def issue_wall_token(hub: HubProcess, admin: Account, area: str | None) ->
 # --- the tests -----------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("wall_tokens_cleared")
 async def test_scans_on_one_hub_reach_dashboards_on_the_other_exactly(
         hub_process: type[HubProcess], clean_db: asyncpg.Pool, redis_url: str, redis_prefix: str) -> None:
     pool = clean_db
