@@ -102,8 +102,11 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     return World(formats=formats, now=now, bags=loaded, bills=bills, last_action=dict(last))
 
 
-def _scan_area(world: World, actor: Actor, op: Operation | None) -> str:
-    """The dispatch area a scan counts in: its parent's or bill's, else the operator's."""
+def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcome) -> str:
+    """The dispatch area a scan counts in: a rejected scan in the operator's area (whatever decided
+    it: the edge, the cache or the writer); an accepted one in its parent's or bill's."""
+    if not outcome.ok and actor.area is not None:
+        return actor.area
     code = None
     if isinstance(op, (rules.ScanParent, rules.Undo)):
         code = op.code
@@ -186,7 +189,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
                 relinked.add(op.code)
             elif isinstance(op, rules.AddToBill):
                 rebilled.add(op.parent)
-        area = _scan_area(world, sub.actor, op)
+        area = _scan_area(world, sub.actor, op, outcome)
         op_name = op.op if op is not None else "invalid"
         code = rules.operation_code(op) if op is not None else ""
         target = rules.operation_target(op) if op is not None else ""
