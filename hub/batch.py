@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -163,7 +163,9 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     before_bill = {code: bag.bill for code, bag in world.bags.items()}
     before_status = {code: bill.status for code, bill in world.bills.items()}
     creator: dict[str, int] = {}
-    changed_by: dict[str, int] = {}
+    # Who made each link or bill addition, and when: one microsecond apart in batch order, so that
+    # an operator's last action is known even among several of theirs in one batch.
+    changed_by: dict[str, tuple[int, datetime]] = {}
     # Children linked and parents put on a bill by this batch: such a row is written anew even when
     # the batch ends where it began (undone by one operator, then redone by another or the same),
     # so that it names who made it and when, which later undos read.
@@ -184,7 +186,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
             for code in islice(reversed(table), len(table) - known):  # the ones this operation created
                 creator[code] = sub.actor.user_id
         if outcome.ok and op is not None:
-            changed_by[rules.operation_code(op)] = sub.actor.user_id
+            changed_by[rules.operation_code(op)] = (sub.actor.user_id, now + timedelta(microseconds=i))
             if isinstance(op, rules.ScanChild):
                 relinked.add(op.code)
             elif isinstance(op, rules.AddToBill):
@@ -225,10 +227,10 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     await store.set_bill_status(conn, reopened, now)
     await store.delete_links(conn, [b.id for b in unlinked])  # type: ignore[misc]
     await store.insert_links(
-        conn, [(b.id, bags[b.parent].id, changed_by.get(b.code)) for b in linked], now  # type: ignore[index,misc]
+        conn, [(b.id, bags[b.parent].id, *changed_by[b.code]) for b in linked]  # type: ignore[index,misc]
     )
     await store.insert_bill_parents(
-        conn, [(b.id, world.bills[b.bill].id, changed_by.get(b.code)) for b in joined_bill], now  # type: ignore[index,misc]
+        conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
     )
     await store.set_bill_status(conn, finished, now)
     await store.record_scans(conn, scans)

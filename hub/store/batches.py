@@ -193,29 +193,29 @@ async def delete_links(conn: asyncpg.Connection, child_ids: list[int]) -> None:
                            timeout=TIMEOUT)
 
 
-async def insert_links(conn: asyncpg.Connection, links: list[tuple[int, int, int | None]],
-                       now: datetime) -> None:
-    """(child_id, parent_id, linked_by) rows; the counter triggers run once for the statement."""
+Made = tuple[int, int, int | None, datetime]
+"""(bag id, parent or bill id, who, when) of a link or a bill membership."""
+
+
+async def insert_links(conn: asyncpg.Connection, links: list[Made]) -> None:
+    """(child_id, parent_id, linked_by, linked_at) rows; the counter triggers run once for the statement."""
     if not links:
         return
     await conn.execute(
         """INSERT INTO links (child_id, parent_id, linked_by, linked_at)
-           SELECT c, p, u, $4::timestamptz FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(c, p, u)""",
-        [c for c, _, _ in links], [p for _, p, _ in links], [u for _, _, u in links], now,
-        timeout=TIMEOUT,
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[])""",
+        *zip(*links), timeout=TIMEOUT,
     )
 
 
-async def insert_bill_parents(conn: asyncpg.Connection, rows: list[tuple[int, int, int | None]],
-                              now: datetime) -> None:
-    """(parent_id, bill_id, added_by) rows."""
+async def insert_bill_parents(conn: asyncpg.Connection, rows: list[Made]) -> None:
+    """(parent_id, bill_id, added_by, added_at) rows."""
     if not rows:
         return
     await conn.execute(
         """INSERT INTO bill_parents (parent_id, bill_id, added_by, added_at)
-           SELECT p, b, u, $4::timestamptz FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS x(p, b, u)""",
-        [p for p, _, _ in rows], [b for _, b, _ in rows], [u for _, _, u in rows], now,
-        timeout=TIMEOUT,
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[])""",
+        *zip(*rows), timeout=TIMEOUT,
     )
 
 
