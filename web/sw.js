@@ -4,11 +4,11 @@
 // hub serves it), the cached copy when the hub cannot be reached. Only the pages' own files are
 // cached: never the API, the websocket or anything else the hub answers.
 
-const CACHE = "tracetrack-shell-v1";
+const CACHE = "tracetrack-shell-v2";
 const SHELL = [
   "/", "/index.html", "/scanner.html", "/bills.html", "/css/app.css", "/icon.svg",
   "/js/bagcodes.js", "/js/bills.js", "/js/feedback.js", "/js/link.js", "/js/login.js", "/js/messages.js",
-  "/js/msgpack.js", "/js/outbox.js", "/js/scanner.js", "/js/session.js", "/js/ui.js",
+  "/js/msgpack.js", "/js/outbox.js", "/js/pagestate.js", "/js/scanner.js", "/js/session.js", "/js/ui.js",
 ];
 const NETWORK_TIMEOUT_MS = 4000;
 const NEVER = ["/api/", "/ws/"];

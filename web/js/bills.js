@@ -8,29 +8,16 @@ import { ScanPage, keepFocus, keyboardToggle, onScan } from "./ui.js";
 import { normalise } from "./bagcodes.js";
 import { describe, local } from "./messages.js";
 import { signal } from "./feedback.js";
+import { loadState, storeState } from "./pagestate.js";
 
 const STATE_KEY = "tt.bills.state";
 const KEEP_BILLS = 30;
 const $ = (id) => document.getElementById(id);
 
-const state = loadState();
-
-function loadState() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(STATE_KEY));
-    if (saved && typeof saved === "object") return { bill: saved.bill || null, bills: saved.bills || {} };
-  } catch {
-    // start afresh
-  }
-  return { bill: null, bills: {} };
-}
+const state = loadState(STATE_KEY, "bill", "bills");
 
 function saveState() {
-  const codes = Object.keys(state.bills);
-  for (const code of codes.slice(0, Math.max(0, codes.length - KEEP_BILLS))) {
-    if (code !== state.bill) delete state.bills[code];
-  }
-  localStorage.setItem(STATE_KEY, JSON.stringify(state));
+  storeState(STATE_KEY, state, "bill", "bills", KEEP_BILLS);
 }
 
 function remember(code, info) {

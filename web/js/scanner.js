@@ -13,29 +13,16 @@ import { ScanPage, keepFocus, keyboardToggle, onScan } from "./ui.js";
 import { parentFormat } from "./bagcodes.js";
 import { local } from "./messages.js";
 import { signal } from "./feedback.js";
+import { loadState, storeState } from "./pagestate.js";
 
 const STATE_KEY = "tt.scanner.state";
 const KEEP_PARENTS = 50;
 const $ = (id) => document.getElementById(id);
 
-const state = loadState();
-
-function loadState() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(STATE_KEY));
-    if (saved && typeof saved === "object") return { parent: saved.parent || null, parents: saved.parents || {} };
-  } catch {
-    // start afresh
-  }
-  return { parent: null, parents: {} };
-}
+const state = loadState(STATE_KEY, "parent", "parents");
 
 function saveState() {
-  const codes = Object.keys(state.parents);
-  for (const code of codes.slice(0, Math.max(0, codes.length - KEEP_PARENTS))) {
-    if (code !== state.parent) delete state.parents[code];
-  }
-  localStorage.setItem(STATE_KEY, JSON.stringify(state));
+  storeState(STATE_KEY, state, "parent", "parents", KEEP_PARENTS);
 }
 
 function label(entry) {
