@@ -39,9 +39,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
-    """A pool whose connections speak JSON for jsonb columns."""
+    """A pool whose connections speak JSON for jsonb columns.
+
+    Statements are prepared once per connection, but planned for their actual parameters: a generic
+    plan made while the tables were small (a fresh database) would scan whole tables once they grow.
+    """
     pool = await asyncpg.create_pool(
-        dsn, min_size=min(2, size), max_size=size, init=_init_connection, command_timeout=30
+        dsn, min_size=min(2, size), max_size=size, init=_init_connection, command_timeout=30,
+        server_settings={"plan_cache_mode": "force_custom_plan"},
     )
     assert pool is not None
     return pool
