@@ -158,22 +158,7 @@ async function scanned(code) {
 }
 
 async function undo() {
-  let target = null;
-  for (const entry of page.known()) {
-    const f = entry.fields;
-    if (f.op === "undo" && entry.status !== "error") break;
-    if (f.op === "bill_add" && !entry.undone && (entry.status === "ok" || entry.status === "pending")) {
-      target = entry;
-      break;
-    }
-  }
-  if (!target) {
-    signal("error");
-    page.message("error", local("NOTHING_TO_UNDO"));
-    return;
-  }
-  page.message("info", local("UNDO_SENT", { code: target.fields.parent }));
-  await page.submit({ op: "undo", code: target.fields.parent });
+  await page.undoLast("bill_add", (fields) => fields.parent);
 }
 
 async function billOp(op) {

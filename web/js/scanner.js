@@ -96,22 +96,7 @@ async function scanned(code) {
 
 async function undo() {
   hideCelebration();
-  let target = null;
-  for (const entry of page.known()) { // newest first: the operator's last link, unless already undone
-    const f = entry.fields;
-    if (f.op === "undo" && entry.status !== "error") break;
-    if (f.op === "child" && !entry.undone && (entry.status === "ok" || entry.status === "pending")) {
-      target = entry;
-      break;
-    }
-  }
-  if (!target) {
-    signal("error");
-    page.message("error", local("NOTHING_TO_UNDO"));
-    return;
-  }
-  page.message("info", local("UNDO_SENT", { code: target.fields.code }));
-  await page.submit({ op: "undo", code: target.fields.code });
+  await page.undoLast("child", (fields) => fields.code);
 }
 
 function switchParent() {

@@ -190,6 +190,30 @@ export class ScanPage {
     return [...all.values()].sort((a, b) => b.seq - a.seq);
   }
 
+  /**
+   * Undo the operator's last `op` (newest first, unless already undone): `codeOf(fields)` names the
+   * bag the undo carries. Says so when there is nothing to undo.
+   */
+  async undoLast(op, codeOf) {
+    let target = null;
+    for (const entry of this.known()) {
+      const f = entry.fields;
+      if (f.op === "undo" && entry.status !== "error") break;
+      if (f.op === op && !entry.undone && (entry.status === "ok" || entry.status === "pending")) {
+        target = entry;
+        break;
+      }
+    }
+    if (!target) {
+      signal("error");
+      this.message("error", local("NOTHING_TO_UNDO"));
+      return;
+    }
+    const code = codeOf(target.fields);
+    this.message("info", local("UNDO_SENT", { code }));
+    await this.submit({ op: "undo", code });
+  }
+
   async markUndone(seq) {
     const entry = this.entries.get(seq);
     if (entry) this.entries.set(seq, { ...entry, undone: true });
