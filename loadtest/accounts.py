@@ -69,12 +69,14 @@ async def login_all(hubs: list[str], accounts: list[Account]) -> dict[tuple[str,
     """A session token per (hub, username), a few logins at a time."""
     limit = asyncio.Semaphore(LOGIN_CONCURRENCY)
 
-    async def one(client: httpx.AsyncClient, hub: str, account: Account) -> tuple[tuple[str, str], str]:
-        async with limit:
+    async def one(hub: str, account: Account) -> tuple[tuple[str, str], str]:
+        # A client of its own: a cookie jar shared by concurrent logins would send one login's
+        # cookie with another (cookies ignore the port), and the hub revokes the session of a
+        # cookie presented at login.
+        async with limit, httpx.AsyncClient(timeout=LOGIN_TIMEOUT) as client:
             return (hub, account.username), await login(client, hub, account)
 
-    async with httpx.AsyncClient(timeout=LOGIN_TIMEOUT) as client:
-        pairs = await asyncio.gather(*(one(client, hub, account) for hub in hubs for account in accounts))
+    pairs = await asyncio.gather(*(one(hub, account) for hub in hubs for account in accounts))
     return dict(pairs)
 
 
@@ -89,5 +91,4 @@ async def login(client: httpx.AsyncClient, hub: str, account: Account) -> str:
     if response.status_code != 200 or not token:
         raise AccountError(f"login of {account.username!r} at {hub} answered {response.status_code}: "
                           f"{response.text[:200]}")
-    client.cookies.clear()  # each login stands alone; the token travels on the websocket only
     return token

@@ -49,7 +49,7 @@ def test_open_loop_run_over_two_hubs(hub_process: Any, database_url: str, tmp_pa
     hubs = [hub_process().start(), hub_process().start()]
     result = loadtest(tmp_path, "--url", hubs[0].url, "--url", hubs[1].url, "--database-url", database_url,
                       "--scanners", "4", "--rate", "100", "--duration", "2")
-    assert result["rate"] == 100 and result["connected"] == 4
+    assert result["rate"] == 100 and result["connected"] == 4, result.get("errors")
     assert 0 < result["sent"] <= 100 * 2 + 4
     assert result["lost"] == 0 and result["duplicated"] == 0 and result["check"]["ok"]
 
