@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
-from loadtest.scanner import BACKOFF_FIRST, BACKOFF_MAX, OPEN_TIMEOUT, RECONNECT_CLOSES, Ack, Target
+from loadtest.scanner import BACKOFF_FIRST, BACKOFF_MAX, RECONNECT_CLOSES, Ack, Target, open_socket
 
 Key = tuple[str, int]
 MAX_SNAPSHOT = 64 << 20
@@ -72,17 +72,10 @@ class Dashboard:
 
     async def connect(self) -> bool:
         """Open the websocket; False (and the error reported) when that failed."""
-        try:
-            self._ws = await connect(self.target.ws_url("/ws/dashboard"), open_timeout=OPEN_TIMEOUT,
-                                     compression=None, max_size=MAX_SNAPSHOT,
-                                     additional_headers={"Cookie": f"tt_session={self.target.token}"})
-        except InvalidStatus as exc:
-            self._on_error(f"DASHBOARD_HTTP_{exc.response.status_code}")
-            return False
-        except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
-            self._on_error(f"DASHBOARD_CONNECT_{type(exc).__name__}")
-            return False
-        return True
+        self._ws = await open_socket(self.target.ws_url("/ws/dashboard"),
+                                     {"Cookie": f"tt_session={self.target.token}"}, MAX_SNAPSHOT,
+                                     self._on_error, "DASHBOARD_")
+        return self._ws is not None
 
     async def run(self) -> None:
         """Follow the hub until stopped, reconnecting with backoff when the close code says so."""

@@ -36,6 +36,19 @@ OPEN_TIMEOUT = 30.0
 MAX_FRAME = 1 << 20
 
 
+
+async def open_socket(url: str, headers: dict[str, str], max_size: int, on_error: Callable[[str], None],
+                      label: str = "") -> ClientConnection | None:
+    """Open a websocket; None (and the error reported as LABEL + what failed) when that failed."""
+    try:
+        return await connect(url, open_timeout=OPEN_TIMEOUT, compression=None, max_size=max_size,
+                             additional_headers=headers)
+    except InvalidStatus as exc:
+        on_error(f"{label}HTTP_{exc.response.status_code}")
+    except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
+        on_error(f"{label}CONNECT_{type(exc).__name__}")
+    return None
+
 @dataclass(frozen=True)
 class Target:
     """A hub to connect to and the session token to present (None for the echo server)."""
@@ -100,14 +113,8 @@ class Scanner:
 
     async def connect(self) -> bool:
         """Open the websocket and say hello; False (and the error reported) when that failed."""
-        try:
-            ws = await connect(self.target.ws_url("/ws/scan"), open_timeout=OPEN_TIMEOUT, compression=None,
-                               max_size=MAX_FRAME, additional_headers=self._headers())
-        except InvalidStatus as exc:
-            self._on_error(f"HTTP_{exc.response.status_code}")
-            return False
-        except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
-            self._on_error(f"CONNECT_{type(exc).__name__}")
+        ws = await open_socket(self.target.ws_url("/ws/scan"), self._headers(), MAX_FRAME, self._on_error)
+        if ws is None:
             return False
         if not self._echo and not await self._hello(ws):
             return False
