@@ -153,7 +153,7 @@ class ScannerSession:
     async def _receive_loop(self) -> None:
         try:
             await self._handshake()
-            while True:
+            while self._abort is None:  # a client cut loose is not read from any more
                 await self._handle(await self.transport.receive())
         except Disconnect:
             pass

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 import msgpack
 from starlette.testclient import TestClient, WebSocketTestSession
+
+from hub.app import create_app
+from hub.settings import Settings
 
 WAIT = 15.0
 
@@ -27,10 +32,10 @@ class Socket:
         """The next ASGI message from the hub; raises WebSocketDisconnect on a close."""
         async def next_message() -> dict[str, Any]:
             with anyio.fail_after(timeout):
-                return await self.ws._send_rx.receive()  # noqa: SLF001 - TestClient has no timeout
+                return await self.ws._send_rx.receive()  # TestClient has no timeout
 
         message = self.ws.portal.call(next_message)
-        self.ws._raise_on_close(message)  # noqa: SLF001
+        self.ws._raise_on_close(message)
         return message
 
     def receive(self, timeout: float = WAIT) -> dict[str, Any]:
@@ -77,3 +82,14 @@ class Sockets:
     def close_all(self) -> None:
         while self._open:
             self._open.pop().close()
+
+
+@contextmanager
+def app_client(settings: Settings, **changes: Any) -> Iterator[tuple[TestClient, Sockets]]:
+    """The app in-process with some settings changed, and a socket opener closed before it stops."""
+    with TestClient(create_app(settings.replace(**changes)), base_url="http://testserver") as client:
+        opened = Sockets(client)
+        try:
+            yield client, opened
+        finally:
+            opened.close_all()
