@@ -40,31 +40,36 @@ class Connection(Protocol):
 
 @dataclass(frozen=True)
 class Revocation:
-    """Which connections must end: every one of a user, of one login session, or of one device."""
+    """Which connections must end: every one of a user, of one login session, of one principal (a
+    wall-screen token), or of one device."""
 
     user_id: int | None = None
     token_hash: bytes | None = None
+    principal: str | None = None
     device: str | None = None
 
     def matches(self, connection: Connection) -> bool:
         return ((self.user_id is not None and connection.user_id == self.user_id)
                 or (self.token_hash is not None and connection.token_hash == self.token_hash)
+                or (self.principal is not None and connection.principal == self.principal)
                 or (self.device is not None and connection.device == self.device))
 
     @property
     def close(self) -> tuple[Close, str]:
         if self.device is not None:
             return Close.DEVICE_TAKEN, "device released by an admin"
+        if self.principal is not None:
+            return Close.SESSION_REVOKED, "wall-screen token revoked"
         return Close.SESSION_REVOKED, "session revoked"
 
     def message(self, origin: str) -> dict[str, Any]:
-        return {"origin": origin, "user": self.user_id, "device": self.device,
+        return {"origin": origin, "user": self.user_id, "device": self.device, "principal": self.principal,
                 "token": None if self.token_hash is None else self.token_hash.hex()}
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Revocation:
         token = message.get("token")
-        return cls(user_id=message.get("user"), device=message.get("device"),
+        return cls(user_id=message.get("user"), device=message.get("device"), principal=message.get("principal"),
                    token_hash=bytes.fromhex(token) if isinstance(token, str) else None)
 
 

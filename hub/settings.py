@@ -128,10 +128,10 @@ class Settings:
     scanner_queue_bytes: int = option("SCANNER_QUEUE_BYTES", 1_048_576,
         "Bytes of replies (pongs, errors) queued for one scanner before it is closed as not reading (4008).",
         _parse_positive_int)
-    device_ops_per_second: float = option("DEVICE_OPS_PER_SECOND", 100.0,
+    device_ops_per_second: float = option("DEVICE_OPS_PER_SECOND", 1000.0,
         "Operations per second one scanner device may send, sustained; the excess is answered RATE_LIMITED.",
         _parse_positive_float)
-    device_ops_burst: int = option("DEVICE_OPS_BURST", 1000,
+    device_ops_burst: int = option("DEVICE_OPS_BURST", 2000,
         "Operations one scanner device may send at once above its sustained rate (an outbox resend).",
         _parse_positive_int)
     user_ops_per_second: float = option("USER_OPS_PER_SECOND", 5000.0,
