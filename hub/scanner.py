@@ -181,6 +181,8 @@ class ScannerSession:
         if previous is not None:
             asyncio.create_task(previous.transport.close(Close.REPLACED, "device connected again"))
         self.context.writer.unblock(self._device)
+        if self.state is not State.CONNECTING:  # revoked while saying hello
+            raise Disconnect(Close.SESSION_REVOKED)
         self.state = State.READY
         self.context.presence.join(self._device, self.actor.username, self.actor.area)
         self._send({

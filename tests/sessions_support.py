@@ -32,9 +32,9 @@ class Socket:
         """The next ASGI message from the hub; raises WebSocketDisconnect on a close."""
         async def next_message() -> dict[str, Any]:
             with anyio.fail_after(timeout):
-                return await self.ws._send_rx.receive()  # TestClient has no timeout
+                return dict(await self.ws._send_rx.receive())  # TestClient has no timeout
 
-        message = self.ws.portal.call(next_message)
+        message: dict[str, Any] = self.ws.portal.call(next_message)
         self.ws._raise_on_close(message)
         return message
 

@@ -18,7 +18,7 @@ import msgpack
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from hub import accounts
@@ -64,11 +64,13 @@ async def test_log_out_everywhere_closes_open_scanners_and_dashboards_at_once(
     response = client.post(f"/api/users/{user_id(client, token)}/revoke-sessions",
                            headers={"cookie": f"tt_session={admin}"})
     assert response.status_code == 200, response.text
+    scanner.send({"t": "op", "seq": 2, "op": "parent", "code": "SB00002"})  # too late: not read
     started = time.monotonic()
     closed_with(scanner, 4001)
     closed_with(dashboard, 4001)
     assert time.monotonic() - started < 5, "closed at once, not at the next periodic re-check"
     assert await clean_db.fetchval("SELECT count(*) FROM scans") == 1
+    assert await clean_db.fetchval("SELECT count(*) FROM bags WHERE code = 'SB00002'") == 0
 
 
 async def test_logout_closes_that_sessions_sockets_only(client: TestClient, sockets: Sockets,
@@ -124,29 +126,45 @@ async def _login(base_url: str, username: str, password: str) -> str:
         return response.cookies["tt_session"]
 
 
-async def test_revoking_on_one_hub_closes_sockets_on_another_within_seconds(
+async def _scanner(hub_url: str, token: str, device: str) -> ClientConnection:
+    ws = await connect(hub_url.replace("http://", "ws://") + "/ws/scan",
+                       additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=15)
+    await ws.send(msgpack.packb({"t": "hello", "device": device, "last_seq": 0}))
+    assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15))["t"] == "welcome"
+    return ws
+
+
+async def _closed_soon(ws: ClientConnection, code: int) -> None:
+    """Closed with `code` within 5 s: the default re-check is 30 s, so only the broker is this fast."""
+    started = time.monotonic()
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+    assert time.monotonic() - started < 5
+    await ws.close()
+
+
+async def test_revoking_or_releasing_on_one_hub_closes_sockets_on_another_within_seconds(
         hub_process: Any, clean_db: asyncpg.Pool, redis_url: str, redis_prefix: str) -> None:
     user = await accounts.create_user(clean_db, username="roamer", password="scan-all-day-long",
                                       role="dispatcher", area="lucknow")
+    await accounts.create_user(clean_db, username="holder", password="scan-all-day-long",
+                               role="dispatcher", area="lucknow")
     env = {"REDIS_URL": redis_url, "REDIS_PREFIX": f"{redis_prefix}-{uuid.uuid4().hex[:8]}"}
     hubs = [hub_process(**env) for _ in range(2)]
     for hub in hubs:
         hub.start(wait=False)
     await asyncio.gather(*(asyncio.to_thread(hub.wait_ready) for hub in hubs))
     a, b = hubs
-    token = await _login(b.url, "roamer", "scan-all-day-long")
-    ws = await connect(b.url.replace("http://", "ws://") + "/ws/scan",
-                       additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=15)
-    await ws.send(msgpack.packb({"t": "hello", "device": "hh-roamer", "last_seq": 0}))
-    assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15))["t"] == "welcome"
+    roaming = await _scanner(b.url, await _login(b.url, "roamer", "scan-all-day-long"), "hh-roamer")
+    held = await _scanner(b.url, await _login(b.url, "holder", "scan-all-day-long"), "hh-held")
 
-    admin = await _login(a.url, "admin", ADMIN_PASSWORD)
+    admin = {"cookie": f"tt_session={await _login(a.url, 'admin', ADMIN_PASSWORD)}"}
     async with httpx.AsyncClient(base_url=a.url, timeout=15) as http:
-        response = await http.post(f"/api/users/{user}/revoke-sessions", headers={"cookie": f"tt_session={admin}"})
+        response = await http.post(f"/api/users/{user}/revoke-sessions", headers=admin)
         assert response.status_code == 200, response.text
-    started = time.monotonic()
-    with pytest.raises(ConnectionClosed) as closed:
-        await asyncio.wait_for(ws.recv(), 10)  # the default re-check is 30 s: only the broker is this fast
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
-    assert time.monotonic() - started < 5
-    await ws.close()
+        await _closed_soon(roaming, 4001)
+        response = await http.post("/api/devices/hh-held/release", headers=admin)
+        assert response.status_code == 200, response.text
+        assert response.json()["closed"] == 0  # not on this hub
+        await _closed_soon(held, 4003)
