@@ -30,13 +30,12 @@ CLOSE_TIMEOUT = 5.0
 
 class DashboardConnection:
     def __init__(self, transport: Transport, scope: Scope, binary: bool, max_bytes: int, fanout: Fanout,
-                 still_allowed: Callable[[], Awaitable[bool]], token_id: int | None = None, *,
+                 still_allowed: Callable[[], Awaitable[bool]], *,
                  principal: str = "", recheck_seconds: float = 30.0, token_hash: bytes | None = None,
                  user_id: int | None = None) -> None:
         self.transport = transport
         self.scope = scope
         self.binary = binary
-        self.token_id = token_id
         self.principal = principal
         self.user_id = user_id
         self.token_hash = token_hash

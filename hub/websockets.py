@@ -104,7 +104,7 @@ async def dashboard_endpoint(websocket: WebSocket) -> None:
         return
     connection = DashboardConnection(
         WebSocketTransport(websocket), scope, websocket.query_params.get("format") != "json",
-        hub.settings.dashboard_queue_bytes, hub.fanout, viewer.still_allowed, viewer.token_id,
+        hub.settings.dashboard_queue_bytes, hub.fanout, viewer.still_allowed,
         principal=viewer.principal, user_id=viewer.user_id, token_hash=viewer.token_hash,
         recheck_seconds=hub.settings.session_recheck_seconds,
     )
@@ -119,7 +119,6 @@ class Viewer:
     """The one area they may watch; None for every area."""
     still_allowed: Callable[[], Awaitable[bool]]
     principal: str
-    token_id: int | None = None
     user_id: int | None = None
     token_hash: bytes | None = None
 
@@ -135,7 +134,7 @@ async def _viewer(websocket: WebSocket) -> Viewer | None:
         async def token_live() -> bool:
             return await walltokens.resolve(hub.pool, hub.session_secret, token) is not None
 
-        return Viewer(wall["area"], token_live, wall_principal(wall["id"]), token_id=wall["id"])
+        return Viewer(wall["area"], token_live, wall_principal(wall["id"]))
     actor = await auth.current_user(websocket)
     if actor is None:
         return None
