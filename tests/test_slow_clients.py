@@ -72,3 +72,13 @@ async def test_connections_that_do_not_finish_their_headers_are_dropped(hub_proc
     with pytest.raises(ConnectionClosed) as closed:
         await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1002
+
+    # the header deadline ends with the headers: a websocket lives on well past it
+    ws = await connect(hub.url.replace("http://", "ws://") + "/ws/scan",
+                       additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=10)
+    await ws.send(msgpack.packb({"t": "hello", "device": "hh-patient", "last_seq": 0}))
+    assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))["t"] == "welcome"
+    await asyncio.sleep(3)
+    await ws.send(msgpack.packb({"t": "ping", "id": 1}))
+    assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)) == {"t": "pong", "id": 1}
+    await ws.close()
