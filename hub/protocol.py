@@ -80,6 +80,7 @@ def _encode(message: Any, binary: bool) -> bytes | str:
 
 
 _MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _encodable(value: Any, binary: bool, depth: int) -> Any:
@@ -91,7 +92,7 @@ def _encodable(value: Any, binary: bool, depth: int) -> Any:
     if isinstance(value, (list, tuple)):
         return [_encodable(item, binary, depth + 1) for item in value]
     if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8") if binary else value
+        return _SURROGATE.sub("\ufffd", value) if binary else value
     if isinstance(value, float):
         return value if binary or math.isfinite(value) else None
     if isinstance(value, int) and not isinstance(value, bool):
