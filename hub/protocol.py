@@ -19,6 +19,7 @@ from hub.codes import Code
 from hub.domain import rules
 from hub.domain.bagcodes import normalise
 from hub.domain.rules import Operation, Outcome
+from hub.domain.text import text_problem
 
 DEVICE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_SEQ = 2**62
@@ -160,8 +161,9 @@ def _area(message: dict[str, Any], seq: int) -> str | None:
     if message.get("area") is None:
         return None
     area: str = _field(message, "area", str, seq)
-    if len(area) > MAX_CODE_CHARS:
-        raise ProtocolError(f"field 'area' is longer than {MAX_CODE_CHARS} characters", seq)
+    problem = text_problem(area, MAX_CODE_CHARS)
+    if problem is not None:
+        raise ProtocolError(f"field 'area' {problem}", seq)
     return area
 
 

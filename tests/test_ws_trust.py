@@ -156,12 +156,14 @@ async def test_an_admin_creates_parents_and_bills_in_the_area_they_name(
             op(5, "bill_create", bill="B-ADM", capacity=2),
             op(6, "bill_create", bill="B-ADM", capacity=2, area="indore"),
             op(7, "parent", code="SB00001", area=7),
-            op(8, "parent", code="SB00001", area="lucknow")], start=1):
+            op(8, "parent", code="SB00001", area="lucknow"),
+            op(9, "parent", code="SB00003", area="indo\x00re")], start=1):
         admin.send(message)
         reply = admin.ack(seq)
         answers.append((reply["code"], reply["data"].get("area")))
     assert answers == [("AREA_REQUIRED", None), ("UNKNOWN_AREA", "atlantis"), ("OK", None), ("OK", None),
-                       ("AREA_REQUIRED", None), ("OK", None), ("BAD_REQUEST", None), ("OK", None)]
+                       ("AREA_REQUIRED", None), ("OK", None), ("BAD_REQUEST", None), ("OK", None),
+                       ("BAD_REQUEST", None)]
     dispatcher.send(op(1, "parent", code="SB00002", area="indore"))
     assert dispatcher.ack(1)["code"] == "WRONG_AREA"
     dispatcher.send(op(2, "parent", code="SB00002", area="lucknow"))
@@ -174,7 +176,7 @@ async def test_an_admin_creates_parents_and_bills_in_the_area_they_name(
     stats = {r["area"]: (r["accepted"], r["rejected"]) for r in await clean_db.fetch(
         "SELECT area, sum(accepted) AS accepted, sum(rejected) AS rejected FROM scan_stats "
         "WHERE device_id = 'hh-admin' GROUP BY area")}
-    assert stats == {"": (0, 4), "indore": (4, 0)}, stats
+    assert stats == {"": (0, 5), "indore": (4, 0)}, stats
 
 
 # --- 18. a bill number is never a bag code ------------------------------------------------------
