@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from hub.codes import Code
 from hub.domain import rules
