@@ -106,8 +106,11 @@ async def test_the_size_limit_applies_to_a_whole_fragmented_message(hub_process:
     async with connect(url, additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=15) as ws:
         await ws.send(msgpack.packb({"t": "hello", "device": "hh-frag", "last_seq": 0}))
         assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15))["t"] == "welcome"
-        ping = msgpack.packb({"t": "ping", "id": "x" * 6000})
-        await ws.send([ping[i:i + 2000] for i in range(0, len(ping), 2000)])  # four frames, one message
+        small = msgpack.packb({"t": "ping", "id": "y" * 3000})
+        await ws.send([small[:1500], small[1500:]])  # a fragmented message under the limit is fine
+        assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15)) == {"t": "pong", "id": "y" * 3000}
+        ping = msgpack.packb({"t": "ping", "id": "x" * 5000})
+        await ws.send([ping[:3000], ping[3000:]])  # two frames of under 4096 bytes, one message of 5000
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 15)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
