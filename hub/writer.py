@@ -203,6 +203,7 @@ class BatchWriter:
                 committed.append(one)
         except DatabaseUnavailable:
             failed.update(sub.device for sub in todo)
+            results.update((sub.key, Result(Outcome(Code.RETRY))) for sub in todo)
         except _ONE_OPERATION as exc:
             if len(todo) > 1:
                 logger.warning("batch of %d refused by the database (%s); applying it in halves",
@@ -213,10 +214,11 @@ class BatchWriter:
                                        await self._apply_parts(part, failed, committed)))
             else:
                 results[todo[0].key] = await self._record_refused(todo[0], exc, failed, committed)
-        return [results.get(sub.key, Result(Outcome(Code.RETRY))) for sub in batch]
+        return [results[sub.key] for sub in batch]
 
     async def _record_refused(self, sub: Submission, exc: Exception, failed: set[str],
                               committed: list[Committed]) -> Result:
+        """Record `sub` as refused (see `_refused`), alone; RETRY if even that cannot be stored."""
         try:
             (result,), one = await self._apply([_refused(sub, exc)])
         except DatabaseUnavailable:

@@ -8,13 +8,7 @@ from typing import Any
 import asyncpg
 
 from hub.domain.rules import kg
-from hub.livestate import (
-    FIELDS,
-    IN_PROGRESS_SHOWN,
-    MINUTES_SHOWN,
-    RECENT_EVENTS,
-    LiveState,
-)
+from hub.livestate import FIELDS, IN_PROGRESS_SHOWN, MINUTES_SHOWN, RECENT_EVENTS, LiveState
 
 TIMEOUT = 30
 
