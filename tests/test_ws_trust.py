@@ -12,6 +12,7 @@ import asyncpg
 import msgpack
 import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from tests.conftest import ADMIN_PASSWORD
 from tests.support import login, make_user
@@ -115,6 +116,22 @@ async def test_a_device_id_with_a_trailing_newline_is_refused(client: TestClient
     conn.send({"t": "hello", "device": "hh-1\n", "last_seq": 0})
     assert conn.receive()["t"] == "error"
     assert await clean_db.fetchval("SELECT count(*) FROM devices") == 0
+
+
+async def test_a_dashboard_scope_of_any_text_is_answered_not_crashed(
+        client: TestClient, clean_db: asyncpg.Pool) -> None:
+    """Before: `scope=bill:A%00B` from a dispatcher reached PostgreSQL, which refused the NUL, and
+    the endpoint died with a traceback."""
+    token = make_user(client)
+    # bill:A%00B is normalised like every code (bill AB, which is not this dispatcher's); the others
+    # are no scope at all: each is refused with 1008 before anything is looked up or sent
+    for scope in ("bill:A%00B", "area:luck%00now", "bill:%ED%A0%80", "area:" + "x" * 5000):
+        refused = Watcher(client, token, f"scope={scope}")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            refused.next()
+        assert closed.value.code == 1008, scope
+    allowed = Watcher(client, token, "scope=area:lucknow")
+    assert allowed.answer()["scope"] == "area:lucknow"
 
 
 # --- 4b. what a malformed op echoes is bounded -------------------------------------------------
