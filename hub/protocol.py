@@ -21,7 +21,8 @@ from hub.domain.bagcodes import normalise
 from hub.domain.rules import Operation, Outcome
 from hub.domain.text import text_problem
 
-DEVICE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+"""A device id, the whole string (unlike `$`, `\\Z` admits no trailing newline)."""
 MAX_SEQ = 2**62
 MAX_CODE_CHARS = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

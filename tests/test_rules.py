@@ -48,7 +48,8 @@ ROOT = Actor(6, "root", Role.ADMIN, None)
 ANU = Actor(7, "anu", Role.ADMIN, "lucknow")
 
 # Codes the hub can send but the pure rules never decide.
-NOT_FROM_RULES = {Code.BAD_REQUEST, Code.STALE_SEQ, Code.CONFLICT, Code.RETRY}
+NOT_FROM_RULES = {Code.BAD_REQUEST, Code.STALE_SEQ, Code.SEQ_TOO_FAR, Code.DEVICE_TAKEN, Code.CONFLICT, Code.RETRY,
+                  Code.RATE_LIMITED}
 
 
 def new_world(now: datetime = T0) -> World:

@@ -72,7 +72,8 @@ ACTORS = [
 ]
 AREAS = {"lucknow", "indore"}  # the dispatch areas that exist
 HOUR = timedelta(hours=1)
-RULE_CODES = set(Code) - {Code.BAD_REQUEST, Code.STALE_SEQ, Code.CONFLICT, Code.RETRY}
+RULE_CODES = set(Code) - {Code.BAD_REQUEST, Code.STALE_SEQ, Code.SEQ_TOO_FAR, Code.DEVICE_TAKEN, Code.CONFLICT,
+                          Code.RETRY, Code.RATE_LIMITED}
 
 
 def kind(code: str) -> str:
