@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -17,21 +15,7 @@ from hub.domain.rules import Outcome
 from hub.store import batches
 from hub.store import formats as formats_store
 from hub.writer import BatchWriter
-
-
-@contextlib.asynccontextmanager
-async def database_down(server_url: str, database_url: str) -> AsyncIterator[None]:
-    """Refuse new connections to the run's database and end the open ones: a real outage."""
-    name = database_url.rsplit("/", 1)[1].split("?")[0]
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
-        yield
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.close()
+from tests.services import database_down
 
 
 @pytest.fixture

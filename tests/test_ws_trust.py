@@ -4,6 +4,7 @@ what they create; a bill number is never a bag code; weights read alike (docs/pr
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.services import database_down
 from tests.support import login, make_user
 from tests.ws_support import Connection, Watcher, close_connections
 
@@ -30,6 +32,31 @@ def op(seq: int, kind: str, **fields: object) -> dict[str, object]:
 
 
 # --- 1. one bad operation must not fail its batch ----------------------------------------------
+
+
+async def test_every_operation_read_before_a_failed_batch_is_acked_retry_before_the_1011(
+        client: TestClient, clean_db: asyncpg.Pool, postgres_server_url: str, database_url: str) -> None:
+    """Before: the first RETRY ack was followed at once by the close, and the other operations the
+    hub had read (29 of 30) got no ack at all, against docs/protocol.md section 5."""
+    scanner = Connection(client, make_user(client), "hh-outage")
+    scanner.send(op(1, "parent", code="SB41001"))
+    assert scanner.ack(1)["ok"]
+    # Hold the writer's first batch on a lock while the hub reads all 30 operations, then cut
+    # every connection to the database: that batch fails, and the 29 queued behind it with it.
+    locker = await asyncpg.connect(database_url)
+    await locker.execute("BEGIN; LOCK TABLE devices IN ACCESS EXCLUSIVE MODE")
+    for seq in range(2, 32):
+        scanner.send(op(seq, "child", code=f"OUT{seq:04d}", parent="SB41001"))
+    while not await locker.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.5)  # the session reads the rest meanwhile: 29 small frames
+    async with database_down(postgres_server_url, database_url):
+        acks = [scanner.receive() for _ in range(30)]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            scanner.receive()
+    locker.terminate()
+    assert [(a["seq"], a["code"], a["retry"]) for a in acks] == [(seq, "RETRY", True) for seq in range(2, 32)]
+    assert closed.value.code == 1011
 
 
 async def test_a_nul_or_a_lone_surrogate_in_a_bill_is_refused_with_a_reason_and_others_scan_on(
