@@ -50,8 +50,10 @@ def test_each_command_documents_its_options(command: str, options: list[str]) ->
     ({"BATCH_MAX_OPS": "0"}, "BATCH_MAX_OPS"),
     ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
     ({"TRACETRACK_ENV": "production", "SESSION_SECRET": ""}, "SESSION_SECRET"),
-    ({"TRACETRACK_ENV": "production", "SESSION_SECRET": "s3cret", "ADMIN_PASSWORD": "changeme"},
-     "ADMIN_PASSWORD"),
+    ({"TRACETRACK_ENV": "production", "SESSION_SECRET": "s3cret"}, "SESSION_SECRET"),
+    ({"TRACETRACK_ENV": "production", "SESSION_SECRET": "kP3vX9qLm2ZtR8wYc4NbH7jF1sDgA6eU", "TLS_PROXY": "1",
+      "ADMIN_PASSWORD": "changeme"}, "ADMIN_PASSWORD"),
+    ({"TRACETRACK_ENV": "production", "SESSION_SECRET": "kP3vX9qLm2ZtR8wYc4NbH7jF1sDgA6eU"}, "TRACETRACK_ENV"),
 ])
 def test_a_bad_setting_stops_serve_with_one_line(env: dict[str, str], names: str) -> None:
     result = CliRunner().invoke(main, ["serve"], env=env)

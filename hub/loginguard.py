@@ -1,0 +1,94 @@
+"""Throttling password guesses: slow the guesser down, never lock the account's owner out.
+
+Failed logins are counted three ways over a window (LOGIN_WINDOW_MINUTES): per client address
+(whatever the accounts), per account and address, and per account from all addresses together.
+Past a limit, a login is answered 429 with Retry-After before any password is checked. An owner
+who logs in from their own device is held up only by the account-wide limit, which takes guessing
+from many addresses to reach, and which an admin can lift (`unlock`). With Redis the counts are
+shared by every hub process.
+
+Each attempt is counted before its password is checked (so concurrent guesses cannot slip past a
+limit) and taken back when the password was right, or when it was not checked at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hub.ratelimit import Limiter
+from hub.settings import Settings
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    per_address: int
+    per_account_address: int
+    per_account: int
+    window: float
+    """Seconds."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginLimits:
+        return cls(settings.login_failures_per_address, settings.login_failures_per_account_address,
+                   settings.login_failures_per_account, settings.login_window_minutes * 60.0)
+
+
+def _address_key(address: str) -> str:
+    return f"login:address:{address}"
+
+
+def _pair_prefix(username: str) -> str:
+    return f"login:pair:{username}|"  # '|' is not allowed in usernames: no prefix of another's
+
+
+def _account_key(username: str) -> str:
+    return f"login:account:{username}"
+
+
+class LoginGuard:
+    def __init__(self, limiter: Limiter, limits: LoginLimits) -> None:
+        self._limiter = limiter
+        self._limits = limits
+
+    def _keys(self, username: str, address: str) -> list[tuple[str, int]]:
+        limits = self._limits
+        return [(_address_key(address), limits.per_address),
+                (_pair_prefix(username) + address, limits.per_account_address),
+                (_account_key(username), limits.per_account)]
+
+    async def admit(self, username: str, address: str) -> int | None:
+        """Count an attempt; None if its password may be checked, else whole seconds to wait.
+
+        The counts are taken in order and the first one over its limit stops the rest, so a guesser
+        stopped at its own address adds nothing to the account's count.
+        """
+        for key, limit in self._keys(username, address):
+            wait = await self._limiter.hit(key, limit, self._limits.window)
+            if wait is not None:
+                return max(1, math.ceil(wait))
+        return None
+
+    async def succeeded(self, username: str, address: str) -> None:
+        """The password was right: this attempt was no guess, and the owner's own typos are forgiven."""
+        await self._limiter.undo(_address_key(address))
+        await self._limiter.reset(_pair_prefix(username) + address)
+        await self._limiter.undo(_account_key(username))
+
+    async def not_checked(self, username: str, address: str) -> None:
+        """The attempt was admitted but its password never checked (the hub was busy)."""
+        for key, _ in self._keys(username, address):
+            await self._limiter.undo(key)
+
+    async def failures(self, username: str) -> int:
+        """Failed logins counted for the account from all addresses in the current window."""
+        return await self._limiter.count(_account_key(username))
+
+    async def locked(self, username: str) -> bool:
+        """Whether logins to the account are being refused from every address."""
+        return await self.failures(username) >= self._limits.per_account
+
+    async def unlock(self, username: str) -> None:
+        """An admin lifts every limit on the account (not those on the guessers' addresses)."""
+        await self._limiter.reset(_account_key(username))
+        await self._limiter.reset_prefix(_pair_prefix(username))
