@@ -217,7 +217,7 @@ async def unlock_user(request: Request, actor: Actor) -> Response:
     failures = await hub.login_guard.failures(user["username"])
     await hub.login_guard.unlock(user["username"])
     await audit.insert_audit(hub.pool, actor.user_id, "user.unlock", f"user:{user_id}",
-                             {"failed_logins": failures}, {"failed_logins": 0})
+                             {"counted_attempts": failures}, {"counted_attempts": 0})
     return JSONResponse({"unlocked": user_id})
 
 

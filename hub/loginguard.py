@@ -81,7 +81,8 @@ class LoginGuard:
             await self._limiter.undo(key)
 
     async def failures(self, username: str) -> int:
-        """Failed logins counted for the account from all addresses in the current window."""
+        """Attempts counted against the account from all addresses in the current window (failed
+        ones, and those refused for being over a limit)."""
         return await self._limiter.count(_account_key(username))
 
     async def locked(self, username: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 TIMEOUT = 1.0
 """Seconds to connect to Redis or for it to answer one command."""
 CONNECTIONS = 32
+"""Commands in flight at once; more wait (up to TIMEOUT) for a connection."""
 
 _HIT = """
 local hits = redis.call('INCR', KEYS[1])
@@ -42,8 +43,9 @@ class RedisLimiter:
 
     def __init__(self, url: str, prefix: str) -> None:
         self._prefix = prefix
-        self._redis = Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
-                                     retry=Retry(NoBackoff(), 0), max_connections=CONNECTIONS)
+        pool = BlockingConnectionPool.from_url(url, max_connections=CONNECTIONS, timeout=TIMEOUT,
+                                               socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+        self._redis = Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
         self._hit = self._redis.register_script(_HIT)
         self._undo = self._redis.register_script(_UNDO)
         self._fallback = MemoryLimiter()
@@ -91,7 +93,7 @@ class RedisLimiter:
             self._lost(exc)
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
     def _lost(self, exc: BaseException) -> None:
         if not self._failing:
