@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
+from hub import passwords
 from hub.domain.credentials import password_problem
 from hub.domain.rules import Actor, Role
-from hub import passwords
 from hub.passwords import needs_rehash, verify_password
 from hub.settings import Settings
 from hub.store import accounts as store

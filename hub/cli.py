@@ -147,7 +147,8 @@ class _Main(click.Group):
             raise click.ClickException(str(exc)) from None
         except Exception as exc:
             logging.getLogger("tracetrack").debug("command failed", exc_info=True)
-            raise click.ClickException(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+            reason = " ".join(str(exc).split())
+            raise click.ClickException(f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__) from None
 
 
 @click.group(cls=_Main)

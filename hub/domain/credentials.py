@@ -3,6 +3,8 @@ and the production start-up checks."""
 
 from __future__ import annotations
 
+from hub.domain.text import text_problem
+
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MIN_SECRET = 32
@@ -25,6 +27,8 @@ def password_problem(password: str, username: str | None = None) -> str | None:
     """Why `password` may not be used (a sentence for people), or None when it may."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         return f"A password is {MIN_PASSWORD} to {MAX_PASSWORD} characters long."
+    if text_problem(password, MAX_PASSWORD) is not None:
+        return "A password is printable text: no control, invisible or unpaired characters."
     lowered = password.lower()
     if lowered in COMMON_PASSWORDS or len(set(lowered)) < 3:
         return "This password is too easy to guess; choose another."
