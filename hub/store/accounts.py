@@ -42,13 +42,14 @@ async def find_user(db: Db, user_id: int) -> asyncpg.Record | None:
 
 async def list_users(db: Db) -> list[asyncpg.Record]:
     """Every account, with whether it is active and how many live sessions it has."""
-    return await db.fetch(
+    rows: list[asyncpg.Record] = await db.fetch(
         """SELECT u.id, u.username, u.role, u.area, u.active,
                   (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL)::int
                       AS sessions
              FROM users u ORDER BY u.username""",
         timeout=TIMEOUT,
     )
+    return rows
 
 
 async def insert_user(db: Db, username: str, password_hash: str, role: str, area: str | None) -> int | None:

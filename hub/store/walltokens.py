@@ -35,11 +35,12 @@ async def revoke(db: Any, token_id: int) -> asyncpg.Record | None:
 
 
 async def list_all(db: Any) -> list[asyncpg.Record]:
-    return await db.fetch(
+    rows: list[asyncpg.Record] = await db.fetch(
         """SELECT id, label, area, created_at, revoked_at, expires_at,
                   coalesce(expires_at <= now(), false) AS expired
              FROM wall_tokens ORDER BY id DESC LIMIT 500""",
         timeout=TIMEOUT)
+    return rows
 
 
 async def area_exists(db: Any, area: str) -> bool:
