@@ -1,13 +1,15 @@
 """The Redis limiter: counters shared by every hub process, each step one atomic Lua script.
 
 When Redis does not answer (within about a second), the hub keeps limiting with an in-process
-counter rather than letting every request through or refusing them all; it logs that once per
-outage and goes back to Redis as soon as Redis answers again.
+counter rather than letting every request through or refusing them all. It logs that once per
+outage, leaves Redis alone for RETRY_INTERVAL (so no request waits on a Redis that is away), then
+tries it again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -20,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 TIMEOUT = 1.0
 """Seconds to connect to Redis or for it to answer one command."""
+RETRY_INTERVAL = 2.0
+"""Seconds the in-process counters are used alone after Redis failed to answer."""
 CONNECTIONS = 32
 """Commands in flight at once; more wait (up to TIMEOUT) for a connection."""
 
@@ -50,8 +54,11 @@ class RedisLimiter:
         self._undo = self._redis.register_script(_UNDO)
         self._fallback = MemoryLimiter()
         self._failing = False
+        self._retry_at = 0.0
 
     async def hit(self, key: str, limit: int, window: float) -> float | None:
+        if self._away():
+            return await self._fallback.hit(key, limit, window)
         try:
             hits, ttl_ms = await self._hit(keys=[self._prefix + key], args=[max(1, int(window * 1000))])
         except (RedisError, OSError) as exc:
@@ -61,6 +68,9 @@ class RedisLimiter:
         return None if int(hits) <= limit else int(ttl_ms) / 1000
 
     async def undo(self, key: str) -> None:
+        if self._away():
+            await self._fallback.undo(key)
+            return
         try:
             await self._undo(keys=[self._prefix + key])
         except (RedisError, OSError) as exc:
@@ -68,6 +78,8 @@ class RedisLimiter:
             await self._fallback.undo(key)
 
     async def count(self, key: str) -> int:
+        if self._away():
+            return await self._fallback.count(key)
         try:
             raw = await self._redis.get(self._prefix + key)
         except (RedisError, OSError) as exc:
@@ -95,7 +107,11 @@ class RedisLimiter:
     async def close(self) -> None:
         await self._redis.aclose(close_connection_pool=True)
 
+    def _away(self) -> bool:
+        return self._failing and time.monotonic() < self._retry_at
+
     def _lost(self, exc: BaseException) -> None:
+        self._retry_at = time.monotonic() + RETRY_INTERVAL
         if not self._failing:
             self._failing = True
             logger.warning("Redis does not answer the rate limiter (%s: %s); limits are per process until "
