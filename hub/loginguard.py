@@ -2,10 +2,11 @@
 
 Failed logins are counted three ways over a window (LOGIN_WINDOW_MINUTES): per client address
 (whatever the accounts), per account and address, and per account from all addresses together.
-Past a limit, a login is answered 429 with Retry-After before any password is checked. An owner
-who logs in from their own device is held up only by the account-wide limit, which takes guessing
-from many addresses to reach, and which an admin can lift (`unlock`). With Redis the counts are
-shared by every hub process.
+Past a limit, a login is answered 429 with Retry-After before any password is checked. The
+account-wide limit, which takes guessing from many addresses to reach, does not apply to an address
+the account has logged in from in the last KNOWN_DAYS: the owner's own devices keep working while
+the account is under attack. An admin can lift an account's limits (`unlock`). With Redis the counts
+are shared by every hub process.
 
 Each attempt is counted before its password is checked (so concurrent guesses cannot slip past a
 limit) and taken back when the password was right, or when it was not checked at all.
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 
 from hub.ratelimit import Limiter
 from hub.settings import Settings
+
+KNOWN_DAYS = 30
+"""How long an address where the account logged in stays exempt from the account-wide limit."""
+_KNOWN_WINDOW = KNOWN_DAYS * 86400.0
 
 
 @dataclass(frozen=True)
@@ -46,16 +51,23 @@ def _account_key(username: str) -> str:
     return f"login:account:{username}"
 
 
+def _known_key(username: str, address: str) -> str:
+    return f"login:known:{username}|{address}"
+
+
 class LoginGuard:
     def __init__(self, limiter: Limiter, limits: LoginLimits) -> None:
         self._limiter = limiter
         self._limits = limits
 
-    def _keys(self, username: str, address: str) -> list[tuple[str, int]]:
+    async def _keys(self, username: str, address: str) -> list[tuple[str, int]]:
+        """The counters an attempt goes to, in order; the account's unless the address is known."""
         limits = self._limits
-        return [(_address_key(address), limits.per_address),
-                (_pair_prefix(username) + address, limits.per_account_address),
-                (_account_key(username), limits.per_account)]
+        keys = [(_address_key(address), limits.per_address),
+                (_pair_prefix(username) + address, limits.per_account_address)]
+        if not await self._limiter.count(_known_key(username, address)):
+            keys.append((_account_key(username), limits.per_account))
+        return keys
 
     async def admit(self, username: str, address: str) -> int | None:
         """Count an attempt; None if its password may be checked, else whole seconds to wait.
@@ -63,21 +75,25 @@ class LoginGuard:
         The counts are taken in order and the first one over its limit stops the rest, so a guesser
         stopped at its own address adds nothing to the account's count.
         """
-        for key, limit in self._keys(username, address):
+        for key, limit in await self._keys(username, address):
             wait = await self._limiter.hit(key, limit, self._limits.window)
             if wait is not None:
                 return max(1, math.ceil(wait))
         return None
 
     async def succeeded(self, username: str, address: str) -> None:
-        """The password was right: this attempt was no guess, and the owner's own typos are forgiven."""
-        await self._limiter.undo(_address_key(address))
+        """The password was right: this attempt was no guess, the owner's own typos are forgiven, and
+        the address is known from now on."""
+        for key, _ in await self._keys(username, address):
+            await self._limiter.undo(key)
         await self._limiter.reset(_pair_prefix(username) + address)
-        await self._limiter.undo(_account_key(username))
+        known = _known_key(username, address)
+        await self._limiter.reset(known)
+        await self._limiter.hit(known, 1, _KNOWN_WINDOW)
 
     async def not_checked(self, username: str, address: str) -> None:
         """The attempt was admitted but its password never checked (the hub was busy)."""
-        for key, _ in self._keys(username, address):
+        for key, _ in await self._keys(username, address):
             await self._limiter.undo(key)
 
     async def failures(self, username: str) -> int:
@@ -86,7 +102,7 @@ class LoginGuard:
         return await self._limiter.count(_account_key(username))
 
     async def locked(self, username: str) -> bool:
-        """Whether logins to the account are being refused from every address."""
+        """Whether logins to the account are refused from every address it has not logged in from."""
         return await self.failures(username) >= self._limits.per_account
 
     async def unlock(self, username: str) -> None:

@@ -123,7 +123,8 @@ class Settings:
         "address gets 429 for that account (its owner elsewhere logs in as usual).", _parse_positive_int)
     login_failures_per_account: int = option("LOGIN_FAILURES_PER_ACCOUNT", 100,
         "Failed logins for one account from all addresses together per LOGIN_WINDOW_MINUTES (slows "
-        "guessing from many addresses); an admin can unlock it.", _parse_positive_int)
+        "guessing from many addresses; not applied to addresses it logged in from in the last 30 days); "
+        "an admin can unlock it.", _parse_positive_int)
     login_window_minutes: int = option("LOGIN_WINDOW_MINUTES", 15,
         "Minutes over which failed logins are counted.", _parse_positive_int)
     api_requests_per_minute: int = option("API_REQUESTS_PER_MINUTE", 3000,

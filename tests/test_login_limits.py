@@ -120,6 +120,18 @@ async def test_guessing_from_many_addresses_is_capped_and_an_admin_unlocks_it(
     assert audit["actor_id"] == await clean_db.fetchval("SELECT id FROM users WHERE username = 'admin'")
 
 
+async def test_an_address_the_owner_logged_in_from_is_not_held_by_the_account_limit(
+        client: TestClient, disp: int) -> None:
+    assert attempt(client, OWNER, PASSWORD)[0] == 200  # the owner's handheld, yesterday
+    for address in ("192.0.2.1", "192.0.2.2"):
+        for _ in range(3):
+            attempt(client, address, "guess")
+    assert attempt(client, ELSEWHERE, PASSWORD)[0] == 429, "a new address waits for the account limit"
+    assert attempt(client, OWNER, PASSWORD)[0] == 200, "the owner's own device does not"
+    assert [attempt(client, OWNER, "guess")[0] for _ in range(4)] == [401, 401, 401, 429], \
+        "and guessing from it is still limited"
+
+
 async def test_unlock_is_for_admins_and_known_users(client: TestClient, disp: int) -> None:
     assert client.post(f"/api/users/{disp}/unlock").json()["error"] == "UNAUTHENTICATED"
     dispatcher = client.post("/api/login", json={"username": "disp", "password": PASSWORD}).cookies["tt_session"]
