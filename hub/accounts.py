@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from hub import passwords
+from hub.codes import ApiCode
 from hub.domain.credentials import password_problem
 from hub.domain.rules import Actor, Role
 from hub.passwords import needs_rehash, verify_password
@@ -37,7 +38,7 @@ REFRESH_SECONDS = 60
 class AccountError(Exception):
     """A request about an account that cannot be done; `code` is stable, the message is for people."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ApiCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -49,7 +50,7 @@ class AccountError(Exception):
 def _username(raw: str) -> str:
     username = raw.strip().lower()
     if not USERNAME.match(username):
-        raise AccountError("INVALID_USERNAME",
+        raise AccountError(ApiCode.INVALID_USERNAME,
                            "A username is 2 to 40 characters: letters, digits, '.', '_' or '-'.")
     return username
 
@@ -58,13 +59,13 @@ def _role(raw: str) -> Role:
     try:
         return Role(raw)
     except ValueError:
-        raise AccountError("INVALID_ROLE", f"Unknown role {raw!r}: use admin, biller or dispatcher.") from None
+        raise AccountError(ApiCode.INVALID_ROLE, f"Unknown role {raw!r}: use admin, biller or dispatcher.") from None
 
 
 def _check_password(password: str, username: str) -> None:
     problem = password_problem(password, username)
     if problem is not None:
-        raise AccountError("WEAK_PASSWORD", problem)
+        raise AccountError(ApiCode.WEAK_PASSWORD, problem)
 
 
 def user_view(user_id: int, username: str, role: str, area: str | None) -> dict[str, Any]:
@@ -94,15 +95,15 @@ async def create_user(pool: asyncpg.Pool, *, username: str, password: str, role:
 async def _create(pool: asyncpg.Pool, *, username: str, password: str, role: Role, area: str | None,
                   actor_id: int | None) -> int:
     if role is not Role.ADMIN and area is None:
-        raise AccountError("AREA_REQUIRED", f"A {role} needs a dispatch area.")
+        raise AccountError(ApiCode.AREA_REQUIRED, f"A {role} needs a dispatch area.")
     password_hash = await hash_password(password)
     async with pool.acquire() as conn, conn.transaction():
         try:
             user_id = await store.insert_user(conn, username, password_hash, role, area)
         except asyncpg.ForeignKeyViolationError:
-            raise AccountError("UNKNOWN_AREA", f"There is no dispatch area {area!r}.") from None
+            raise AccountError(ApiCode.UNKNOWN_AREA, f"There is no dispatch area {area!r}.") from None
         if user_id is None:
-            raise AccountError("USERNAME_TAKEN", f"A user named {username!r} already exists.")
+            raise AccountError(ApiCode.USERNAME_TAKEN, f"A user named {username!r} already exists.")
         await audit.insert_audit(conn, actor_id, "user.create", f"user:{user_id}", None,
                                  user_view(user_id, username, role, area))
     return user_id
@@ -125,7 +126,7 @@ async def ensure_first_admin(pool: asyncpg.Pool, settings: Settings) -> str | No
         await _create(pool, username=username, password=settings.admin_password or generated,
                       role=Role.ADMIN, area=None, actor_id=None)
     except AccountError as exc:
-        if exc.code != "USERNAME_TAKEN":
+        if exc.code is not ApiCode.USERNAME_TAKEN:
             raise
         logger.warning("no active admin account, and the name %r is taken: create one with "
                        "`tracetrack createuser --role admin`", settings.admin_username)
@@ -205,7 +206,7 @@ async def revoke_user_sessions(pool: asyncpg.Pool, user_id: int, *, actor_id: in
     """End every session of a user, audited; how many were live."""
     async with pool.acquire() as conn, conn.transaction():
         if await store.find_user(conn, user_id) is None:
-            raise AccountError("UNKNOWN_USER", f"There is no user {user_id}.")
+            raise AccountError(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
         count = await store.revoke_user_sessions(conn, user_id)
         await audit.insert_audit(conn, actor_id, "user.revoke_sessions", f"user:{user_id}",
                                  {"live_sessions": count}, {"live_sessions": 0})

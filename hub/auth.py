@@ -23,7 +23,7 @@ from starlette.routing import Route
 from hub import accounts
 from hub.codes import ApiCode
 from hub.domain.rules import Actor, Role
-from hub.errors import api_error, error
+from hub.errors import api_error
 from hub.params import json_object, path_id
 from hub.ratelimit import client_address
 from hub.settings import Settings, SettingsError
@@ -182,7 +182,7 @@ async def create_user(request: Request, actor: Actor) -> Response:
                                              password=body["password"], role=body["role"],
                                              area=body.get("area"), actor_id=actor.user_id)
     except accounts.AccountError as exc:
-        return error(409 if exc.code == "USERNAME_TAKEN" else 400, exc.code, exc.message)
+        return api_error(exc.code, exc.message)
     return JSONResponse({"user": await accounts.get_user(request.app.state.hub.pool, user_id)}, status_code=201)
 
 
@@ -202,7 +202,7 @@ async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
         count = await accounts.revoke_user_sessions(request.app.state.hub.pool, path_id(request, "user_id"),
                                                     actor_id=actor.user_id)
     except accounts.AccountError as exc:
-        return error(404, exc.code, exc.message)
+        return api_error(exc.code, exc.message)
     return JSONResponse({"revoked": count})
 
 
@@ -213,7 +213,7 @@ async def unlock_user(request: Request, actor: Actor) -> Response:
     user_id = path_id(request, "user_id")
     user = await accounts.get_user(hub.pool, user_id)
     if user is None:
-        return error(404, "UNKNOWN_USER", f"There is no user {user_id}.")
+        return api_error(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
     failures = await hub.login_guard.failures(user["username"])
     await hub.login_guard.unlock(user["username"])
     await audit.insert_audit(hub.pool, actor.user_id, "user.unlock", f"user:{user_id}",

@@ -146,6 +146,15 @@ class ApiCode(enum.StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     BUSY = "BUSY"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # Accounts and wall-screen tokens
+    INVALID_USERNAME = "INVALID_USERNAME"
+    INVALID_ROLE = "INVALID_ROLE"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    AREA_REQUIRED = "AREA_REQUIRED"
+    UNKNOWN_AREA = "UNKNOWN_AREA"
+    USERNAME_TAKEN = "USERNAME_TAKEN"
+    UNKNOWN_USER = "UNKNOWN_USER"
+    UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
 
     @property
     def status(self) -> int:
@@ -171,4 +180,12 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.RATE_LIMITED: ApiInfo(429, "Too many requests; wait as long as Retry-After says."),
     ApiCode.BUSY: ApiInfo(503, "The hub is busy; try again in a moment."),
     ApiCode.INTERNAL_ERROR: ApiInfo(500, "Something went wrong in the hub; it has been logged."),
+    ApiCode.INVALID_USERNAME: ApiInfo(400, "A username is 2 to 40 characters: letters, digits, '.', '_' or '-'."),
+    ApiCode.INVALID_ROLE: ApiInfo(400, "Unknown role: use admin, biller or dispatcher."),
+    ApiCode.WEAK_PASSWORD: ApiInfo(400, "This password may not be used; choose another."),
+    ApiCode.AREA_REQUIRED: ApiInfo(400, "Dispatchers and billers need a dispatch area."),
+    ApiCode.UNKNOWN_AREA: ApiInfo(400, "There is no such dispatch area."),
+    ApiCode.USERNAME_TAKEN: ApiInfo(409, "A user with this name already exists."),
+    ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
+    ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
 }

@@ -19,7 +19,7 @@ from hub.accounts import token_hash
 from hub.auth import requires
 from hub.codes import ApiCode, Close
 from hub.domain.rules import Actor, Role
-from hub.errors import api_error, error
+from hub.errors import api_error
 from hub.params import json_object, path_id
 from hub.store import audit
 from hub.store import walltokens as store
@@ -56,7 +56,7 @@ async def issue(request: Request, actor: Actor) -> Response:
         return api_error(ApiCode.BAD_REQUEST, expires_days)
     hub = request.app.state.hub
     if area is not None and not await store.area_exists(hub.pool, area):
-        return error(400, "UNKNOWN_AREA", f"There is no dispatch area {area!r}.")
+        return api_error(ApiCode.UNKNOWN_AREA, f"There is no dispatch area {area!r}.")
     token = secrets.token_urlsafe(32)
     async with hub.pool.acquire() as conn, conn.transaction():
         row = await store.insert(conn, token_hash(hub.session_secret, token), label, area, actor.user_id,
@@ -85,7 +85,7 @@ async def revoke(request: Request, actor: Actor) -> Response:
     async with hub.pool.acquire() as conn, conn.transaction():
         row = await store.revoke(conn, token_id)
         if row is None:
-            return error(404, "UNKNOWN_TOKEN", f"There is no live wall-screen token {token_id}.")
+            return api_error(ApiCode.UNKNOWN_TOKEN, f"There is no live wall-screen token {token_id}.")
         await audit.insert_audit(conn, actor.user_id, "wall_token.revoke", f"wall_token:{token_id}",
                                  _view(row), None)
     await asyncio.gather(*(subscriber.close(Close.SESSION_REVOKED, "wall-screen token revoked")
