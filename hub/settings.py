@@ -108,7 +108,8 @@ class Settings:
         "Directory for the embedded PostgreSQL and generated secrets.", Path)
     log_level: str = option("LOG_LEVEL", "info", "Logging level.", _parse_log_level)
     allowed_origins: tuple[str, ...] = option("ALLOWED_ORIGINS", (),
-        "Comma-separated extra origins allowed to open websockets; the hub's own origin always is.",
+        "Comma-separated extra origins allowed to open websockets and to send requests that change "
+        "something; the hub's own origin always is.",
         _parse_list)
     admin_username: str = option("ADMIN_USERNAME", "admin", "Username of the first admin account.")
     admin_password: str | None = option("ADMIN_PASSWORD", None,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -110,3 +112,27 @@ async def test_a_real_login_stays_quick_during_a_flood_of_bogus_ones(hub_process
     assert response.status_code == 200
     assert took < 10 * sorted(idle)[1] + 0.5, f"the real login took {took:.1f} s, {sorted(idle)[1]:.2f} s when idle"
     assert set(statuses) <= {401, 429, 503} and 503 in statuses, "excess checks are refused, not queued"
+
+
+def test_production_serves_https_with_hsts_and_secure_cookies(hub_process: type[HubProcess], tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                    "-days", "1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    hub = hub_process(TRACETRACK_ENV="production", SESSION_SECRET="kP3vX9qLm2ZtR8wYc4NbH7jF1sDgA6eU",
+                      TLS_CERTFILE=str(cert), TLS_KEYFILE=str(key)).start(wait=False)
+    url = f"https://127.0.0.1:{hub.port}"
+    with httpx.Client(base_url=url, verify=False, timeout=5) as client:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, hub.log()
+                time.sleep(0.2)
+        page = client.get("/index.html")
+        assert page.headers["strict-transport-security"].startswith("max-age=")
+        login = client.post("/api/login", json={"username": "admin", "password": ADMIN_PASSWORD},
+                            headers={"origin": url})
+        assert login.status_code == 200
+        assert "secure" in login.headers["set-cookie"].lower()
