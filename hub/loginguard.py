@@ -14,11 +14,14 @@ limit) and taken back when the password was right, or when it was not checked at
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 from hub.ratelimit import Limiter
 from hub.settings import Settings
+
+logger = logging.getLogger("tracetrack.logins")
 
 KNOWN_DAYS = 30
 """How long an address where the account logged in stays exempt from the account-wide limit."""
@@ -78,6 +81,9 @@ class LoginGuard:
         for key, limit in await self._keys(username, address):
             wait = await self._limiter.hit(key, limit, self._limits.window)
             if wait is not None:
+                if await self._limiter.count(key) == limit + 1:  # the first refusal of this window
+                    logger.warning("failed logins reached their limit (%d) for %s; refused for %.0f s",
+                                   limit, key.removeprefix("login:"), wait)
                 return max(1, math.ceil(wait))
         return None
 

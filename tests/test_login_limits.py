@@ -74,7 +74,7 @@ def admin_token(client: TestClient) -> str:
 
 
 async def test_wrong_passwords_slow_the_guesser_and_never_lock_the_owner_out(
-        client: TestClient, disp: int, verify_calls: list[str]) -> None:
+        client: TestClient, disp: int, verify_calls: list[str], caplog: pytest.LogCaptureFixture) -> None:
     for _ in range(3):
         assert attempt(client, ATTACKER, "guess")[0] == 401
     for _ in range(10):
@@ -82,6 +82,10 @@ async def test_wrong_passwords_slow_the_guesser_and_never_lock_the_owner_out(
         assert status == 429 and answer["error"] == "RATE_LIMITED"
         assert 0 < int(answer["retry-after"]) <= 15 * 60
     assert len(verify_calls) == 3, "a refused attempt costs no password check"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tracetrack.logins"]
+    assert [w.partition("; refused for ")[0] for w in warnings] == [
+        f"failed logins reached their limit (3) for pair:disp|{ATTACKER}",
+        f"failed logins reached their limit (8) for address:{ATTACKER}"], "each said once, in the log"
     status, answer = attempt(client, ATTACKER, PASSWORD)
     assert status == 429, "the right password from the guesser's address waits too: no oracle"
     assert attempt(client, OWNER, PASSWORD)[0] == 200, "the owner, on their own device, is not locked out"
