@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import signal
+import ssl
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
@@ -145,6 +146,8 @@ class _Main(click.Group):
                 f"the database has no hub schema yet ({exc}); run `tracetrack migrate` first") from None
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
+        except ssl.SSLError as exc:
+            raise click.ClickException(f"TLS_CERTFILE / TLS_KEYFILE cannot be used: {exc}") from None
         except Exception as exc:
             logging.getLogger("tracetrack").debug("command failed", exc_info=True)
             reason = " ".join(str(exc).split())

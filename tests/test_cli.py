@@ -137,3 +137,14 @@ def test_any_unexpected_failure_of_a_command_is_one_line() -> None:
     result = CliRunner().invoke(group, ["boom"])
     assert result.exit_code == 1
     assert result.stderr == "Error: RuntimeError: the disk is on fire\n"
+
+
+def test_a_certificate_that_cannot_be_loaded_stops_serve_with_one_line(unmigrated_url: str, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    result = CliRunner().invoke(main, ["serve", "--port", str(services.free_port())],
+                                env={"DATABASE_URL": unmigrated_url, "TLS_CERTFILE": str(junk),
+                                     "TLS_KEYFILE": str(junk)})
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("Error: TLS_CERTFILE / TLS_KEYFILE cannot be used: ")
