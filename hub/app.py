@@ -29,14 +29,7 @@ from hub.fanout import Fanout
 from hub.loginguard import LoginGuard, LoginLimits
 from hub.migrate import migrate
 from hub.presence import Presence
-from hub.publication import (
-    BATCHES,
-    PRESENCE,
-    Publisher,
-    batch_message,
-    parents_as_bags,
-    read_frame,
-)
+from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
 from hub.ratelimit import Limiter, create_limiter
 from hub.scanner import ScannerSession
 from hub.security import BodyLimit, SameOrigin, SecurityHeaders

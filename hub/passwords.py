@@ -3,8 +3,8 @@
 argon2 takes tens of milliseconds of CPU and 64 MiB for each check. The checks run in as many
 threads as the machine has cores; at most `QUEUE_PER_THREAD` per thread may wait or run at once,
 and at most `PER_CLIENT` of them for one client address. One more is refused at once with `Busy`
-(answered 503 with Retry-After), so a flood of bogus logins can make no real login wait
-for more than a few checks.
+(answered 503 with Retry-After): during a flood of bogus logins a real one waits for a few checks
+at most, or is told at once to try again, never queued behind the flood.
 """
 
 from __future__ import annotations
