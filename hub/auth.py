@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from hub import accounts
 from hub.codes import ApiCode
+from hub.connections import Revocation
 from hub.domain.rules import Actor, Role
 from hub.errors import api_error
 from hub.params import json_object, path_id
@@ -159,6 +160,7 @@ async def logout(request: Request) -> Response:
     if token:
         hub = request.app.state.hub
         await accounts.revoke_session(hub.pool, hub.session_secret, token)
+        hub.connections.revoke(Revocation(token_hash=accounts.token_hash(hub.session_secret, token)))
     response = JSONResponse({"ok": True})
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax",
                            secure=request.app.state.hub.settings.secure_cookies)
@@ -198,11 +200,12 @@ async def list_users(request: Request, actor: Actor) -> Response:
 @requires(Role.ADMIN)
 async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
     """Admin: log a user out everywhere (audited)."""
+    user_id = path_id(request, "user_id")
     try:
-        count = await accounts.revoke_user_sessions(request.app.state.hub.pool, path_id(request, "user_id"),
-                                                    actor_id=actor.user_id)
+        count = await accounts.revoke_user_sessions(request.app.state.hub.pool, user_id, actor_id=actor.user_id)
     except accounts.AccountError as exc:
         return api_error(exc.code, exc.message)
+    request.app.state.hub.connections.revoke(Revocation(user_id=user_id))
     return JSONResponse({"revoked": count})
 
 

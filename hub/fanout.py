@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from hub import protocol
@@ -33,7 +33,6 @@ class Subscriber(Protocol):
 
     scope: Scope
     binary: bool
-    token_id: int | None
 
     def enqueue(self, frame: bytes | str) -> None:
         """Queue a frame without blocking (the connection coalesces or closes when it backs up)."""

@@ -10,7 +10,7 @@ import msgpack
 
 from hub.batch import Committed
 from hub.broker import Broker, BrokerUnavailable
-from hub.domain.rules import Bag
+from hub.domain.rules import Bag, kg
 from hub.store.live import parent_item
 from hub.tasks import cancel
 
@@ -32,7 +32,7 @@ def batch_message(committed: Committed, origin: str) -> dict[str, Any]:
                     for b in committed.bags if b.kind == "P"],
         "bills": [{"code": b.code, "area": b.area, "count": b.parent_count, "capacity": b.capacity,
                    "status": b.status, "destination": b.destination, "vehicle": b.vehicle,
-                   "actual_kg": str(b.actual_kg), "expected_kg": str(b.expected_kg)}
+                   "actual_kg": kg(b.actual_kg), "expected_kg": kg(b.expected_kg)}
                   for b in committed.bills],
     }
 
@@ -41,7 +41,8 @@ def read_frame(payload: bytes, origin: str) -> dict[str, Any] | None:
     """The message in a publication, or None for this hub's own (known without decoding it)."""
     if payload.startswith(origin.encode()):
         return None
-    return msgpack.unpackb(payload[len(origin):], raw=False)
+    message: dict[str, Any] = msgpack.unpackb(payload[len(origin):], raw=False)
+    return message
 
 
 def parents_as_bags(message: dict[str, Any]) -> list[Bag]:
@@ -79,7 +80,7 @@ class Publisher:
             return
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await cancel(self._task)
 

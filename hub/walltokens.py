@@ -7,7 +7,6 @@ log never shows a token (see `hub.server`), and no answer that carries one is ca
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
@@ -17,7 +16,8 @@ from starlette.routing import Route
 
 from hub.accounts import token_hash
 from hub.auth import requires
-from hub.codes import ApiCode, Close
+from hub.codes import ApiCode
+from hub.connections import Revocation, wall_principal
 from hub.domain.rules import Actor, Role
 from hub.errors import api_error
 from hub.params import json_object, path_id
@@ -79,7 +79,7 @@ async def listing(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def revoke(request: Request, actor: Actor) -> Response:
-    """Admin: revoke a token; screens using it here close now, on other hubs at their next re-check."""
+    """Admin: revoke a token; screens using it close now, here and (through the broker) on other hubs."""
     hub = request.app.state.hub
     token_id = path_id(request, "token_id")
     async with hub.pool.acquire() as conn, conn.transaction():
@@ -88,8 +88,7 @@ async def revoke(request: Request, actor: Actor) -> Response:
             return api_error(ApiCode.UNKNOWN_TOKEN, f"There is no live wall-screen token {token_id}.")
         await audit.insert_audit(conn, actor.user_id, "wall_token.revoke", f"wall_token:{token_id}",
                                  _view(row), None)
-    await asyncio.gather(*(subscriber.close(Close.SESSION_REVOKED, "wall-screen token revoked")
-                           for subscriber in list(hub.fanout.subscribers) if subscriber.token_id == token_id))
+    hub.connections.revoke(Revocation(principal=wall_principal(token_id)))
     return JSONResponse({"revoked": token_id})
 
 

@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from hub import areas, auth, bills, walltokens
+from hub import areas, auth, bills, devices, walltokens
 from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 from tests.http_support import cookie, edge_client
 
-ROUTES = [(route.path, method) for module in (auth, walltokens, areas, bills) for route in module.routes
+ROUTES = [(route.path, method) for module in (auth, walltokens, areas, bills, devices)
+          for route in module.routes
           if isinstance(route, Route) for method in sorted(route.methods or ()) if method != "HEAD"]
 FIELDS = ["username", "password", "role", "area", "label", "expires_days", "code"]
 
@@ -62,7 +63,7 @@ def test_no_body_or_path_value_makes_an_endpoint_fail(client: TestClient, path: 
     @given(body=bodies, path_value=path_values, logged_in=st.booleans())
     def check(body: bytes, path_value: str, logged_in: bool) -> None:
         url = path
-        for name in ("{user_id}", "{token_id}", "{code}"):
+        for name in ("{user_id}", "{token_id}", "{code}", "{device}"):
             url = url.replace(name, quote(path_value.encode("utf-8", "surrogatepass"), safe="") or "x")
         headers = {"content-type": "application/json", **(cookie(admin) if logged_in else {})}
         answer = client.request(method, url, content=body if method != "GET" else None, headers=headers)

@@ -1,24 +1,27 @@
-"""The rule for text people send: printable characters only, of a bounded length.
+"""Free text that operators type (a bill's destination and vehicle): what may be stored and shown.
 
-A NUL or an unpaired surrogate cannot be stored in PostgreSQL or encoded as UTF-8; control,
-zero-width and bidi-override characters make two different strings look the same on a screen.
-One rule for every text field at every edge, so no such string gets further than the edge.
+Codes are normalised instead (`bagcodes.normalise`); free text is kept as typed, so characters that
+would corrupt a record or a screen are refused rather than silently dropped.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-"""Control, format (zero-width, bidi override), surrogate, private-use, unassigned, line and
-paragraph separators."""
+# Cc control (NUL, tab, newline, escape ...), Cf format (zero-width space and joiners, bidi
+# overrides and isolates, soft hyphen), Cs a surrogate with no partner, Zl/Zp line and paragraph
+# separators.
+_REFUSED = {"Cc": "a control character", "Cf": "an invisible formatting character",
+            "Cs": "an unpaired surrogate", "Zl": "a line separator", "Zp": "a paragraph separator"}
 
 
-def text_problem(value: str, max_length: int) -> str | None:
-    """Why `value` is not acceptable text of at most `max_length` characters, or None when it is."""
-    if len(value) > max_length:
-        return f"is longer than {max_length} characters"
-    for ch in value:
-        if unicodedata.category(ch) in REFUSED_CATEGORIES:
-            return f"contains the character U+{ord(ch):04X}, which is not printable text"
+def text_problem(value: str, limit: int) -> str | None:
+    """Why `value` cannot be stored as free text of at most `limit` characters, as a predicate
+    ("is longer than ...", "has a control character ..."); None when it can."""
+    if len(value) > limit:
+        return f"is longer than {limit} characters"
+    for position, char in enumerate(value, start=1):
+        kind = _REFUSED.get(unicodedata.category(char))
+        if kind is not None:
+            return f"has {kind} (U+{ord(char):04X}) at position {position}"
     return None

@@ -48,4 +48,5 @@ async def area_exists(db: Any, area: str) -> bool:
 
 
 async def bill_area(db: Any, code: str) -> str | None:
-    return await db.fetchval("SELECT area FROM bills WHERE code = $1", code, timeout=TIMEOUT)
+    area: str | None = await db.fetchval("SELECT area FROM bills WHERE code = $1", code, timeout=TIMEOUT)
+    return area

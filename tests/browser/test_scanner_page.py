@@ -139,7 +139,7 @@ def test_log_in_and_fill_a_parent_by_wedge_scanning(live_hub: LiveHub, browser: 
     page.click("#undo")
     expect(page.locator("#msg-title")).to_have_text("Undone")
     expect(page.locator("#count")).to_have_text("29")
-    expect(page.locator(f"#recent li[data-status='undone']", has_text=kids[29])).to_have_count(1)
+    expect(page.locator("#recent li[data-status='undone']", has_text=kids[29])).to_have_count(1)
     assert len(live_hub.links(parent)) == 29 and kids[29] not in live_hub.links(parent)
     assert page.evaluate("document.activeElement.id") == "scan"
     wedge(page, kids[29])  # scanned again straight after the undo: counts
