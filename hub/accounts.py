@@ -1,28 +1,27 @@
-"""Accounts: users, passwords, logins with lockout, and revocable server-side sessions.
+"""Accounts: users, passwords, logins, and revocable server-side sessions.
 
-Passwords are hashed with argon2 in a small thread pool, so a login never stalls the event loop
-that serves the scanners. A login for an unknown, inactive or locked account does the same argon2
-work as one with a wrong password, and all of them fail the same way.
+Passwords are checked by `hub.passwords`, off the event loop in a bounded pool. A login for an
+unknown or inactive account does the same argon2 work as one with a wrong password, and all of them
+fail the same way. How often anyone may guess is `hub.loginguard`'s business, not the account's:
+no number of wrong passwords locks an account.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from typing import Any
 
 import asyncpg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
+from hub import passwords
+from hub.codes import ApiCode
+from hub.domain.credentials import password_problem
 from hub.domain.rules import Actor, Role
+from hub.passwords import needs_rehash, verify_password
 from hub.settings import Settings
 from hub.store import accounts as store
 from hub.store import audit
@@ -30,56 +29,19 @@ from hub.store import audit
 logger = logging.getLogger("tracetrack.accounts")
 
 USERNAME = re.compile(r"^[a-z0-9_.-]{2,40}$")
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
+hash_password = passwords.hash_password
+"""For whoever stores accounts in bulk (the seeder, the load generator): the hub's own argon2 hash."""
 REFRESH_SECONDS = 60
 """A session's `last_seen_at` is written at most this often: idle expiry needs minutes, not seconds."""
-
-hasher = PasswordHasher()
-# argon2 takes tens of milliseconds of CPU and 64 MiB each; a pool the size of the machine bounds both.
-_hash_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="argon2")
 
 
 class AccountError(Exception):
     """A request about an account that cannot be done; `code` is stable, the message is for people."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ApiCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-# --- passwords --------------------------------------------------------------------------------
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_hash_pool, hasher.hash, password)
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-@cache
-def _dummy_hash() -> str:
-    """A hash of nothing anyone knows, with the real parameters, to verify against for unknown users."""
-    return hasher.hash(secrets.token_urlsafe(16))
-
-
-def _verify_for_nobody(password: str) -> bool:
-    return _verify(_dummy_hash(), password)
-
-
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check a password off the event loop; with no hash (no such user), do the same work and fail."""
-    loop = asyncio.get_running_loop()
-    if password_hash is None:
-        await loop.run_in_executor(_hash_pool, _verify_for_nobody, password)
-        return False
-    return await loop.run_in_executor(_hash_pool, _verify, password_hash, password)
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -88,7 +50,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 def _username(raw: str) -> str:
     username = raw.strip().lower()
     if not USERNAME.match(username):
-        raise AccountError("INVALID_USERNAME",
+        raise AccountError(ApiCode.INVALID_USERNAME,
                            "A username is 2 to 40 characters: letters, digits, '.', '_' or '-'.")
     return username
 
@@ -97,13 +59,13 @@ def _role(raw: str) -> Role:
     try:
         return Role(raw)
     except ValueError:
-        raise AccountError("INVALID_ROLE", f"Unknown role {raw!r}: use admin, biller or dispatcher.") from None
+        raise AccountError(ApiCode.INVALID_ROLE, f"Unknown role {raw!r}: use admin, biller or dispatcher.") from None
 
 
-def _check_password(password: str) -> None:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise AccountError("WEAK_PASSWORD",
-                           f"A password is {MIN_PASSWORD} to {MAX_PASSWORD} characters long.")
+def _check_password(password: str, username: str) -> None:
+    problem = password_problem(password, username)
+    if problem is not None:
+        raise AccountError(ApiCode.WEAK_PASSWORD, problem)
 
 
 def user_view(user_id: int, username: str, role: str, area: str | None) -> dict[str, Any]:
@@ -118,29 +80,30 @@ async def get_user(pool: asyncpg.Pool, user_id: int) -> dict[str, Any] | None:
 
 async def list_users(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     return [{**user_view(r["id"], r["username"], r["role"], r["area"]), "active": r["active"],
-             "locked": r["locked"], "sessions": r["sessions"]} for r in await store.list_users(pool)]
+             "sessions": r["sessions"]} for r in await store.list_users(pool)]
 
 
 async def create_user(pool: asyncpg.Pool, *, username: str, password: str, role: str, area: str | None,
                       actor_id: int | None = None) -> int:
     """Create an account and audit it; dispatchers and billers need a dispatch area."""
-    _check_password(password)
-    return await _create(pool, username=_username(username), password=password, role=_role(role),
+    name = _username(username)
+    _check_password(password, name)
+    return await _create(pool, username=name, password=password, role=_role(role),
                          area=area or None, actor_id=actor_id)
 
 
 async def _create(pool: asyncpg.Pool, *, username: str, password: str, role: Role, area: str | None,
                   actor_id: int | None) -> int:
     if role is not Role.ADMIN and area is None:
-        raise AccountError("AREA_REQUIRED", f"A {role} needs a dispatch area.")
+        raise AccountError(ApiCode.AREA_REQUIRED, f"A {role} needs a dispatch area.")
     password_hash = await hash_password(password)
     async with pool.acquire() as conn, conn.transaction():
         try:
             user_id = await store.insert_user(conn, username, password_hash, role, area)
         except asyncpg.ForeignKeyViolationError:
-            raise AccountError("UNKNOWN_AREA", f"There is no dispatch area {area!r}.") from None
+            raise AccountError(ApiCode.UNKNOWN_AREA, f"There is no dispatch area {area!r}.") from None
         if user_id is None:
-            raise AccountError("USERNAME_TAKEN", f"A user named {username!r} already exists.")
+            raise AccountError(ApiCode.USERNAME_TAKEN, f"A user named {username!r} already exists.")
         await audit.insert_audit(conn, actor_id, "user.create", f"user:{user_id}", None,
                                  user_view(user_id, username, role, area))
     return user_id
@@ -149,19 +112,21 @@ async def _create(pool: asyncpg.Pool, *, username: str, password: str, role: Rol
 async def ensure_first_admin(pool: asyncpg.Pool, settings: Settings) -> str | None:
     """Create the first admin when there is no admin; return its password only if it was generated.
 
-    ADMIN_PASSWORD is taken as it is: the operator chose it, and production refuses well-known
-    ones at start-up. Several hub processes may start at once: the username's uniqueness lets
-    exactly one create it.
+    ADMIN_PASSWORD obeys the same rule as any password set through the API (AccountError
+    WEAK_PASSWORD otherwise). Several hub processes may start at once: the username's uniqueness
+    lets exactly one create it.
     """
     if await store.admin_exists(pool):
         return None
+    username = _username(settings.admin_username)
+    if settings.admin_password is not None:
+        _check_password(settings.admin_password, username)
     generated = secrets.token_urlsafe(12)
     try:
-        await _create(pool, username=_username(settings.admin_username),
-                      password=settings.admin_password or generated,
+        await _create(pool, username=username, password=settings.admin_password or generated,
                       role=Role.ADMIN, area=None, actor_id=None)
     except AccountError as exc:
-        if exc.code != "USERNAME_TAKEN":
+        if exc.code is not ApiCode.USERNAME_TAKEN:
             raise
         logger.warning("no active admin account, and the name %r is taken: create one with "
                        "`tracetrack createuser --role admin`", settings.admin_username)
@@ -173,26 +138,20 @@ async def ensure_first_admin(pool: asyncpg.Pool, settings: Settings) -> str | No
 # --- logins -----------------------------------------------------------------------------------
 
 
-async def authenticate(pool: asyncpg.Pool, settings: Settings, username: str, password: str) -> Actor | None:
-    """The user, if the password is right and the account active and not locked; else None.
+async def authenticate(pool: asyncpg.Pool, username: str, password: str,
+                       client: str | None = None) -> Actor | None:
+    """The user, if the account is active and the password right; else None.
 
-    Every failing case costs one argon2 verification, so none can be told apart by time.
+    Every failing case costs one argon2 verification, so none can be told apart by time. Raises
+    `hub.passwords.Busy` (nothing checked) when too many checks are waiting, for `client` or for all.
     """
     row = await store.find_login(pool, username.strip().lower())
     if row is None:
-        await verify_password(None, password)
+        await verify_password(None, password, client)
         return None
-    if not await verify_password(row["password_hash"], password):
-        if await store.record_failure(pool, row["id"], settings.login_max_failures,
-                                      settings.login_lockout_minutes):
-            await audit.insert_audit(pool, None, "user.locked", f"user:{row['id']}", None,
-                                     {"locked_minutes": settings.login_lockout_minutes})
-            logger.warning("account %r locked after %d failed logins", row["username"],
-                           settings.login_max_failures)
+    if not await verify_password(row["password_hash"], password, client):
         return None
-    if not await store.record_success(pool, row["id"]):  # inactive or locked
-        return None
-    if hasher.check_needs_rehash(row["password_hash"]):
+    if needs_rehash(row["password_hash"]):
         await store.set_password_hash(pool, row["id"], await hash_password(password))
     return Actor(user_id=row["id"], username=row["username"], role=Role(row["role"]), area=row["area"])
 
@@ -251,7 +210,7 @@ async def revoke_user_sessions(pool: asyncpg.Pool, user_id: int, *, actor_id: in
     """End every session of a user, audited; how many were live."""
     async with pool.acquire() as conn, conn.transaction():
         if await store.find_user(conn, user_id) is None:
-            raise AccountError("UNKNOWN_USER", f"There is no user {user_id}.")
+            raise AccountError(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
         count = await store.revoke_user_sessions(conn, user_id)
         await audit.insert_audit(conn, actor_id, "user.revoke_sessions", f"user:{user_id}",
                                  {"live_sessions": count}, {"live_sessions": 0})

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import asyncpg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import areas, auth, bills, devices, health, walltokens, websockets
+from hub import areas, auth, bills, devices, errors, health, walltokens, websockets
+from hub.apilimit import ApiRateLimit
 from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
@@ -25,10 +27,13 @@ from hub.connections import REVOCATIONS, Connections
 from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
 from hub.fanout import Fanout
+from hub.loginguard import LoginGuard, LoginLimits
 from hub.migrate import migrate
 from hub.presence import Presence
 from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
+from hub.ratelimit import Limiter, create_limiter
 from hub.scanner import ScannerSession
+from hub.security import BodyLimit, SameOrigin, SecurityHeaders
 from hub.settings import Settings
 from hub.store import formats as formats_store
 from hub.store import live as live_store
@@ -50,6 +55,7 @@ class Hub:
     formats: tuple[ParentFormat, ...]
     session_secret: bytes
     cache: BagCache
+    limiter: Limiter
     origin: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanners: dict[str, ScannerSession] = field(default_factory=dict)
     writer: BatchWriter = field(init=False)
@@ -58,9 +64,11 @@ class Hub:
     presence: Presence = field(init=False)
     connections: Connections = field(init=False)
     operation_limit: OperationLimit = field(init=False)
+    login_guard: LoginGuard = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
+        self.login_guard = LoginGuard(self.limiter, LoginLimits.from_settings(settings))
         self.writer = BatchWriter(self.pool, self.formats, max_ops=settings.batch_max_ops,
                                   max_delay=settings.batch_max_delay_ms / 1000, on_commit=self.on_commit)
         self.publisher = Publisher(self.broker)
@@ -119,7 +127,8 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         await auth.ensure_first_admin(pool, settings)
         hub = Hub(settings=settings, pool=pool, broker=create_broker(settings.redis_url, settings.redis_prefix),
                   formats=await formats_store.load(pool), session_secret=auth.secret_bytes(settings),
-                  cache=BagCache(settings.bag_cache_size))
+                  cache=BagCache(settings.bag_cache_size),
+                  limiter=create_limiter(settings.redis_url, settings.redis_prefix))
         await hub.fanout.start()
         await hub.broker.start(hub.on_publication, hub.on_broker_availability)
         hub.publisher.start()
@@ -133,6 +142,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
             await hub.publisher.close(settings.shutdown_timeout)
             await hub.broker.close()
             await hub.fanout.close()
+            await hub.limiter.close()
     finally:
         await pool.close()
 
@@ -159,4 +169,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(SecurityHeaders, https=settings.https),
+        Middleware(errors.LastResort),
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        Middleware(SameOrigin, allowed=settings.allowed_origins, https=settings.https),
+        Middleware(ApiRateLimit, per_minute=settings.api_requests_per_minute),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                     exception_handlers=errors.exception_handlers)

@@ -6,9 +6,9 @@ so any hub process can check it and an admin can revoke it at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
 import secrets
@@ -21,9 +21,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub import accounts
+from hub.codes import ApiCode
 from hub.connections import Revocation
 from hub.domain.rules import Actor, Role
+from hub.errors import api_error
+from hub.params import json_object, path_id
+from hub.ratelimit import client_address
 from hub.settings import Settings, SettingsError
+from hub.store import audit
 
 logger = logging.getLogger("tracetrack.auth")
 
@@ -33,7 +38,6 @@ COOKIE_MAX_AGE = 7 * 24 * 3600
 itself still ends after SESSION_IDLE_MINUTES without activity, or when revoked."""
 SECRET_FILE = "session_secret"
 HOME = {Role.DISPATCHER: "/scanner.html", Role.BILLER: "/bills.html", Role.ADMIN: "/admin.html"}
-INVALID_LOGIN = "Wrong username or password."
 
 Handler = Callable[[Request, Actor], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -83,11 +87,6 @@ async def current_user(conn: HTTPConnection) -> Actor | None:
                                           hub.settings.session_idle_minutes)
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    """An error as every API endpoint answers it: a stable code and a sentence for people."""
-    return JSONResponse({"error": code, "message": message}, status_code=status)
-
-
 def requires(*roles: Role) -> Callable[[Handler], Endpoint]:
     """Make `handler(request, actor)` an endpoint for logged-in users with one of `roles` (any if none).
 
@@ -98,9 +97,9 @@ def requires(*roles: Role) -> Callable[[Handler], Endpoint]:
         async def endpoint(request: Request) -> Response:
             actor = await current_user(request)
             if actor is None:
-                return error(401, "UNAUTHENTICATED", "You are not logged in, or your session has ended.")
+                return api_error(ApiCode.UNAUTHENTICATED)
             if roles and actor.role not in roles:
-                return error(403, "FORBIDDEN", "Your role does not allow this.")
+                return api_error(ApiCode.FORBIDDEN)
             return await handler(request, actor)
         return endpoint
     return decorate
@@ -110,31 +109,40 @@ def user_json(actor: Actor) -> dict[str, Any]:
     return accounts.user_view(actor.user_id, actor.username, actor.role, actor.area)
 
 
-async def _json_object(request: Request) -> dict[str, Any] | None:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def _bad_json(expected: str) -> JSONResponse:
-    return error(400, "BAD_REQUEST", f"Send a JSON object with {expected}.")
+    return api_error(ApiCode.BAD_REQUEST, f"Send a JSON object with {expected}.")
 
 
 def _strings(body: dict[str, Any], *names: str) -> bool:
     return all(isinstance(body.get(name), str) for name in names)
 
 
+def rate_limited(retry_after: int) -> JSONResponse:
+    return api_error(ApiCode.RATE_LIMITED, f"Too many attempts; try again in {retry_after} seconds.",
+                     {"Retry-After": str(retry_after)})
+
+
 async def login(request: Request) -> Response:
-    """Check the password, open a session and set its cookie; one answer for every failure."""
-    body = await _json_object(request)
-    if body is None or not _strings(body, "username", "password"):
+    """Check the password, open a session and set its cookie; one answer for every wrong password.
+
+    Too many failed attempts (see `hub.loginguard`) are answered 429 before any password is checked.
+    """
+    body = await json_object(request)
+    if not _strings(body, "username", "password"):
         return _bad_json('"username" and "password" strings')
     hub = request.app.state.hub
-    actor = await accounts.authenticate(hub.pool, hub.settings, body["username"], body["password"])
+    username, address = body["username"].strip().lower(), client_address(request.scope)
+    wait = await hub.login_guard.admit(username, address)
+    if wait is not None:
+        return rate_limited(wait)
+    try:
+        actor = await accounts.authenticate(hub.pool, username, body["password"], address)
+    except BaseException:
+        await hub.login_guard.not_checked(username, address)
+        raise
     if actor is None:
-        return error(401, "INVALID_LOGIN", INVALID_LOGIN)
+        return api_error(ApiCode.INVALID_LOGIN)
+    await hub.login_guard.succeeded(username, address)
     old_token = request.cookies.get(COOKIE_NAME)
     if old_token:
         await accounts.revoke_session(hub.pool, hub.session_secret, old_token)
@@ -142,7 +150,7 @@ async def login(request: Request) -> Response:
                                         request.headers.get("user-agent", ""))
     response = JSONResponse({"user": user_json(actor), "home": HOME[actor.role]})
     response.set_cookie(COOKIE_NAME, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax",
-                        secure=hub.settings.cookie_secure, path="/")
+                        secure=hub.settings.secure_cookies, path="/")
     return response
 
 
@@ -155,7 +163,7 @@ async def logout(request: Request) -> Response:
         hub.connections.revoke(Revocation(token_hash=accounts.token_hash(hub.session_secret, token)))
     response = JSONResponse({"ok": True})
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax",
-                           secure=request.app.state.hub.settings.cookie_secure)
+                           secure=request.app.state.hub.settings.secure_cookies)
     return response
 
 
@@ -167,8 +175,8 @@ async def me(request: Request, actor: Actor) -> Response:
 @requires(Role.ADMIN)
 async def create_user(request: Request, actor: Actor) -> Response:
     """Admin: create an account (audited with the admin as actor)."""
-    body = await _json_object(request)
-    if body is None or not _strings(body, "username", "password", "role") or not (
+    body = await json_object(request)
+    if not _strings(body, "username", "password", "role") or not (
             body.get("area") is None or isinstance(body["area"], str)):
         return _bad_json('"username", "password" and "role" strings and an "area" string or null')
     try:
@@ -176,26 +184,44 @@ async def create_user(request: Request, actor: Actor) -> Response:
                                              password=body["password"], role=body["role"],
                                              area=body.get("area"), actor_id=actor.user_id)
     except accounts.AccountError as exc:
-        return error(409 if exc.code == "USERNAME_TAKEN" else 400, exc.code, exc.message)
+        return api_error(exc.code, exc.message)
     return JSONResponse({"user": await accounts.get_user(request.app.state.hub.pool, user_id)}, status_code=201)
 
 
 @requires(Role.ADMIN)
 async def list_users(request: Request, actor: Actor) -> Response:
-    """Admin: every account, for the admin page."""
-    return JSONResponse({"users": await accounts.list_users(request.app.state.hub.pool)})
+    """Admin: every account, for the admin page; `locked` while its account-wide login limit holds."""
+    hub = request.app.state.hub
+    users = await accounts.list_users(hub.pool)
+    locked = await asyncio.gather(*(hub.login_guard.locked(user["username"]) for user in users))
+    return JSONResponse({"users": [{**user, "locked": lock} for user, lock in zip(users, locked)]})
 
 
 @requires(Role.ADMIN)
 async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
     """Admin: log a user out everywhere (audited)."""
+    user_id = path_id(request, "user_id")
     try:
-        count = await accounts.revoke_user_sessions(request.app.state.hub.pool, request.path_params["user_id"],
-                                                    actor_id=actor.user_id)
+        count = await accounts.revoke_user_sessions(request.app.state.hub.pool, user_id, actor_id=actor.user_id)
     except accounts.AccountError as exc:
-        return error(404, exc.code, exc.message)
-    request.app.state.hub.connections.revoke(Revocation(user_id=request.path_params["user_id"]))
+        return api_error(exc.code, exc.message)
+    request.app.state.hub.connections.revoke(Revocation(user_id=user_id))
     return JSONResponse({"revoked": count})
+
+
+@requires(Role.ADMIN)
+async def unlock_user(request: Request, actor: Actor) -> Response:
+    """Admin: lift every login limit on a user's account, whoever caused it (audited)."""
+    hub = request.app.state.hub
+    user_id = path_id(request, "user_id")
+    user = await accounts.get_user(hub.pool, user_id)
+    if user is None:
+        return api_error(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
+    failures = await hub.login_guard.failures(user["username"])
+    await hub.login_guard.unlock(user["username"])
+    await audit.insert_audit(hub.pool, actor.user_id, "user.unlock", f"user:{user_id}",
+                             {"counted_attempts": failures}, {"counted_attempts": 0})
+    return JSONResponse({"unlocked": user_id})
 
 
 routes = [
@@ -204,5 +230,6 @@ routes = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/users", create_user, methods=["POST"]),
     Route("/api/users", list_users, methods=["GET"]),
-    Route("/api/users/{user_id:int}/revoke-sessions", revoke_user_sessions, methods=["POST"]),
+    Route("/api/users/{user_id}/revoke-sessions", revoke_user_sessions, methods=["POST"]),
+    Route("/api/users/{user_id}/unlock", unlock_user, methods=["POST"]),
 ]

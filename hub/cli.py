@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import signal
+import ssl
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
@@ -128,7 +129,32 @@ class _ServeCommand(click.Command):
             )
 
 
-@click.group()
+class _Main(click.Group):
+    """Every command's failure is one line and exit status 1, whatever went wrong.
+
+    Expected failures raise `click.ClickException` with their own sentence; anything else is put
+    in one line here (the traceback is still logged at debug level, for whoever debugs).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except asyncpg.UndefinedTableError as exc:
+            raise click.ClickException(
+                f"the database has no hub schema yet ({exc}); run `tracetrack migrate` first") from None
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+        except ssl.SSLError as exc:
+            raise click.ClickException(f"TLS_CERTFILE / TLS_KEYFILE cannot be used: {exc}") from None
+        except Exception as exc:
+            logging.getLogger("tracetrack").debug("command failed", exc_info=True)
+            reason = " ".join(str(exc).split())
+            raise click.ClickException(f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__) from None
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """TraceTrack Hub: real-time scanning hub for warehouse bag tracking."""
 
@@ -169,6 +195,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
                 port=port or settings.port,
                 workers=workers,
                 log_level=settings.log_level,
+                log_config=server.log_config(),
+                ssl_certfile=settings.tls_certfile,
+                ssl_keyfile=settings.tls_keyfile,
                 ws="websockets-sansio",
                 ws_max_size=settings.max_frame_bytes,
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
@@ -189,7 +218,10 @@ async def _prepare(settings: Settings) -> None:
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
-        password = await accounts.ensure_first_admin(pool, settings)
+        try:
+            password = await accounts.ensure_first_admin(pool, settings)
+        except accounts.AccountError as exc:
+            raise click.ClickException(f"ADMIN_USERNAME / ADMIN_PASSWORD: {exc.message}") from None
         if password is not None:
             click.echo(
                 f"\nCreated the first admin account: username {settings.admin_username!r}, "

@@ -131,3 +131,76 @@ class Close(enum.IntEnum):
 
 _RECONNECT = frozenset({Close.SERVER_ERROR, Close.SERVICE_RESTART, Close.SLOW_CONSUMER,
                         Close.TOO_MANY_CONNECTIONS})
+
+
+@dataclass(frozen=True)
+class ApiInfo:
+    status: int
+    message: str
+
+
+class ApiCode(enum.StrEnum):
+    """Error codes of the HTTP API (`{"error": CODE, "message": ...}`), each with its HTTP status.
+
+    The message here is the default; an answer may carry a more specific one.
+    """
+
+    BAD_REQUEST = "BAD_REQUEST"
+    INVALID_TEXT = "INVALID_TEXT"
+    INVALID_ID = "INVALID_ID"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INVALID_LOGIN = "INVALID_LOGIN"
+    FORBIDDEN = "FORBIDDEN"
+    CROSS_ORIGIN = "CROSS_ORIGIN"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    RATE_LIMITED = "RATE_LIMITED"
+    BUSY = "BUSY"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    # Accounts and wall-screen tokens
+    INVALID_USERNAME = "INVALID_USERNAME"
+    INVALID_ROLE = "INVALID_ROLE"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    AREA_REQUIRED = "AREA_REQUIRED"
+    UNKNOWN_AREA = "UNKNOWN_AREA"
+    USERNAME_TAKEN = "USERNAME_TAKEN"
+    UNKNOWN_USER = "UNKNOWN_USER"
+    UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
+    UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+
+    @property
+    def status(self) -> int:
+        return API_CODES[self].status
+
+    @property
+    def message(self) -> str:
+        return API_CODES[self].message
+
+
+API_CODES: dict[ApiCode, ApiInfo] = {
+    ApiCode.BAD_REQUEST: ApiInfo(400, "The request is not valid."),
+    ApiCode.INVALID_TEXT: ApiInfo(400, "A text field holds characters that are not printable text, or is too long."),
+    ApiCode.INVALID_ID: ApiInfo(400, "An id in the path is not a whole number from 1 to 2^63-1."),
+    ApiCode.UNAUTHENTICATED: ApiInfo(401, "You are not logged in, or your session has ended."),
+    ApiCode.INVALID_LOGIN: ApiInfo(401, "Wrong username or password."),
+    ApiCode.FORBIDDEN: ApiInfo(403, "Your role does not allow this."),
+    ApiCode.CROSS_ORIGIN: ApiInfo(403, "Requests that change something must come from the hub's own pages."),
+    ApiCode.NOT_FOUND: ApiInfo(404, "There is nothing at this address."),
+    ApiCode.METHOD_NOT_ALLOWED: ApiInfo(405, "This address does not accept this method."),
+    ApiCode.PAYLOAD_TOO_LARGE: ApiInfo(413, "The request body is larger than the hub accepts."),
+    ApiCode.UNSUPPORTED_MEDIA_TYPE: ApiInfo(415, "Send the body as JSON, with Content-Type: application/json."),
+    ApiCode.RATE_LIMITED: ApiInfo(429, "Too many requests; wait as long as Retry-After says."),
+    ApiCode.BUSY: ApiInfo(503, "The hub is busy; try again in a moment."),
+    ApiCode.INTERNAL_ERROR: ApiInfo(500, "Something went wrong in the hub; it has been logged."),
+    ApiCode.INVALID_USERNAME: ApiInfo(400, "A username is 2 to 40 characters: letters, digits, '.', '_' or '-'."),
+    ApiCode.INVALID_ROLE: ApiInfo(400, "Unknown role: use admin, biller or dispatcher."),
+    ApiCode.WEAK_PASSWORD: ApiInfo(400, "This password may not be used; choose another."),
+    ApiCode.AREA_REQUIRED: ApiInfo(400, "Dispatchers and billers need a dispatch area."),
+    ApiCode.UNKNOWN_AREA: ApiInfo(400, "There is no such dispatch area."),
+    ApiCode.USERNAME_TAKEN: ApiInfo(409, "A user with this name already exists."),
+    ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
+    ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
+    ApiCode.UNKNOWN_DEVICE: ApiInfo(404, "No user holds this scanner device."),
+}

@@ -10,9 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.auth import error, requires
+from hub.auth import requires
+from hub.codes import ApiCode
 from hub.connections import Revocation
 from hub.domain.rules import Actor, Role
+from hub.errors import api_error
 from hub.protocol import DEVICE_PATTERN
 from hub.store import audit
 from hub.store import devices as store
@@ -34,12 +36,12 @@ async def release(request: Request, actor: Actor) -> Response:
     """Admin: unbind a device from its user (audited), closing its open connections everywhere."""
     device = request.path_params["device"]
     if not DEVICE_PATTERN.match(device):
-        return error(400, "BAD_REQUEST", "A device id is 1-64 characters of A-Z a-z 0-9 . _ : -")
+        return api_error(ApiCode.BAD_REQUEST, "A device id is 1-64 characters of A-Z a-z 0-9 . _ : -")
     hub = request.app.state.hub
     async with hub.pool.acquire() as conn, conn.transaction():
         row = await store.release(conn, device)
         if row is None:
-            return error(404, "UNKNOWN_DEVICE", f"No user holds the device {device!r}.")
+            return api_error(ApiCode.UNKNOWN_DEVICE, f"No user holds the device {device!r}.")
         await audit.insert_audit(conn, actor.user_id, "device.release", f"device:{device}",
                                  {"owner_id": row["owner_id"], "owner": row["username"]}, {"owner_id": None})
     closed = hub.connections.revoke(Revocation(device=device))

@@ -1,4 +1,4 @@
-"""Running the app under uvicorn, with a shutdown that acks before it closes.
+"""Running the app under uvicorn, with a shutdown that acks before it closes, and a log with no tokens.
 
 uvicorn's own shutdown closes every websocket with 1012 at once, dropping acks still due. The hub
 first stops accepting, lets each scanner session finish (commit and ack what it accepted), closes
@@ -9,13 +9,18 @@ that drain.
 uvicorn waits for a request's headers for ever: a connection that sends them a byte at a time (or
 never) is held open (slow loris). The hub gives every connection `header_timeout` seconds for the
 headers of each request, the websocket upgrade included.
+
+uvicorn logs every request line with its query string, which for a wall screen holds its token:
+the log configuration here masks every `token=` value before any handler writes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import multiprocessing
+import re
 import signal
 import socket
 import threading
@@ -23,12 +28,41 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 import uvicorn
+import uvicorn.config
 from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger("tracetrack.server")
 
 RESPAWN_DELAY = 1.0
+
+_TOKEN = re.compile(r"(?i)((?:^|[?&;])token=)[^&;\s\"]*")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every `token=` query parameter replaced by [redacted]."""
+    return _TOKEN.sub(rf"\g<1>{REDACTED}", text)
+
+
+class RedactTokens(logging.Filter):
+    """Mask tokens in a record's message and arguments (uvicorn passes the path as an argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with `RedactTokens` on every handler."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"redact_tokens": {"()": f"{__name__}.RedactTokens"}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact_tokens"]
+    return config
 
 
 def _find_hub(app: Any) -> Any:

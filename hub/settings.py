@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hub.domain.credentials import password_problem, secret_problem
+
 
 class SettingsError(Exception):
     """A setting is malformed or missing; the message names the environment variable."""
@@ -52,6 +54,12 @@ def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _parse_file(raw: str) -> str:
+    if not Path(raw).is_file():
+        raise ValueError("no such file")
+    return raw
+
+
 def _parse_environment(raw: str) -> str:
     if raw not in ("development", "production"):
         raise ValueError("expected 'development' or 'production'")
@@ -83,7 +91,8 @@ class Settings:
     """The hub's configuration, parsed and typed. Each field is one environment variable."""
 
     environment: str = option("TRACETRACK_ENV", "development",
-        "'production' makes a missing SESSION_SECRET or a default ADMIN_PASSWORD a start-up error.",
+        "'production' refuses to start without HTTPS (TLS_CERTFILE or TLS_PROXY), with a short or missing "
+        "SESSION_SECRET or with a weak ADMIN_PASSWORD.",
         _parse_environment)
     database_url: str | None = option("DATABASE_URL", None,
         "PostgreSQL URL. Unset: an embedded PostgreSQL is started in the data directory.")
@@ -99,19 +108,40 @@ class Settings:
         "Directory for the embedded PostgreSQL and generated secrets.", Path)
     log_level: str = option("LOG_LEVEL", "info", "Logging level.", _parse_log_level)
     allowed_origins: tuple[str, ...] = option("ALLOWED_ORIGINS", (),
-        "Comma-separated extra origins allowed to open websockets; the hub's own origin always is.",
+        "Comma-separated extra origins allowed to open websockets and to send requests that change "
+        "something; the hub's own origin always is.",
         _parse_list)
     admin_username: str = option("ADMIN_USERNAME", "admin", "Username of the first admin account.")
     admin_password: str | None = option("ADMIN_PASSWORD", None,
         "Password of the first admin account. Unset: one is generated and printed once.")
     session_idle_minutes: int = option("SESSION_IDLE_MINUTES", 30,
         "Minutes without any request or scan after which a session expires.", _parse_positive_int)
-    login_max_failures: int = option("LOGIN_MAX_FAILURES", 5,
-        "Failed logins in a row that lock an account.", _parse_positive_int)
-    login_lockout_minutes: int = option("LOGIN_LOCKOUT_MINUTES", 15,
-        "Minutes an account stays locked after too many failed logins.", _parse_positive_int)
+    login_failures_per_address: int = option("LOGIN_FAILURES_PER_ADDRESS", 50,
+        "Failed logins one client address may make per LOGIN_WINDOW_MINUTES, whatever the accounts; "
+        "then it gets 429.", _parse_positive_int)
+    login_failures_per_account_address: int = option("LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", 10,
+        "Failed logins for one account from one client address per LOGIN_WINDOW_MINUTES; then that "
+        "address gets 429 for that account (its owner elsewhere logs in as usual).", _parse_positive_int)
+    login_failures_per_account: int = option("LOGIN_FAILURES_PER_ACCOUNT", 100,
+        "Failed logins for one account from all addresses together per LOGIN_WINDOW_MINUTES (slows "
+        "guessing from many addresses; not applied to addresses it logged in from in the last 30 days); "
+        "an admin can unlock it.", _parse_positive_int)
+    login_window_minutes: int = option("LOGIN_WINDOW_MINUTES", 15,
+        "Minutes over which failed logins are counted.", _parse_positive_int)
+    api_requests_per_minute: int = option("API_REQUESTS_PER_MINUTE", 3000,
+        "Requests to /api/ one client address may make per minute; then it gets 429.", _parse_positive_int)
     cookie_secure: bool = option("COOKIE_SECURE", False,
-        "Mark the session cookie Secure (set it when served over HTTPS).", _parse_bool)
+        "Mark the session cookie Secure (set it when served over HTTPS; always so in production).",
+        _parse_bool)
+    tls_proxy: bool = option("TLS_PROXY", False,
+        "A proxy in front terminates TLS: pages are served as HTTPS (HSTS, Secure cookies).", _parse_bool)
+    tls_certfile: str | None = option("TLS_CERTFILE", None,
+        "PEM certificate chain: the hub serves HTTPS itself (with TLS_KEYFILE).", _parse_file)
+    tls_keyfile: str | None = option("TLS_KEYFILE", None,
+        "PEM private key of TLS_CERTFILE.", _parse_file)
+    max_body_bytes: int = option("MAX_BODY_BYTES", 1_048_576,
+        "Largest HTTP request body accepted, in bytes; a larger one gets 413 before it is read.",
+        _parse_positive_int)
     batch_max_ops: int = option("BATCH_MAX_OPS", 500,
         "Operations after which the writer closes a batch.", _parse_positive_int)
     batch_max_delay_ms: float = option("BATCH_MAX_DELAY_MS", 2.0,
@@ -189,14 +219,33 @@ class Settings:
     def production(self) -> bool:
         return self.environment == "production"
 
+    @property
+    def https(self) -> bool:
+        """Whether browsers reach the hub over HTTPS: it serves TLS itself, or a TLS proxy does."""
+        return self.tls_proxy or self.tls_certfile is not None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure or self.https or self.production
+
     def check_production(self) -> None:
-        """Refuse to run in production with a secret or a password nobody chose."""
+        """Refuse to run in production over plain HTTP, or with a secret or a password nobody chose."""
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise SettingsError("TLS_CERTFILE and TLS_KEYFILE go together: set both or neither")
         if not self.production:
             return
         if not self.session_secret:
             raise SettingsError("SESSION_SECRET must be set when TRACETRACK_ENV=production")
-        if self.admin_password is not None and self.admin_password.lower() in DEFAULT_PASSWORDS:
-            raise SettingsError("ADMIN_PASSWORD is a well-known default; choose another for production")
+        problem = secret_problem(self.session_secret)
+        if problem is not None:
+            raise SettingsError(f"SESSION_SECRET {problem}")
+        if self.admin_password is not None:
+            problem = password_problem(self.admin_password, self.admin_username)
+            if problem is not None:
+                raise SettingsError(f"ADMIN_PASSWORD is not acceptable in production: {problem}")
+        if not self.https:
+            raise SettingsError("TRACETRACK_ENV=production serves HTTPS only: set TLS_CERTFILE and TLS_KEYFILE, "
+                                "or TLS_PROXY=1 when a proxy in front terminates TLS")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -211,5 +260,3 @@ def documented_options() -> list[tuple[str, str, str]]:
         rows.append((field.metadata["env"], shown or "empty", field.metadata["help"]))
     return rows
 
-
-DEFAULT_PASSWORDS = frozenset({"admin", "password", "changeme", "tracetrack"})

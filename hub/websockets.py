@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from hub import accounts, auth, walltokens
+from hub import accounts, auth, security, walltokens
 from hub.codes import Close
 from hub.connections import Connection, user_principal, wall_principal
 from hub.dashboard import DashboardConnection
@@ -22,12 +22,9 @@ from hub.transport import WebSocketTransport
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
     """Browsers always send Origin: it must be the hub's own or a configured one (no cross-site
-    websocket hijacking). Non-browser clients send none and are judged by their session alone."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    own = f"{'https' if websocket.url.scheme == 'wss' else 'http'}://{websocket.headers.get('host', '')}"
-    return origin == own or origin in allowed
+    websocket hijacking). Non-browser clients send none and are judged by their session alone.
+    The same rule as for every HTTP request that changes something (`hub.security`)."""
+    return security.origin_allowed(websocket.scope, allowed, websocket.app.state.hub.settings.https)
 
 
 async def scan_endpoint(websocket: WebSocket) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -122,7 +121,7 @@ def test_malformed_login_is_400_with_a_message(client: TestClient, body: bytes) 
     response = client.post("/api/login", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"] == "BAD_REQUEST"
-    assert "username" in response.json()["message"]
+    assert response.json()["message"]
 
 
 async def test_wrong_password_and_unknown_user_answer_alike_after_equal_work(
@@ -138,16 +137,7 @@ async def test_wrong_password_and_unknown_user_answer_alike_after_equal_work(
     disp = await user_row(clean_db, "disp")
     assert verify_calls[1].startswith("$argon2id$")
     assert verify_calls[1].split("$")[2:4] == disp["password_hash"].split("$")[2:4]
-    assert disp["failed_logins"] == 1
 
-
-async def test_a_good_login_clears_the_failure_count(client: TestClient, users: dict[str, int],
-                                                     clean_db: asyncpg.Pool) -> None:
-    login(client, "disp", "nope-nope")
-    login(client, "disp", "nope-nope")
-    assert (await user_row(clean_db, "disp"))["failed_logins"] == 2
-    token_of(client, "disp")
-    assert (await user_row(clean_db, "disp"))["failed_logins"] == 0
 
 
 async def test_an_outdated_hash_is_upgraded_at_login(client: TestClient, users: dict[str, int],
@@ -166,59 +156,6 @@ async def test_an_inactive_user_cannot_log_in_and_loses_its_sessions(
     await clean_db.execute("UPDATE users SET active = false WHERE username = 'disp'")
     assert client.get("/api/me", headers=as_(token)).status_code == 401
     assert login(client, "disp", PASSWORD).json()["error"] == "INVALID_LOGIN"
-
-
-# --- lockout ----------------------------------------------------------------------------------
-
-
-async def test_lockout_after_repeated_failures_then_unlock(
-        client: TestClient, settings: Settings, users: dict[str, int], clean_db: asyncpg.Pool,
-        verify_calls: list[str]) -> None:
-    for _ in range(settings.login_max_failures):
-        assert login(client, "disp", "wrong-password").status_code == 401
-    disp = await user_row(clean_db, "disp")
-    assert disp["locked_until"] is not None
-    locked = await clean_db.fetchval(
-        "SELECT count(*) FROM audit_log WHERE action = 'user.locked' AND target = $1", f"user:{disp['id']}")
-    assert locked == 1
-
-    # Locked: even the right password fails, with the same answer and the same work.
-    verify_calls.clear()
-    response = login(client, "disp", PASSWORD)
-    assert response.status_code == 401
-    assert response.json() == {"error": "INVALID_LOGIN", "message": "Wrong username or password."}
-    assert len(verify_calls) == 1
-    # Failures during the lockout do not extend it.
-    login(client, "disp", "wrong-password")
-    assert (await user_row(clean_db, "disp"))["locked_until"] == disp["locked_until"]
-
-    # Other accounts are not affected.
-    token_of(client, "bill")
-
-    await clean_db.execute("UPDATE users SET locked_until = now() - interval '1 second' WHERE id = $1", disp["id"])
-    token_of(client, "disp")
-    assert (await user_row(clean_db, "disp"))["failed_logins"] == 0
-
-
-async def test_concurrent_failures_are_all_counted(clean_db: asyncpg.Pool, settings: Settings,
-                                                   users: dict[str, int]) -> None:
-    """Guessing in parallel (or through several hub processes) gets no extra attempts."""
-    attempts = [accounts.authenticate(clean_db, settings, "disp", f"guess-{n}")
-                for n in range(settings.login_max_failures)]
-    assert await asyncio.gather(*attempts) == [None] * settings.login_max_failures
-    assert (await user_row(clean_db, "disp"))["locked_until"] is not None
-    assert await accounts.authenticate(clean_db, settings, "disp", PASSWORD) is None
-
-
-async def test_after_a_lockout_runs_out_the_count_starts_again(
-        client: TestClient, settings: Settings, users: dict[str, int], clean_db: asyncpg.Pool) -> None:
-    await clean_db.execute(
-        "UPDATE users SET failed_logins = $1, locked_until = now() - interval '1 second' WHERE username = 'disp'",
-        settings.login_max_failures)
-    login(client, "disp", "wrong-password")
-    disp = await user_row(clean_db, "disp")
-    assert disp["failed_logins"] == 1
-    assert disp["locked_until"] is None
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -385,7 +322,7 @@ async def test_first_admin_gets_a_generated_password_shown_once(admins_inactive:
     password = await accounts.ensure_first_admin(admins_inactive, first)
     assert password is not None and len(password) >= 16
     assert await accounts.ensure_first_admin(admins_inactive, first) is None
-    actor = await accounts.authenticate(admins_inactive, first, "boss", password)
+    actor = await accounts.authenticate(admins_inactive, "boss", password)
     assert actor is not None and actor.role is Role.ADMIN and actor.area is None
     audit = await admins_inactive.fetchrow("SELECT actor_id, after FROM audit_log WHERE action = 'user.create'")
     assert audit["actor_id"] is None and audit["after"]["username"] == "boss"
@@ -395,7 +332,7 @@ async def test_first_admin_takes_the_password_from_the_environment(admins_inacti
                                                                    settings: Settings) -> None:
     first = settings.replace(admin_username="Chief", admin_password="from-the-environment")
     assert await accounts.ensure_first_admin(admins_inactive, first) is None
-    assert await accounts.authenticate(admins_inactive, first, "chief", "from-the-environment") is not None
+    assert await accounts.authenticate(admins_inactive, "chief", "from-the-environment") is not None
     assert await admins_inactive.fetchval("SELECT count(*) FROM users WHERE role = 'admin' AND active") == 1
 
 

@@ -13,7 +13,7 @@ from hub.settings import Settings, SettingsError, documented_options
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FIELDS = dataclasses.fields(Settings)
-PRODUCTION = {"TRACETRACK_ENV": "production", "SESSION_SECRET": "a-long-random-secret"}
+PRODUCTION = {"TRACETRACK_ENV": "production", "SESSION_SECRET": "kP3vX9qLm2ZtR8wYc4NbH7jF1sDgA6eU", "TLS_PROXY": "1"}
 
 
 def words(text: str) -> str:
@@ -102,14 +102,51 @@ def test_production_needs_a_session_secret() -> None:
         Settings.from_env({"TRACETRACK_ENV": "production"})
 
 
-@pytest.mark.parametrize("password", ["admin", "Password", "changeme", "tracetrack"])
-def test_production_refuses_a_default_admin_password(password: str) -> None:
-    with pytest.raises(SettingsError, match="ADMIN_PASSWORD"):
+@pytest.mark.parametrize("password", ["admin", "Password", "changeme", "tracetrack", "a", "aaaaaaaaaaaa",
+                                      "Password123", "admin123"])
+def test_production_refuses_a_weak_admin_password(password: str) -> None:
+    with pytest.raises(SettingsError, match="^ADMIN_PASSWORD is not acceptable in production: "):
         Settings.from_env({**PRODUCTION, "ADMIN_PASSWORD": password})
+
+
+def test_production_refuses_the_admin_username_as_password() -> None:
+    with pytest.raises(SettingsError, match="must not be the username"):
+        Settings.from_env({**PRODUCTION, "ADMIN_USERNAME": "warehouse-boss", "ADMIN_PASSWORD": "Warehouse-Boss"})
+
+
+@pytest.mark.parametrize("secret", ["a", "s3cret", "x" * 64, "ab" * 20, "abcde" * 8, "1234567" * 5])
+def test_production_refuses_a_short_or_repetitive_session_secret(secret: str) -> None:
+    with pytest.raises(SettingsError, match="^SESSION_SECRET must be at least 32 characters"):
+        Settings.from_env({**PRODUCTION, "SESSION_SECRET": secret})
+
+
+def test_production_refuses_plain_http() -> None:
+    with pytest.raises(SettingsError, match="TLS_CERTFILE and TLS_KEYFILE, or TLS_PROXY=1"):
+        Settings.from_env({key: value for key, value in PRODUCTION.items() if key != "TLS_PROXY"})
+
+
+def test_production_over_https_of_its_own_starts(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("certificate")
+    (tmp_path / "key.pem").write_text("key")
+    files = {"TLS_CERTFILE": str(tmp_path / "cert.pem"), "TLS_KEYFILE": str(tmp_path / "key.pem")}
+    settings = Settings.from_env({**PRODUCTION, "TLS_PROXY": "", **files})
+    assert settings.https and settings.secure_cookies
+    with pytest.raises(SettingsError, match="TLS_CERTFILE and TLS_KEYFILE go together"):
+        Settings.from_env({"TLS_CERTFILE": files["TLS_CERTFILE"]})
+    with pytest.raises(SettingsError, match=r"^TLS_KEYFILE=.* is not valid: no such file"):
+        Settings.from_env({**files, "TLS_KEYFILE": str(tmp_path / "missing.pem")})
+
+
+def test_cookies_are_secure_in_production_or_over_https() -> None:
+    assert not Settings().secure_cookies
+    assert Settings(cookie_secure=True).secure_cookies
+    assert Settings(tls_proxy=True).secure_cookies and Settings(tls_proxy=True).https
+    assert Settings.from_env(PRODUCTION).secure_cookies
 
 
 def test_production_with_chosen_secrets_starts() -> None:
     assert Settings.from_env({**PRODUCTION, "ADMIN_PASSWORD": "a-chosen-password"}).production
+    assert Settings.from_env({**PRODUCTION, "TLS_PROXY": "yes"}).https
     assert Settings.from_env(PRODUCTION).admin_password is None, "unset: one is generated"
 
 

@@ -1,7 +1,7 @@
 """Users, their login state and their sessions: every SQL statement of the accounts aggregate.
 
-Times are PostgreSQL's `now()`, never the hub's clock, so several hub processes agree on lockouts
-and idle expiry. Sessions are looked up by the hash of their token only.
+Times are PostgreSQL's `now()`, never the hub's clock, so several hub processes agree on idle
+expiry. Sessions are looked up by the hash of their token only.
 """
 
 from __future__ import annotations
@@ -18,42 +18,11 @@ Db = Any
 
 
 async def find_login(db: Db, username: str) -> asyncpg.Record | None:
-    """What a login needs to know about a user; whether it may log in is decided by the updates below."""
+    """What a login needs to know about an active user (an inactive one cannot log in)."""
     return await db.fetchrow(
-        "SELECT id, username, password_hash, role, area FROM users WHERE username = $1",
+        "SELECT id, username, password_hash, role, area FROM users WHERE username = $1 AND active",
         username, timeout=TIMEOUT,
     )
-
-
-async def record_failure(db: Db, user_id: int, max_failures: int, lockout_minutes: int) -> bool:
-    """Count one failed login; lock the account at `max_failures` in a row. True if this one locked it.
-
-    A lock that has run out starts the count again. A locked account is left as it is, so failed
-    attempts during a lockout do not extend it. Checked and changed in one statement, so concurrent
-    attempts from several hub processes are all counted.
-    """
-    locked = await db.fetchval(
-        """UPDATE users
-              SET failed_logins = CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END,
-                  locked_until = CASE
-                      WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END) >= $2
-                      THEN now() + make_interval(mins => $3) END
-            WHERE id = $1 AND (locked_until IS NULL OR locked_until <= now())
-        RETURNING locked_until IS NOT NULL""",
-        user_id, max_failures, lockout_minutes, timeout=TIMEOUT,
-    )
-    return bool(locked)
-
-
-async def record_success(db: Db, user_id: int) -> bool:
-    """Clear the failure count after a good password; False (and nothing changed) if inactive or locked."""
-    cleared = await db.fetchval(
-        """UPDATE users SET failed_logins = 0, locked_until = NULL
-            WHERE id = $1 AND active AND (locked_until IS NULL OR locked_until <= now())
-        RETURNING id""",
-        user_id, timeout=TIMEOUT,
-    )
-    return cleared is not None
 
 
 async def set_password_hash(db: Db, user_id: int, password_hash: str) -> None:
@@ -72,10 +41,9 @@ async def find_user(db: Db, user_id: int) -> asyncpg.Record | None:
 
 
 async def list_users(db: Db) -> list[asyncpg.Record]:
-    """Every account, with whether it is active or locked now and how many live sessions it has."""
+    """Every account, with whether it is active and how many live sessions it has."""
     rows: list[asyncpg.Record] = await db.fetch(
         """SELECT u.id, u.username, u.role, u.area, u.active,
-                  coalesce(u.locked_until > now(), false) AS locked,
                   (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL)::int
                       AS sessions
              FROM users u ORDER BY u.username""",

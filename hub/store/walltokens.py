@@ -9,15 +9,21 @@ import asyncpg
 TIMEOUT = 10.0
 
 
-async def insert(db: Any, token_hash: bytes, label: str, area: str | None, created_by: int) -> int:
-    return int(await db.fetchval(
-        "INSERT INTO wall_tokens (token_hash, label, area, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
-        token_hash, label, area, created_by, timeout=TIMEOUT))
+async def insert(db: Any, token_hash: bytes, label: str, area: str | None, created_by: int,
+                 expires_days: int | None) -> asyncpg.Record:
+    """The new token's id and expiry (None: until revoked), `expires_days` from PostgreSQL's now."""
+    row: asyncpg.Record = await db.fetchrow(
+        """INSERT INTO wall_tokens (token_hash, label, area, created_by, expires_at)
+           VALUES ($1, $2, $3, $4, now() + make_interval(days => $5)) RETURNING id, expires_at""",
+        token_hash, label, area, created_by, expires_days, timeout=TIMEOUT)
+    return row
 
 
 async def live_by_hash(db: Any, token_hash: bytes) -> asyncpg.Record | None:
+    """The token if it is neither revoked nor expired."""
     return await db.fetchrow(
-        "SELECT id, label, area FROM wall_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        """SELECT id, label, area FROM wall_tokens
+            WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())""",
         token_hash, timeout=TIMEOUT)
 
 
@@ -30,7 +36,9 @@ async def revoke(db: Any, token_id: int) -> asyncpg.Record | None:
 
 async def list_all(db: Any) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await db.fetch(
-        """SELECT id, label, area, created_at, revoked_at FROM wall_tokens ORDER BY id DESC LIMIT 500""",
+        """SELECT id, label, area, created_at, revoked_at, expires_at,
+                  coalesce(expires_at <= now(), false) AS expired
+             FROM wall_tokens ORDER BY id DESC LIMIT 500""",
         timeout=TIMEOUT)
     return rows
 
