@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from hub.app import create_app
@@ -97,3 +98,17 @@ def hub_process(database_url: str, tmp_path: Path) -> Iterator[type[HubProcess]]
     yield Bound
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def verify_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2 verification, recorded (the real one still runs)."""
+    calls: list[str] = []
+    real = PasswordHasher.verify
+
+    def spy(self: PasswordHasher, hash: str, password: str) -> bool:
+        calls.append(hash)
+        return real(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", spy)
+    return calls

@@ -56,20 +56,6 @@ async def users(clean_db: asyncpg.Pool) -> dict[str, int]:
 
 
 @pytest.fixture
-def verify_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every argon2 verification, recorded (the real one still runs)."""
-    calls: list[str] = []
-    real = PasswordHasher.verify
-
-    def spy(self: PasswordHasher, hash: str, password: str) -> bool:
-        calls.append(hash)
-        return real(self, hash, password)
-
-    monkeypatch.setattr(PasswordHasher, "verify", spy)
-    return calls
-
-
-@pytest.fixture
 async def admins_inactive(clean_db: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
     """No active admin, as on a first start; the usual admin comes back afterwards."""
     await clean_db.execute("UPDATE users SET active = false WHERE role = 'admin'")

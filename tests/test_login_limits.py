@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
-from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from hub import accounts, passwords
@@ -42,20 +41,6 @@ async def disp(clean_db: asyncpg.Pool) -> int:
 def client(limits: Settings, clean_db: asyncpg.Pool) -> Iterator[TestClient]:
     with edge_client(limits) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def verify_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every argon2 verification, recorded (the real one still runs)."""
-    calls: list[str] = []
-    real = PasswordHasher.verify
-
-    def spy(self: PasswordHasher, hash: str, password: str) -> bool:
-        calls.append(hash)
-        return real(self, hash, password)
-
-    monkeypatch.setattr(PasswordHasher, "verify", spy)
-    return calls
 
 
 def attempt(client: TestClient, address: str, password: str, username: str = "disp") -> tuple[int, dict[str, str]]:

@@ -18,6 +18,17 @@ from hub.writer import BatchWriter
 from tests.services import database_down
 
 
+async def recording_writer(pool: asyncpg.Pool) -> tuple[BatchWriter, list[Committed]]:
+    """A writer (not started) and the list of batches it commits, in commit order."""
+    committed: list[Committed] = []
+
+    async def on_commit(batch: Committed) -> None:
+        committed.append(batch)
+
+    writer = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001, on_commit=on_commit)
+    return writer, committed
+
+
 @pytest.fixture
 async def actor(clean_db: asyncpg.Pool) -> rules.Actor:
     user_id = await clean_db.fetchval(
@@ -29,13 +40,7 @@ async def actor(clean_db: asyncpg.Pool) -> rules.Actor:
 async def test_after_a_retry_later_operations_of_the_device_wait_for_its_resend(
         actor: rules.Actor, postgres_server_url: str, database_url: str) -> None:
     pool = await create_pool(database_url, 2)
-    committed: list[Committed] = []
-
-    async def on_commit(batch: Committed) -> None:
-        committed.append(batch)
-
-    writer = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001,
-                         on_commit=on_commit)
+    writer, committed = await recording_writer(pool)
     writer.start()
     try:
         def sub(seq: int, op: rules.Operation) -> Submission:
@@ -78,13 +83,7 @@ async def test_an_operation_the_database_refuses_is_recorded_refused_and_the_res
     batch commits, later operations of the same device too. Before, the whole batch was told RETRY
     and the refused operation, never recorded, came back for ever."""
     pool = await create_pool(database_url, 2)
-    committed: list[Committed] = []
-
-    async def on_commit(batch: Committed) -> None:
-        committed.append(batch)
-
-    writer = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001,
-                         on_commit=on_commit)
+    writer, committed = await recording_writer(pool)
     now = datetime.now(UTC)
 
     def sub(device: str, seq: int, op: rules.Operation, data: dict[str, str] | None = None) -> Submission:
@@ -126,7 +125,7 @@ async def test_an_operation_the_database_refuses_is_recorded_refused_and_the_res
         "iso-a": 2, "iso-b": 2, "iso-c": 1, "iso-d": 1, "iso-e": 1}
 
     # a resend of the refused operation is a replay of its recorded answer, not another refusal
-    again = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001, on_commit=on_commit)
+    again, _ = await recording_writer(pool)
     again.start()
     try:
         replay = await again.submit(batch[1])
@@ -140,11 +139,7 @@ async def test_settled_waits_for_the_devices_operations_still_in_the_writer(
         actor: rules.Actor, database_url: str) -> None:
     """A welcome reads the applied seq after `settled`: it then includes everything the device had sent."""
     pool = await create_pool(database_url, 2)
-
-    async def on_commit(batch: Committed) -> None:
-        pass
-
-    writer = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001, on_commit=on_commit)
+    writer, _ = await recording_writer(pool)
     futures = [writer.submit(Submission("settle-dev", seq, actor, rules.ScanParent(f"SB4200{seq}")))
                for seq in (1, 2, 3)]
     writer.start()
