@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from websockets.sync.client import connect
 
 from tests.browser.conftest import LiveHub
-from tests.browser.test_scanner_page import PHONE, log_in, quiet, watch_errors, wedge
+from tests.browser.page_support import PHONE, log_in, quiet, watch_errors, wedge
 
 pytestmark = pytest.mark.browser
 

@@ -19,34 +19,9 @@ from playwright.sync_api import expect
 from hub.codes import Code
 from tests.browser.browsers import launch_options
 from tests.browser.conftest import FakeHub, LiveHub, ack, until
+from tests.browser.page_support import PHONE, log_in, quiet, watch_errors, wedge
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 412, "height": 915}  # a common Android phone
-
-
-def watch_errors(page: Any) -> list[str]:
-    """Uncaught errors of the page's scripts."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
-
-
-def log_in(page: Any, username: str, password: str) -> None:
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.press("#password", "Enter")
-
-
-def wedge(page: Any, code: str) -> None:
-    """What a keyboard-wedge scanner does: type the code into whatever has the focus, press Enter."""
-    page.keyboard.type(code)
-    page.keyboard.press("Enter")
-
-
-def quiet(page: Any) -> None:
-    """Wait for the colour flash to fade, so a screenshot shows the page itself."""
-    expect(page.locator("#flash.go")).to_have_count(0)
 
 
 def children(count: int) -> list[str]:
@@ -139,7 +114,7 @@ def test_log_in_and_fill_a_parent_by_wedge_scanning(live_hub: LiveHub, browser: 
     page.click("#undo")
     expect(page.locator("#msg-title")).to_have_text("Undone")
     expect(page.locator("#count")).to_have_text("29")
-    expect(page.locator(f"#recent li[data-status='undone']", has_text=kids[29])).to_have_count(1)
+    expect(page.locator("#recent li[data-status='undone']", has_text=kids[29])).to_have_count(1)
     assert len(live_hub.links(parent)) == 29 and kids[29] not in live_hub.links(parent)
     assert page.evaluate("document.activeElement.id") == "scan"
     wedge(page, kids[29])  # scanned again straight after the undo: counts
