@@ -14,7 +14,14 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.browser.browsers import Unavailable, chromium_path, node_path, run_module, skip_loudly, static_web
+from tests.browser.browsers import (
+    Unavailable,
+    chromium_path,
+    node_path,
+    run_module,
+    skip_loudly,
+    static_web,
+)
 
 pytestmark = pytest.mark.browser
 
