@@ -33,6 +33,14 @@ function cell(row, text) {
   return td;
 }
 
+/** Name each cell by its column, so that a narrow screen can show a row as a card (admin.css). */
+function labelCells(table) {
+  const heads = [...table.tHead.rows[0].cells].map((th) => th.textContent);
+  for (const row of table.tBodies[0].rows) {
+    for (const td of row.cells) td.dataset.label = heads[td.cellIndex] || "";
+  }
+}
+
 function button(row, label, onClick) {
   const td = cell(row, "");
   const b = document.createElement("button");
@@ -64,6 +72,7 @@ async function loadUsers() {
     });
     body.append(row);
   }
+  labelCells(body.closest("table"));
 }
 
 async function loadTokens() {
@@ -91,6 +100,7 @@ async function loadTokens() {
     }
     body.append(row);
   }
+  labelCells(body.closest("table"));
 }
 
 async function fillAreas() {
@@ -103,12 +113,20 @@ async function fillAreas() {
 
 async function main() {
   const session = await currentUser();
-  if (!session || session.user.role !== "admin") {
+  if (!session) {
     goToLogin();
     return;
   }
-  $("#who").textContent = `Admin · ${session.user.username}`;
   $("#logout").addEventListener("click", logout);
+  if (session.user.role !== "admin") {
+    // Say so here, once: the login page would only send a logged-in operator straight back.
+    $("#home-link").href = session.home || "/";
+    $("#wrong-role").hidden = false;
+    show(`You are logged in as ${session.user.username} (${session.user.role}): this page is for admins.`, "error");
+    return;
+  }
+  $("#admin-work").hidden = false;
+  $("#who").textContent = `Admin · ${session.user.username}`;
   await fillAreas();
   $("#new-user").addEventListener("submit", async (event) => {
     event.preventDefault();
