@@ -23,10 +23,27 @@ const ROWS_SHOWN = 100;
 const POLICY_VIOLATION = 1008;
 const SESSION_REVOKED = 4001;
 
+const TOKEN_KEY = "tt.wall.token";
+
 const params = new URLSearchParams(location.search);
 const WALL = ["1", "true", "yes"].includes((params.get("wall") || "").toLowerCase());
-const TOKEN = params.get("token") || "";
+const TOKEN = takeToken();
 const SCOPE = params.get("scope") || "";
+
+/**
+ * The wall-screen token: read once from the URL, then kept in this tab's sessionStorage and taken
+ * out of the address, so that it stays out of the history, bookmarks and screenshots of the
+ * address bar; a reload of the wall screen finds it in sessionStorage.
+ */
+function takeToken() {
+  const token = params.get("token");
+  if (!token) return WALL ? sessionStorage.getItem(TOKEN_KEY) || "" : "";
+  sessionStorage.setItem(TOKEN_KEY, token);
+  params.delete("token");
+  const query = params.toString();
+  history.replaceState(history.state, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  return token;
+}
 
 const state = new LiveState();
 const view = {
