@@ -41,11 +41,12 @@ def quiet(page: Any) -> None:
 
 
 def overflow(page: Any) -> list[str]:
-    """What sticks out of the viewport sideways: the page's width beyond it, and each element whose
-    right edge passes it (empty when the screen needs no sideways scrolling)."""
+    """Empty when the screen needs no sideways scrolling; else the page's width and each element
+    whose right edge passes the viewport (to find the culprit)."""
     return page.evaluate("""() => {
         const width = window.innerWidth, out = [];
-        if (document.documentElement.scrollWidth > width) out.push(`page ${document.documentElement.scrollWidth}px`);
+        if (document.documentElement.scrollWidth <= width) return out;
+        out.push(`page ${document.documentElement.scrollWidth}px`);
         for (const node of document.body.querySelectorAll("*")) {
             const box = node.getBoundingClientRect();
             if (box.width && box.right > width + 0.5 && node.offsetParent !== null)

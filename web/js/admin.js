@@ -1,6 +1,7 @@
 // The admin page: users, their sessions, and wall-screen links. Everything goes through the hub's
 // admin API; errors are shown with the message the hub sends.
 import { currentUser, goToLogin, logout } from "./session.js";
+import { labelCells } from "./tables.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -31,14 +32,6 @@ function cell(row, text) {
   td.textContent = text ?? "";
   row.append(td);
   return td;
-}
-
-/** Name each cell by its column, so that a narrow screen can show a row as a card (admin.css). */
-function labelCells(table) {
-  const heads = [...table.tHead.rows[0].cells].map((th) => th.textContent);
-  for (const row of table.tBodies[0].rows) {
-    for (const td of row.cells) td.dataset.label = heads[td.cellIndex] || "";
-  }
 }
 
 function button(row, label, onClick) {
