@@ -153,8 +153,8 @@ WELCOME = {"t": "welcome", "applied_seq": 0, "max_inflight": 16, "server_time": 
 
 
 class FakeHub:
-    """Answers /ws/scan as docs/protocol.md says: welcome after hello, then `answer(op)` for each op
-    (None: no ack now; the test may send it later through `sockets[-1].send`)."""
+    """Answers /ws/scan as docs/protocol.md says: welcome after hello, pong to ping, then `answer(op)`
+    for each op (None: no ack now; the test may send it later through `sockets[-1].send`)."""
 
     def __init__(self, answer: Callable[[dict[str, Any]], dict[str, Any] | None], **welcome: Any) -> None:
         self.answer = answer
@@ -177,6 +177,8 @@ class FakeHub:
             ws.send(msgpack.packb({**WELCOME, "device": frame["device"],
                                    "user": {"username": "tester", "role": "biller", "area": "lucknow"},
                                    **self.welcome}))
+        elif frame["t"] == "ping":
+            ws.send(msgpack.packb({"t": "pong", "id": frame.get("id")}))
         elif frame["t"] == "op":
             self.ops.append(frame)
             reply = self.answer(frame)

@@ -61,10 +61,12 @@ def pump_until(page: Any, condition: Callable[[], bool], timeout: float = 5.0) -
 
 
 class DashboardHub:
-    """Playwright websocket routes standing in for /ws/dashboard: records what the page sends."""
+    """Playwright websocket routes standing in for /ws/dashboard: records what the page sends and
+    answers its pings (unless `silent`: a hub that has gone quiet without closing)."""
 
-    def __init__(self, first: Callable[[int], dict[str, Any] | None]) -> None:
+    def __init__(self, first: Callable[[int], dict[str, Any] | None], silent: bool = False) -> None:
         self.first = first
+        self.silent = silent
         self.sockets: list[Any] = []
         self.received: list[list[dict[str, Any]]] = []
         self.urls: list[str] = []
@@ -75,10 +77,15 @@ class DashboardHub:
         self.urls.append(ws.url)
         inbox: list[dict[str, Any]] = []
         self.received.append(inbox)
-        ws.on_message(lambda m: inbox.append(msgpack.unpackb(m) if isinstance(m, bytes) else json.loads(m)))
+        ws.on_message(lambda m: self._message(ws, inbox, msgpack.unpackb(m) if isinstance(m, bytes) else json.loads(m)))
         message = self.first(index)
         if message is not None:
             ws.send(msgpack.packb(message))
+
+    def _message(self, ws: Any, inbox: list[dict[str, Any]], message: dict[str, Any]) -> None:
+        inbox.append(message)
+        if message.get("t") == "ping" and not self.silent:
+            ws.send(msgpack.packb({"t": "pong", "id": message.get("id")}))
 
     def send(self, message: dict[str, Any], index: int = -1) -> None:
         self.sockets[index].send(msgpack.packb(message))

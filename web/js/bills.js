@@ -77,28 +77,28 @@ function onAck(entry, ack, late) {
   if (late) return;
   if (!ack.ok) {
     signal(ack.code === "ALREADY_ON_BILL" && d.bill === f.bill ? "warn" : "error");
-    page.message("error", page.explain(entry, ack));
+    page.result(entry, "error", page.explain(entry, ack));
     return;
   }
   if (f.op === "bill_create") {
     signal("ok");
-    page.message("ok", { title: `Bill ${d.bill} created`, say: `Scan full parent bags onto it (0/${d.capacity}).` });
+    page.result(entry, "ok", { title: `Bill ${d.bill} created`, say: `Scan full parent bags onto it (0/${d.capacity}).` });
   } else if (f.op === "bill_add") {
     const full = d.count >= d.capacity;
     signal(full ? "complete" : "ok");
-    page.message(full ? "complete" : "ok", {
+    page.result(entry, full ? "complete" : "ok", {
       title: `${d.count}/${d.capacity}`,
       say: `${f.parent} is on bill ${d.bill}. Weight ${kg(d.actual_kg)} kg.${full ? " The bill is full: finish it." : ""}`,
     });
   } else if (f.op === "bill_finish") {
     signal("complete");
-    page.message("complete", { title: `Bill ${d.bill} finished`, say: `${d.count} parent bags, ${kg(d.actual_kg)} kg.` });
+    page.result(entry, "complete", { title: `Bill ${d.bill} finished`, say: `${d.count} parent bags, ${kg(d.actual_kg)} kg.` });
   } else if (f.op === "bill_reopen") {
     signal("ok");
-    page.message("ok", { title: `Bill ${d.bill} is open again`, say: "Scan parent bags onto it, or undo the last one." });
+    page.result(entry, "ok", { title: `Bill ${d.bill} is open again`, say: "Scan parent bags onto it, or undo the last one." });
   } else if (f.op === "undo") {
     signal("undo");
-    page.message("info", { title: "Undone", say: `${f.code} is off bill ${d.bill} again (${d.count}/${d.capacity}).` });
+    page.result(entry, "info", { title: "Undone", say: `${f.code} is off bill ${d.bill} again (${d.count}/${d.capacity}).` });
   }
 }
 

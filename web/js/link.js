@@ -20,8 +20,13 @@ import { saveFormats } from "./bagcodes.js";
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;
-const PING_AFTER_MS = 10000; // idle time after which a ping checks the connection
-const DEAD_AFTER_MS = 25000; // no frame at all for this long: the connection is dead
+// The heartbeat: a Wi-Fi link that dies without a word leaves the socket "open" for half a minute
+// or more. A connection quiet for PING_AFTER_MS is sent a ping; one that then stays silent for
+// ANSWER_MS is dead (the hub answers pings at once, even while acks wait on a commit): the page
+// says Offline and reconnects, 2.5 s (plus a tick) after the last frame.
+const PING_AFTER_MS = 1000;
+const ANSWER_MS = 1500;
+const HEARTBEAT_TICK_MS = 250;
 const LATE_ACK_MS = 5000;
 const KICK_GAP_MS = 5000; // a scan made while waiting to reconnect may try at once, this often
 const RETRY_FIRST_MS = 1000;
@@ -47,6 +52,7 @@ export class ScanLink extends EventTarget {
     this.connectTimer = null;
     this.lastAttemptAt = 0;
     this.lastFrameAt = 0;
+    this.pingSentAt = 0; // when the last ping went out
     this.onlineSince = 0;
     this.hold = false; // after a RETRY ack: send nothing until the connection is quiet
     this.retryDelay = RETRY_FIRST_MS;
@@ -73,7 +79,7 @@ export class ScanLink extends EventTarget {
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this._kick(0);
     });
-    setInterval(() => this._heartbeat(), 2500);
+    setInterval(() => this._heartbeat(), HEARTBEAT_TICK_MS);
     this._connect();
   }
 
@@ -222,11 +228,20 @@ export class ScanLink extends EventTarget {
     this._connect();
   }
 
+  /**
+   * Judged from the ping sent, not from the last frame alone: a background tab's timers may run
+   * a minute late, and a connection is only dead when a ping went unanswered.
+   */
   _heartbeat() {
     if (this.state !== "online" || !this.ws) return;
-    const idle = Date.now() - this.lastFrameAt;
-    if (idle > DEAD_AFTER_MS) this._drop(this.ws);
-    else if (idle > PING_AFTER_MS) this._send({ t: "ping", id: Date.now() });
+    const now = Date.now();
+    const asked = this.pingSentAt > this.lastFrameAt;
+    if (asked && now - this.pingSentAt > ANSWER_MS) {
+      this._drop(this.ws);
+    } else if (!asked && now - this.lastFrameAt >= PING_AFTER_MS) {
+      this.pingSentAt = now;
+      this._send({ t: "ping", id: now });
+    }
   }
 
   _send(message) {

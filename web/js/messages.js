@@ -136,6 +136,7 @@ export const CLOSE_MESSAGES = {
 export const LOCAL = {
   EMPTY: { title: "Nothing scanned", say: "The scan was empty." },
   QUEUED: { title: "Saved on this device", say: "No connection to the hub: the scan is kept here and sent when the connection is back." },
+  WAITING: { title: "Waiting for the hub…", say: "{what} is sent; wait for the hub to confirm it." },
   SENT_LATER_OK: { title: "Offline scans saved", say: "All {total} scans kept on this device are saved now." },
   SENT_LATER_FAILED: {
     title: "Offline scans: {failed} not saved",

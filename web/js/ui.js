@@ -116,6 +116,8 @@ export class ScanPage {
     this.lateTimer = null;
     this.user = null;
     this.link = null;
+    this.newest = 0; // seq of the operation submitted last
+    this.lastState = null;
   }
 
   /** Check the login, open the outbox, connect. False when the page must not be used. */
@@ -161,16 +163,32 @@ export class ScanPage {
     await logout();
   }
 
-  /** Store and send an operation; the entry shows at once as waiting. */
+  /**
+   * Store and send an operation. The message panel shows it at once as waiting for the hub: the
+   * previous scan's green must never stand for this one.
+   */
   async submit(fields) {
     const entry = await this.link.submit(fields);
     this._remember(entry);
+    this.newest = entry.seq;
     if (this.link.state !== "online") {
       signal("queued");
       this.message("queued", local("QUEUED"));
+    } else {
+      this.message("pending", local("WAITING", { what: this.label(entry) }));
     }
     this.render();
     return entry;
+  }
+
+  /**
+   * Show an ack's result for `entry`, unless a newer operation is still waiting: then a success
+   * would pass for the newer one's, and only a refusal shows (the operator must see it).
+   */
+  result(entry, kind, words) {
+    const newer = this.newest > entry.seq && this.link.waiting.has(this.newest);
+    if (newer && kind !== "error" && kind !== "warn") return;
+    this.message(kind, words);
   }
 
   _remember(entry) {
@@ -252,6 +270,11 @@ export class ScanPage {
       banner.hidden = true;
     }
     if (state === "offline" && code && code !== 1006) $("conn").title = closeMessage(code);
+    if (this.lastState === "online" && state === "offline" && this.link.pendingCount > 0) {
+      signal("queued"); // the scans waiting for an ack will not get one on this connection
+      this.message("queued", local("QUEUED"));
+    }
+    this.lastState = state;
     if (state === "login") {
       this.message("error", local("LOGIN"));
       goToLogin();
