@@ -144,6 +144,10 @@ export const LOCAL = {
   },
   NO_PARENT: { title: "Scan a parent bag", say: "Scan the parent bag first, then its children." },
   NO_BILL: { title: "No bill", say: "Create or open a bill first." },
+  BILL_IS_BAG: {
+    title: "That is a bag label",
+    say: "{code} is the label of a parent bag, not a bill number. Type the bill's own number; scan parent bags once the bill is open.",
+  },
   PARENT_COMPLETE: { title: "Parent bag full!", say: "Parent bag {parent} holds {count}/{capacity}. Scan the next parent bag." },
   NOTHING_TO_UNDO: { title: "Nothing to undo", say: "There is no scan of yours on this device to undo." },
   UNDO_SENT: { title: "Undo", say: "Taking {code} out again…" },
