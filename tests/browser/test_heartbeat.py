@@ -48,10 +48,13 @@ def test_a_silent_hub_shows_offline_within_3_s(live_hub: LiveHub, browser: Any, 
         wedge(page, kids[1])
         expect(page.locator("#message")).to_have_attribute("data-kind", "pending")  # not the green of 1/30
         expect(page.locator("#msg-title")).to_have_text("Waiting for the hub…")
-        expect(page.locator("#conn")).not_to_have_attribute("data-state", "online", timeout=3000)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "offline", timeout=3000)
         assert time.monotonic() - silent < 3.0
         expect(page.locator("#msg-title")).to_have_text("Saved on this device")
         expect(page.locator("#pending")).to_have_text("1 waiting")
+        page.wait_for_timeout(1000)  # retrying meanwhile: still Offline, not "Connecting"
+        expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+        expect(page.locator("#conn-text")).to_have_text("Offline")
         quiet(page)
         page.screenshot(path=str(screenshots / "scanner-hub-silent.png"))
 

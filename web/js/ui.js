@@ -118,6 +118,7 @@ export class ScanPage {
     this.link = null;
     this.newest = 0; // seq of the operation submitted last
     this.lastState = null;
+    this.lost = false; // the connection was lost and is not back yet
   }
 
   /** Check the login, open the outbox, connect. False when the page must not be used. */
@@ -253,11 +254,16 @@ export class ScanPage {
 
   _state({ state, code }) {
     const conn = $("conn");
-    conn.dataset.state = state;
+    // Each retry after a loss goes through "connecting": the header keeps saying Offline until
+    // the hub answers again, rather than flickering between the two.
+    if (state === "offline") this.lost = true;
+    else if (state !== "connecting") this.lost = false;
+    const shown = state === "connecting" && this.lost ? "offline" : state;
+    conn.dataset.state = shown;
     const text = {
       connecting: "Connecting…", online: "Online", offline: "Offline",
       login: "Log in again", replaced: "Open elsewhere", blocked: "Connection refused",
-    }[state] || state;
+    }[shown] || shown;
     $("conn-text").textContent = text;
     const banner = $("banner");
     if (state === "replaced") {
