@@ -201,16 +201,21 @@ def until(page: Any, condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 @pytest.fixture
 def fake_site(browser: Any) -> Iterator[Callable[..., Any]]:
-    """Open a page of web/ served without a hub: /api/me and /ws/scan are faked."""
+    """Open a page of web/ served without a hub: /api/me and /ws/scan are faked. The pages must
+    raise no uncaught error and break no rule of the Content-Security-Policy."""
     from playwright.sync_api import expect
+
+    from tests.browser.page_support import watch_errors
 
     with static_web() as base:
         contexts: list[Any] = []
+        errors: list[list[str]] = []  # one list per page, filled as the page runs
 
         def open_page(path: str, hub: FakeHub, role: str = "biller") -> Any:
             context = browser.new_context(service_workers="block", viewport={"width": 412, "height": 915})
             contexts.append(context)
             page = context.new_page()
+            errors.append(watch_errors(page))
             me = {"user": {"id": 1, "username": "tester", "role": role, "area": "lucknow"}, "home": "/bills.html"}
             page.route("**/api/me", lambda route: route.fulfill(json=me))
             page.route_web_socket(re.compile(r".*/ws/scan$"), hub.handler)
@@ -222,3 +227,4 @@ def fake_site(browser: Any) -> Iterator[Callable[..., Any]]:
         yield open_page
         for context in contexts:
             context.close()
+    assert [error for page_errors in errors for error in page_errors] == []

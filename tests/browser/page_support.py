@@ -6,20 +6,23 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LiveHub
+if TYPE_CHECKING:
+    from tests.browser.conftest import LiveHub
 
 PHONE = {"width": 412, "height": 915}  # a common Android phone
 NARROW = {"width": 360, "height": 740}  # the narrowest handheld in use
 
 
 def watch_errors(page: Any) -> list[str]:
-    """Uncaught errors of the page's scripts."""
+    """Uncaught errors of the page's scripts, and whatever the Content-Security-Policy refused."""
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
     return errors
 
 

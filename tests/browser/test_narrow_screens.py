@@ -66,7 +66,12 @@ def test_bill_scanner_fits(fake_site: Any, screenshots: Path) -> None:
 
 
 def test_wall_screen_fits(browser: Any, screenshots: Path) -> None:
-    from tests.browser.dashboard_support import WS_ROUTE, DashboardHub, snapshot, wait_value
+    from tests.browser.dashboard_support import (
+        WS_ROUTE,
+        DashboardHub,
+        snapshot,
+        wait_value,
+    )
 
     hub = DashboardHub(lambda index: snapshot(10, 1234567))
     with static_web({"/api/me": json.dumps({}).encode()}) as base:

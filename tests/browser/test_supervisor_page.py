@@ -1,7 +1,7 @@
-"""The supervisor's dashboard against a faked hub, under the hub's Content-Security-Policy: a bill
-with a long destination keeps its Weight in view, progress bars are drawn (no style="" attribute,
-which the policy refuses), and a scan made offline is listed at the time it was made, saying when
-it reached the hub.
+"""The supervisor's dashboard against a faked hub, under the hub's Content-Security-Policy (web/
+is served with it in the tests: tests/browser/browsers.py): a bill with a long destination keeps
+its Weight in view, progress bars are drawn (no style="" attribute, which the policy refuses), and
+a scan made offline is listed at the time it was made, saying when it reached the hub.
 
 Screenshots: test-artifacts/screenshots/dashboard-supervisor-long-bill-*.png.
 """
@@ -26,8 +26,6 @@ from tests.browser.page_support import NARROW, PHONE, overflow
 
 pytestmark = pytest.mark.browser
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 MADE = datetime(2030, 1, 2, 8, 0, 5, tzinfo=UTC).timestamp()  # on the scanner, offline
 RECEIVED = MADE + 25 * 60  # at the hub, once the Wi-Fi was back
 DESTINATION = "Central Distribution Centre, Gate 4, Transport Nagar Industrial Area, Kanpur Road, Lucknow"
@@ -53,13 +51,6 @@ def open_supervisor(browser: Any, base: str, viewport: dict[str, int]) -> tuple[
     context = browser.new_context(service_workers="block", viewport=viewport)
     page = context.new_page()
     errors = collect_errors(page)
-    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
-
-    def with_csp(route: Any) -> None:
-        response = route.fetch()
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
-
-    page.route("**/dashboard.html*", with_csp)
     page.route("**/api/me", lambda route: route.fulfill(json={
         "user": {"id": 1, "username": "ravi", "role": "admin", "area": None}, "home": "/admin.html"}))
     page.route_web_socket(WS_ROUTE, DashboardHub(lambda index: supervisor_snapshot()).handler)
