@@ -6,7 +6,6 @@ Screenshots: test-artifacts/screenshots/narrow-*.png.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from playwright.sync_api import expect
 from hub.codes import Code
 from tests.browser.browsers import static_web
 from tests.browser.conftest import FakeHub, ack
+from tests.browser.dashboard_support import WS_ROUTE, DashboardHub, snapshot, wait_value
 from tests.browser.page_support import NARROW, overflow, quiet, wedge
 
 pytestmark = pytest.mark.browser
@@ -66,15 +66,8 @@ def test_bill_scanner_fits(fake_site: Any, screenshots: Path) -> None:
 
 
 def test_wall_screen_fits(browser: Any, screenshots: Path) -> None:
-    from tests.browser.dashboard_support import (
-        WS_ROUTE,
-        DashboardHub,
-        snapshot,
-        wait_value,
-    )
-
     hub = DashboardHub(lambda index: snapshot(10, 1234567))
-    with static_web({"/api/me": json.dumps({}).encode()}) as base:
+    with static_web() as base:
         page = browser.new_page(viewport=NARROW)
         page.route_web_socket(WS_ROUTE, hub.handler)
         page.goto(f"{base}/dashboard.html?wall=1&token=t")
