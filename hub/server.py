@@ -2,21 +2,28 @@
 
 uvicorn's own shutdown closes every websocket with 1012 at once, dropping acks still due. The hub
 first stops accepting, lets each scanner session finish (commit and ack what it accepted), closes
-it with 1012, and only then hands over to uvicorn's shutdown.
+it with 1012, and only then hands over to uvicorn's shutdown. Several workers are supervised here
+rather than by uvicorn's `Multiprocess`, whose workers run a plain `uvicorn.Server` and so would skip
+that drain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import signal
 import socket
+import threading
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.supervisors import Multiprocess
 
 logger = logging.getLogger("tracetrack.server")
+
+RESPAWN_DELAY = 1.0
 
 
 def _find_hub(app: Any) -> Any:
@@ -34,16 +41,48 @@ class HubServer(uvicorn.Server):
         if hub is not None and not self.force_exit:
             try:
                 await asyncio.wait_for(hub.drain(), self.config.timeout_graceful_shutdown)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 logger.warning("scanner sessions did not drain in time; clients will resend")
         await super().shutdown(sockets)
 
 
 def run(config: uvicorn.Config, workers: int) -> None:
     """Serve in this process, or in `workers` processes sharing one listening socket."""
-    server = HubServer(config)
     if workers == 1:
-        server.run()
+        HubServer(config).run()
         return
-    sock = config.bind_socket()
-    Multiprocess(config, target=server.run, sockets=[sock]).run()
+    _supervise(config, config.bind_socket(), workers)
+
+
+def _serve_worker(config: uvicorn.Config, sock: socket.socket) -> None:
+    config.configure_logging()
+    HubServer(config).run(sockets=[sock])
+
+
+def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int) -> None:
+    """Keep `workers` hub processes serving `sock` until SIGINT or SIGTERM, then stop them gracefully.
+
+    A worker that dies is replaced, so one crash does not take the process's share of scanners away.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    def start() -> BaseProcess:
+        process = spawn.Process(target=_serve_worker, args=(config, sock), name="tracetrack-worker")
+        process.start()
+        return process
+
+    processes = [start() for _ in range(workers)]
+    logger.info("started %d workers: %s", workers, ", ".join(str(p.pid) for p in processes))
+    while not stopping.wait(RESPAWN_DELAY):
+        for n, process in enumerate(processes):
+            if not process.is_alive():
+                logger.warning("worker %s exited with %s; starting another", process.pid, process.exitcode)
+                processes[n] = start()
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+    sock.close()

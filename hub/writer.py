@@ -101,7 +101,7 @@ class BatchWriter:
             return
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._task.cancel()
             logger.warning("writer did not drain within %.1fs; %d operations will be resent",
                            timeout, len(self._queue))

@@ -45,7 +45,7 @@ async def open_socket(url: str, headers: dict[str, str], max_size: int, on_error
                              additional_headers=headers)
     except InvalidStatus as exc:
         on_error(f"{label}HTTP_{exc.response.status_code}")
-    except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, InvalidHandshake) as exc:
         on_error(f"{label}CONNECT_{type(exc).__name__}")
     return None
 
@@ -132,7 +132,7 @@ class Scanner:
         except ConnectionClosed as exc:
             self._on_error(f"CLOSED_{_close_code(exc)}")
             return False
-        except asyncio.TimeoutError:
+        except TimeoutError:
             welcome = None
         if not isinstance(welcome, dict) or welcome.get("t") != "welcome":
             self._on_error("NO_WELCOME")
@@ -231,7 +231,7 @@ class Scanner:
             return True
         try:
             await asyncio.wait_for(self._progress.wait(), max(0.0, timeout))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -30,10 +30,11 @@ class HubProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"hub-{self.port}.log"
 
-    def start(self, wait: bool = True) -> HubProcess:
+    def start(self, *serve_args: str, wait: bool = True) -> HubProcess:
+        """Run `serve --port PORT` with `serve_args` after it (e.g. "--workers", "2")."""
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "hub", "serve", "--port", str(self.port), *serve_args],
             cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

@@ -142,7 +142,7 @@ class Closed(Exception):
 
 async def _next_message(ws: WebSocketTestSession, timeout: float) -> dict[str, Any]:
     with anyio.fail_after(timeout):
-        return await ws._send_rx.receive()  # noqa: SLF001 - the test session's receive has no timeout
+        return await ws._send_rx.receive()
 
 
 class Dashboard:
@@ -558,7 +558,7 @@ async def test_a_connection_that_cannot_send_is_coalesced_into_one_snapshot() ->
         assert [m["seq"] for m in healthy.messages()] == list(range(41))
         assert healthy_conn.coalesced == 0
         assert slow_conn.coalesced > 0
-        assert slow_conn._queued_bytes <= 2000  # noqa: SLF001 - the bound itself is the point
+        assert slow_conn._queued_bytes <= 2000
         slow.open.set()
         await _until(lambda: slow.messages()[-1]["seq"] == 40)
         kinds = [(m["t"], m["seq"]) for m in slow.messages()]

@@ -58,10 +58,10 @@ class Connection:
         """The next ASGI message the hub sent; raises WebSocketDisconnect when it is a close."""
         async def next_message() -> dict[str, Any]:
             with anyio.fail_after(timeout):
-                return await self.ws._send_rx.receive()  # noqa: SLF001 - TestClient has no timeout
+                return await self.ws._send_rx.receive()
 
         message = self.ws.portal.call(next_message)
-        self.ws._raise_on_close(message)  # noqa: SLF001
+        self.ws._raise_on_close(message)
         return message
 
     def receive(self, timeout: float = WAIT) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from starlette.testclient import TestClient
 
 from tests.support import Scanner, make_user

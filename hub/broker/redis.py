@@ -162,13 +162,13 @@ class RedisBroker:
                 await self._set_available(True)
                 self._attempted.set()
                 await self._listen(pubsub)
-            except Exception as exc:  # anything at all: the listener must outlive it
+            except Exception as exc:  # noqa: BLE001 - anything at all: the listener must outlive it
                 reason = _describe(exc)
                 if connected_at is None:
                     logger.debug("Redis broker: connection attempt failed: %s", reason)
             finally:
                 with suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT)
+                    await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT)  # type: ignore[no-untyped-call]
             if self._closed:
                 return
             await self._set_available(False, reason)
@@ -252,10 +252,11 @@ class RedisBroker:
             return Redis.from_url(url, **options)
         sentinels, service, master_options = _parse_sentinel_url(url)
         if self._sentinel is None:
-            self._sentinel = Sentinel(sentinels, sentinel_kwargs={
+            self._sentinel = Sentinel(sentinels, sentinel_kwargs={  # type: ignore[no-untyped-call]
                 "socket_timeout": COMMAND_TIMEOUT, "socket_connect_timeout": CONNECT_TIMEOUT,
                 "retry": Retry(NoBackoff(), 0)})
-        return self._sentinel.master_for(service, **options, **master_options)
+        master: Redis = self._sentinel.master_for(service, **options, **master_options)
+        return master
 
 
 def _parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 
 CHILD_PATTERN = re.compile(r"^[A-Z0-9]{4,20}$")
 BILL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9/_-]{0,39}$")

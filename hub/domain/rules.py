@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from hub.codes import Code
 from hub.domain.bagcodes import ParentFormat, is_bill_code, is_child_code, parent_format
@@ -101,7 +101,7 @@ class ReopenBill:
     op = "bill_reopen"
 
 
-Operation = Union[ScanParent, ScanChild, Undo, CreateBill, AddToBill, FinishBill, ReopenBill]
+Operation = ScanParent | ScanChild | Undo | CreateBill | AddToBill | FinishBill | ReopenBill
 
 
 def operation_code(op: Operation) -> str:

@@ -73,7 +73,7 @@ async def find_user(db: Db, user_id: int) -> asyncpg.Record | None:
 
 async def list_users(db: Db) -> list[asyncpg.Record]:
     """Every account, with whether it is active or locked now and how many live sessions it has."""
-    return await db.fetch(
+    rows: list[asyncpg.Record] = await db.fetch(
         """SELECT u.id, u.username, u.role, u.area, u.active,
                   coalesce(u.locked_until > now(), false) AS locked,
                   (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL)::int
@@ -81,6 +81,7 @@ async def list_users(db: Db) -> list[asyncpg.Record]:
              FROM users u ORDER BY u.username""",
         timeout=TIMEOUT,
     )
+    return rows
 
 
 async def insert_user(db: Db, username: str, password_hash: str, role: str, area: str | None) -> int | None:

@@ -10,4 +10,5 @@ TIMEOUT = 10.0
 
 
 async def list_all(db: Any) -> list[asyncpg.Record]:
-    return await db.fetch("SELECT name, label FROM areas ORDER BY label", timeout=TIMEOUT)
+    rows: list[asyncpg.Record] = await db.fetch("SELECT name, label FROM areas ORDER BY label", timeout=TIMEOUT)
+    return rows

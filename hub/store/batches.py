@@ -7,6 +7,7 @@ never per scan.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -66,7 +67,7 @@ async def lock_bags(conn: asyncpg.Connection, codes: set[str]) -> dict[str, Bag]
     return {
         r["code"]: Bag(
             code=r["code"], kind=r["kind"], area=r["area"], id=r["id"], format=r["format"],
-            capacity=r["capacity"] or 0, expected_kg=r["expected_kg"] or 0,
+            capacity=r["capacity"] or 0, expected_kg=r["expected_kg"] or Decimal(0),
             child_count=r["child_count"], parent=r["parent_code"], bill=r["bill_code"],
         )
         for r in rows

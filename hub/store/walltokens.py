@@ -29,9 +29,10 @@ async def revoke(db: Any, token_id: int) -> asyncpg.Record | None:
 
 
 async def list_all(db: Any) -> list[asyncpg.Record]:
-    return await db.fetch(
+    rows: list[asyncpg.Record] = await db.fetch(
         """SELECT id, label, area, created_at, revoked_at FROM wall_tokens ORDER BY id DESC LIMIT 500""",
         timeout=TIMEOUT)
+    return rows
 
 
 async def area_exists(db: Any, area: str) -> bool:
@@ -39,4 +40,5 @@ async def area_exists(db: Any, area: str) -> bool:
 
 
 async def bill_area(db: Any, code: str) -> str | None:
-    return await db.fetchval("SELECT area FROM bills WHERE code = $1", code, timeout=TIMEOUT)
+    area: str | None = await db.fetchval("SELECT area FROM bills WHERE code = $1", code, timeout=TIMEOUT)
+    return area

@@ -25,7 +25,13 @@ import pytest
 
 from hub.codes import Code
 from tests.browser.browsers import (
-    SCREENSHOTS, SKIPPED, Unavailable, chromium_path, launch_options, skip_loudly, static_web,
+    SCREENSHOTS,
+    SKIPPED,
+    Unavailable,
+    chromium_path,
+    launch_options,
+    skip_loudly,
+    static_web,
 )
 from tests.conftest import ADMIN_PASSWORD
 from tests.hubprocess import HubProcess

@@ -38,12 +38,12 @@ def test_every_code_of_the_hub_has_words_for_the_operator() -> None:
             runtime = "chromium"
         except Unavailable as exc:
             skip_loudly("messages.js check (no node, no chromium)", exc)
-    snippet = """(m) => ({
+    snippet = """(m) => ({{
         codes: Object.keys(m.MESSAGES),
         closes: Object.keys(m.CLOSE_MESSAGES).map(Number),
         bare: Object.fromEntries(Object.keys(m.MESSAGES).map((c) => [c, m.describe(c)])),
-        full: Object.fromEntries(Object.keys(m.MESSAGES).map((c) => [c, m.describe(c, %s)])),
-    })""" % json.dumps({**DETAILS, "code": "C1001"})
+        full: Object.fromEntries(Object.keys(m.MESSAGES).map((c) => [c, m.describe(c, {})])),
+    }})""".format(json.dumps({**DETAILS, "code": "C1001"}))
     out = run_module(runtime, "js/messages.js", snippet, None)
     assert set(out["codes"]) == {code.value for code in Code}, "messages.js and hub/codes.py differ"
     assert set(out["closes"]) >= {int(close) for close in Close}
