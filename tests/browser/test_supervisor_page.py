@@ -59,7 +59,8 @@ def open_supervisor(browser: Any, base: str, viewport: dict[str, int]) -> tuple[
     return page, errors
 
 
-@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 1000}, PHONE, NARROW], ids=["desktop", "phone", "narrow"])
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 1000}, PHONE, NARROW],
+                         ids=["desktop", "phone", "narrow"])
 def test_long_bill_keeps_weight_in_view(browser: Any, screenshots: Path, viewport: dict[str, int]) -> None:
     with static_web() as base:
         page, errors = open_supervisor(browser, base, viewport)
