@@ -103,7 +103,7 @@ def node_path() -> str:
 # The policy the hub serves its pages with (no inline script or style, nothing from elsewhere):
 # web/ served without a hub gets it too, so that every page test runs under it.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

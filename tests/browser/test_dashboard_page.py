@@ -151,7 +151,7 @@ def test_wall_page_follows_the_protocol_against_a_faked_hub(browser: Any) -> Non
         # 1012 (hub restarting) and 4008 (slow consumer): stale at once, back by itself
         for attempt, code in enumerate((1012, 4008), start=1):
             hub.sockets[-1].close(code=code, reason="test")
-            page.wait_for_function("document.body.dataset.stale === 'true' && "
+            page.wait_for_function("() => document.body.dataset.stale === 'true' && "
                                    "document.getElementById('banner').innerText.includes('Not connected')",
                                    timeout=1000)
             wait_value(page, accepted, 5 + 100 * attempt, 5000)
@@ -260,7 +260,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         wall_page = browser.new_page(viewport={"width": 1920, "height": 1080})
         errors = collect_errors(wall_page)
         wall_page.goto(live_hub.url + wall["url"])
-        wall_page.wait_for_function("document.body.dataset.stale === 'false'", timeout=10_000)
+        wall_page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=10_000)
         accepted, children = "#wall [data-counter=accepted]", "#wall [data-counter=children_linked]"
         assert value(wall_page, accepted) >= 26
         assert value(wall_page, "#wall [data-counter=parents_completed]") >= 1
@@ -296,7 +296,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         sup.fill("#password", ADMIN_PASSWORD)
         sup.press("#password", "Enter")
         sup.wait_for_url(re.compile(r".*/dashboard\.html$"), timeout=15_000)
-        sup.wait_for_function("document.body.dataset.stale === 'false'", timeout=10_000)
+        sup.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=10_000)
         sup.wait_for_selector("#areas-table tr[data-area=lucknow]")
         scan_device = scan_page.locator("body").get_attribute("data-device")
         assert sup.locator(f"#scanners-table tr[data-device='{scan_device}'][data-online=true]").count() == 1
@@ -325,7 +325,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         stopped = time.monotonic()
         live_hub.stop()
         for page in (wall_page, sup):
-            page.wait_for_function("document.body.dataset.stale === 'true' && "
+            page.wait_for_function("() => document.body.dataset.stale === 'true' && "
                                    "document.getElementById('banner').innerText.includes('Not connected')",
                                    timeout=5000)
         assert time.monotonic() - stopped < 5
@@ -334,7 +334,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         live_hub.restart()
         restarted = time.monotonic()
         for page in (wall_page, sup):
-            page.wait_for_function("document.body.dataset.stale === 'false'", timeout=20_000)
+            page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=20_000)
         assert time.monotonic() - restarted < 20
         back = value(wall_page, children)
         scanner.open()

@@ -106,7 +106,7 @@ def test_a_silent_hub_makes_the_wall_screen_stale(browser: Any) -> None:
         page.goto(f"{base}/dashboard.html?wall=1&token=fake-token")
         wait_value(page, "#wall [data-counter=accepted]", 5, 5000)
         silent = time.monotonic()
-        page.wait_for_function("document.body.dataset.stale === 'true'", timeout=5000)
+        page.wait_for_function("() => document.body.dataset.stale === 'true'", timeout=5000)
         assert time.monotonic() - silent < 4.0
         assert {"t": "ping", "id": 1} in hub.received[0]
         until(page, lambda: len(hub.sockets) == 2, timeout=10)

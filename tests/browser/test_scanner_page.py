@@ -162,7 +162,7 @@ def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
     log_in(page, username, password)
     page.wait_for_url("**/scanner.html")  # a dispatcher's start page
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")  # the page works without the hub
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # the page works without the hub
 
     first, online_kid = live_hub.unused_parent(), children(1)[0]
     wedge(page, first)
@@ -206,7 +206,7 @@ def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
     live_hub.restart()
     # The session cookie ends with the browser: the page then asks for a login (outbox kept).
     for _ in range(2):
-        page.wait_for_function("document.body.dataset.ready === 'true' && "
+        page.wait_for_function("() => document.body.dataset.ready === 'true' && "
                                "(location.search.includes('next=') || "
                                "document.getElementById('pending').dataset.count === '0')", timeout=40_000)
         if "next=" in page.url:

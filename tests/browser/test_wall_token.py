@@ -35,7 +35,7 @@ def test_wall_token_stays_out_of_cache_history_and_referer(browser: Any) -> None
         page.goto(f"{base}/index.html")  # the login page installs the service worker
         page.evaluate("navigator.serviceWorker.ready")
         page.reload()
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
         page.goto(f"{base}/dashboard.html?wall=1&token={SECRET}&scope=area:lucknow")
         wait_value(page, "#wall [data-counter=accepted]", 5, 5000)
