@@ -229,13 +229,17 @@ async def resolve_session(pool: asyncpg.Pool, secret: bytes, token: str, idle_mi
     return Actor(user_id=row["id"], username=row["username"], role=Role(row["role"]), area=row["area"])
 
 
-async def touch_session(pool: asyncpg.Pool, secret: bytes, token: str) -> bool:
-    """Keep the session of an operator who is scanning alive; False when it was revoked meanwhile.
+async def session_left(pool: asyncpg.Pool, secret: bytes, token: str, idle_minutes: int,
+                       touch: bool) -> float | None:
+    """Seconds an open websocket's session has left before it expires; None when it has ended.
 
-    For an open scanning websocket whose session was checked when it connected: each scan may call
-    this, and the database is written at most once a minute.
+    For a socket whose session was checked when it connected: a scanner that is scanning passes
+    `touch` to keep the session alive (written at most once a minute); an expired or revoked
+    session is never revived.
     """
-    return _plausible(token) and await store.touch_session(pool, token_hash(secret, token), REFRESH_SECONDS)
+    if not _plausible(token):
+        return None
+    return await store.session_left(pool, token_hash(secret, token), idle_minutes, REFRESH_SECONDS, touch)
 
 
 async def revoke_session(pool: asyncpg.Pool, secret: bytes, token: str) -> bool:

@@ -16,11 +16,12 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import areas, auth, bills, health, walltokens, websockets
+from hub import areas, auth, bills, devices, health, walltokens, websockets
 from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
 from hub.codes import Close
+from hub.connections import REVOCATIONS, Connections
 from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
 from hub.fanout import Fanout
@@ -31,6 +32,7 @@ from hub.scanner import ScannerSession
 from hub.settings import Settings
 from hub.store import formats as formats_store
 from hub.store import live as live_store
+from hub.tokenbucket import OperationLimit
 from hub.writer import BatchWriter
 
 logger = logging.getLogger("tracetrack")
@@ -54,6 +56,8 @@ class Hub:
     publisher: Publisher = field(init=False)
     fanout: Fanout = field(init=False)
     presence: Presence = field(init=False)
+    connections: Connections = field(init=False)
+    operation_limit: OperationLimit = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -65,6 +69,10 @@ class Hub:
                              lambda scope: self.presence.online(scope),
                              lambda: live_store.committed_seq(self.pool))
         self.presence = Presence(self.origin, self._announce_presence, self.fanout.presence_changed)
+        self.connections = Connections(self.origin, settings.max_connections, settings.max_connections_per_user,
+                                       lambda message: self.publisher.publish(REVOCATIONS, message))
+        self.operation_limit = OperationLimit(settings.device_ops_per_second, settings.device_ops_burst,
+                                              settings.user_ops_per_second, settings.user_ops_burst)
 
     async def on_commit(self, committed: Committed) -> None:
         """A batch is durable: this process's cache and dashboards now, the other hubs via the broker."""
@@ -83,6 +91,8 @@ class Hub:
             self.fanout.on_batch(message)
         elif channel == PRESENCE:
             self.presence.on_message(message)
+        elif channel == REVOCATIONS:
+            self.connections.on_message(message)
 
     async def on_broker_availability(self, available: bool) -> None:
         """Without the broker other hubs' scans are missing: dashboards are told they are stale."""
@@ -144,6 +154,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *walltokens.routes,
         *areas.routes,
         *bills.routes,
+        *devices.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
         WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub import accounts
+from hub.connections import Revocation
 from hub.domain.rules import Actor, Role
 from hub.settings import Settings, SettingsError
 
@@ -151,6 +152,7 @@ async def logout(request: Request) -> Response:
     if token:
         hub = request.app.state.hub
         await accounts.revoke_session(hub.pool, hub.session_secret, token)
+        hub.connections.revoke(Revocation(token_hash=accounts.token_hash(hub.session_secret, token)))
     response = JSONResponse({"ok": True})
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax",
                            secure=request.app.state.hub.settings.cookie_secure)
@@ -192,6 +194,7 @@ async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
                                                     actor_id=actor.user_id)
     except accounts.AccountError as exc:
         return error(404, exc.code, exc.message)
+    request.app.state.hub.connections.revoke(Revocation(user_id=request.path_params["user_id"]))
     return JSONResponse({"revoked": count})
 
 

@@ -25,9 +25,11 @@ class Code(enum.StrEnum):
     NOT_A_PARENT = "NOT_A_PARENT"
     NOT_A_CHILD = "NOT_A_CHILD"
     STALE_SEQ = "STALE_SEQ"
+    SEQ_TOO_FAR = "SEQ_TOO_FAR"
     # Rights
     FORBIDDEN = "FORBIDDEN"
     WRONG_AREA = "WRONG_AREA"
+    DEVICE_TAKEN = "DEVICE_TAKEN"
     # Parents and children
     UNKNOWN_PARENT = "UNKNOWN_PARENT"
     PARENT_FULL = "PARENT_FULL"
@@ -51,6 +53,7 @@ class Code(enum.StrEnum):
     # Transient
     CONFLICT = "CONFLICT"
     RETRY = "RETRY"
+    RATE_LIMITED = "RATE_LIMITED"
 
     @property
     def info(self) -> CodeInfo:
@@ -73,8 +76,10 @@ CODES: dict[Code, CodeInfo] = {
     Code.NOT_A_PARENT: CodeInfo("This code is not a parent bag. Scan a parent bag first."),
     Code.NOT_A_CHILD: CodeInfo("This is a parent bag; it cannot go inside another bag."),
     Code.STALE_SEQ: CodeInfo("This scan is older than scans already recorded from this device."),
+    Code.SEQ_TOO_FAR: CodeInfo("This scan's number is far above the device's last one; it was not recorded."),
     Code.FORBIDDEN: CodeInfo("Your role does not allow this."),
     Code.WRONG_AREA: CodeInfo("This bag belongs to another dispatch area."),
+    Code.DEVICE_TAKEN: CodeInfo("This scanner is registered to another user. Ask an admin to release it."),
     Code.UNKNOWN_PARENT: CodeInfo("This parent bag has not been scanned yet. Scan the parent first."),
     Code.PARENT_FULL: CodeInfo("This parent bag is already full."),
     Code.ALREADY_LINKED: CodeInfo("This bag is already inside another parent bag."),
@@ -94,6 +99,7 @@ CODES: dict[Code, CodeInfo] = {
     Code.ALREADY_ON_BILL: CodeInfo("This parent bag is already on a bill."),
     Code.CONFLICT: CodeInfo("Another scanner changed this bag at the same moment; scan again."),
     Code.RETRY: CodeInfo("The hub could not save this scan just now; it will be sent again.", retry=True),
+    Code.RATE_LIMITED: CodeInfo("Too many scans at once; this one will be sent again in a moment.", retry=True),
 }
 
 
@@ -110,6 +116,8 @@ class Close(enum.IntEnum):
     SLOW_CONSUMER = 4008
     SESSION_REVOKED = 4001
     REPLACED = 4002
+    DEVICE_TAKEN = 4003
+    TOO_MANY_CONNECTIONS = 4009
 
     @property
     def reconnect(self) -> bool:
@@ -117,4 +125,5 @@ class Close(enum.IntEnum):
         return self in _RECONNECT
 
 
-_RECONNECT = frozenset({Close.SERVER_ERROR, Close.SERVICE_RESTART, Close.SLOW_CONSUMER})
+_RECONNECT = frozenset({Close.SERVER_ERROR, Close.SERVICE_RESTART, Close.SLOW_CONSUMER,
+                        Close.TOO_MANY_CONNECTIONS})

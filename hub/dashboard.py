@@ -2,7 +2,8 @@
 
 The fan-out never waits for a dashboard. When a connection's queue passes its byte limit, the queued
 deltas are dropped and replaced by one fresh snapshot (coalescing); a dashboard whose socket accepts
-nothing for `SEND_TIMEOUT` seconds is closed with 4008 (slow consumer).
+nothing for `SEND_TIMEOUT` seconds is closed with 4008 (slow consumer), and so is one that sends
+requests (pings, resyncs) faster than it reads their answers, once those pass the same byte limit.
 """
 
 from __future__ import annotations
@@ -25,16 +26,22 @@ logger = logging.getLogger("tracetrack.dashboard")
 
 SEND_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
-RECHECK_SECONDS = 30.0
 
 
 class DashboardConnection:
     def __init__(self, transport: Transport, scope: Scope, binary: bool, max_bytes: int, fanout: Fanout,
-                 still_allowed: Callable[[], Awaitable[bool]], token_id: int | None = None) -> None:
+                 still_allowed: Callable[[], Awaitable[bool]], *,
+                 principal: str = "", recheck_seconds: float = 30.0, token_hash: bytes | None = None,
+                 user_id: int | None = None) -> None:
         self.transport = transport
         self.scope = scope
         self.binary = binary
-        self.token_id = token_id
+        self.principal = principal
+        self.user_id = user_id
+        self.token_hash = token_hash
+        self.device: str | None = None
+        self._recheck_seconds = recheck_seconds
+        self._ending: asyncio.Task[None] | None = None
         self.coalesced = 0
         self._max_bytes = max_bytes
         self._fanout = fanout
@@ -73,18 +80,20 @@ class DashboardConnection:
         finally:
             self._fanout.subscribers.discard(self)
             await cancel(sender)
+            if self._ending is not None:
+                await self._ending
 
     async def _receive_loop(self, sender: asyncio.Task[None]) -> None:
         checked = time.monotonic()
-        while not sender.done():
+        while not sender.done() and self._ending is None:
             receive = asyncio.ensure_future(self.transport.receive())
-            done, _ = await asyncio.wait({receive, sender}, timeout=RECHECK_SECONDS,
+            done, _ = await asyncio.wait({receive, sender}, timeout=self._recheck_seconds,
                                          return_when=asyncio.FIRST_COMPLETED)
             if receive not in done:
                 receive.cancel()
             else:
                 self._handle(receive.result())
-            if time.monotonic() - checked >= RECHECK_SECONDS:
+            if time.monotonic() - checked >= self._recheck_seconds:
                 checked = time.monotonic()
                 if not await self._still_allowed():
                     await self.close(Close.SESSION_REVOKED, "access revoked or expired")
@@ -105,9 +114,15 @@ class DashboardConnection:
 
     def _reply(self, message: dict[str, object]) -> None:
         """Answers to the client go out even while a snapshot is due (it does not carry them)."""
-        frame = protocol.encode(message, self.binary)
-        if self._queued_bytes + len(frame) > self._max_bytes:
-            return  # a client flooding requests while not reading loses the answers
+        try:
+            frame = protocol.encode(message, self.binary)
+        except (OverflowError, TypeError, ValueError):  # a ping id this encoding cannot hold
+            frame = protocol.encode(protocol.error("this ping's 'id' cannot be echoed in this encoding"),
+                                    self.binary)
+        if self._queue and self._queued_bytes + len(frame) > self._max_bytes:
+            logger.info("closing a dashboard with %d bytes of answers unread", self._queued_bytes)
+            self.end(Close.SLOW_CONSUMER, "slow consumer: answers not read")
+            return
         self._queue.append(frame)
         self._queued_bytes += len(frame)
         self._wakeup.set()
@@ -135,6 +150,16 @@ class DashboardConnection:
                     logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
                     await self.close(Close.SLOW_CONSUMER, "slow consumer")
                     return
+
+    def end(self, code: int, reason: str) -> None:
+        """Revoked (or flooding): take no more requests, drop what is queued, close in the background."""
+        if self._ending is not None:
+            return
+        self._fanout.subscribers.discard(self)
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._snapshot_due = False
+        self._ending = asyncio.get_running_loop().create_task(self.close(code, reason))
 
     async def close(self, code: int, reason: str) -> None:
         """Close within CLOSE_TIMEOUT. The close frame waits behind everything unread, so a client

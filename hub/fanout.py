@@ -33,7 +33,6 @@ class Subscriber(Protocol):
 
     scope: Scope
     binary: bool
-    token_id: int | None
 
     def enqueue(self, frame: bytes | str) -> None:
         """Queue a frame without blocking (the connection coalesces or closes when it backs up)."""

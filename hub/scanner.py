@@ -1,7 +1,12 @@
 """One scanner's websocket session: hello, then pipelined operations, acked in order once durable.
 
 See docs/protocol.md. The session reads frames, checks them, hands operations to the batch writer
-and sends each ack when its batch has committed, in the order the operations arrived.
+and sends each ack when its batch has committed, in the order the operations arrived. A `pong`
+answers at once, overtaking acks still waiting for their batch; every other reply keeps its place.
+
+What one connection may hold is bounded: unacked operations by `max_inflight` (beyond it the hub
+stops reading), queued replies by `queue_bytes` (beyond it the client is not reading and is closed
+with 4008), and a send that the client does not take within SEND_TIMEOUT closes it the same way.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,19 +25,22 @@ from hub import protocol
 from hub.batch import Result, Submission
 from hub.cache import BagCache
 from hub.codes import Close, Code
+from hub.connections import user_principal
 from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
 from hub.presence import Presence
 from hub.protocol import ProtocolError
 from hub.tasks import cancel
+from hub.tokenbucket import OperationLimit
 from hub.transport import Disconnect, Transport
 from hub.writer import BatchWriter
 
 logger = logging.getLogger("tracetrack.scanner")
 
-HELLO_TIMEOUT = 30.0
-KEEPALIVE_SECONDS = 60.0
+SEND_TIMEOUT = 10.0
+"""Seconds one frame may wait for a client that does not read before the connection is dropped."""
+CLOSE_TIMEOUT = 5.0
 
 
 class State(enum.Enum):
@@ -42,85 +52,141 @@ class State(enum.Enum):
 
 @dataclass
 class SessionContext:
-    """What a scanner session needs from its hub process."""
+    """What a scanner session needs from its hub process and its login."""
 
     writer: BatchWriter
     cache: BagCache
     formats: tuple[ParentFormat, ...]
     max_inflight: int
-    applied_seq: Callable[[str], Awaitable[int]]
-    keep_alive: Callable[[], Awaitable[bool]]
+    bind_device: Callable[[str], Awaitable[int | None]]
+    """The device's applied seq, binding it to this user if new; None when it is another user's."""
+    login_left: Callable[[bool], Awaitable[float | None]]
+    """Seconds the login has left (touching it when asked); None once revoked or expired."""
     presence: Presence
+    limits: OperationLimit
+    seq_window: int
+    queue_bytes: int
+    hello_timeout: float
+    recheck_seconds: float
+    idle_seconds: float
     sessions: dict[str, ScannerSession] = field(default_factory=dict)
 
 
+Queued = bytes | str | tuple[int, "asyncio.Future[Result]"]
+
+
 class ScannerSession:
-    def __init__(self, transport: Transport, actor: Actor, context: SessionContext) -> None:
+    def __init__(self, transport: Transport, actor: Actor, context: SessionContext,
+                 token_hash: bytes | None = None) -> None:
         self.transport = transport
         self.actor = actor
         self.context = context
+        self.principal = user_principal(actor.user_id)
+        self.user_id: int | None = actor.user_id
+        self.token_hash = token_hash
         self.state = State.CONNECTING
-        self.device = ""
         self.current_parent: str | None = None
         self.binary = True
-        self._outbox: asyncio.Queue[dict[str, Any] | tuple[int, asyncio.Future[Result]] | None] = (
-            asyncio.Queue()
-        )
+        self._device = ""
+        self._ordered: deque[Queued] = deque()  # acks and messages, in arrival order
+        self._urgent: deque[bytes | str] = deque()  # pongs
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._ending = False  # no more replies: the sender stops once the queues are empty
+        self._abort: tuple[int, str] | None = None  # close now, dropping what is queued
         self._inflight = asyncio.Semaphore(context.max_inflight)
-        self._last_keepalive = time.monotonic()
         self._drained = asyncio.Event()
+        self._highest_seq = 0
+        self._held_from: int | None = None  # seq of the first rate-limited op not yet resent
+        self._retry_at = 0.0
+        self._expires = time.monotonic() + context.idle_seconds
+        self._active = False  # scanned since the login was last touched
+        self._closing: asyncio.Task[None] | None = None
+
+    @property
+    def device(self) -> str | None:
+        return self._device or None
 
     async def run(self) -> None:
         """Serve the connection until either side ends it; cleanup always runs."""
         sender = asyncio.create_task(self._send_loop(), name="scanner-sender")
         receiver = asyncio.create_task(self._receive_loop(), name="scanner-receiver")
+        watcher = asyncio.create_task(self._watch_login(), name="scanner-login")
         try:
             await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.state = State.CLOSED
-            if self.context.sessions.get(self.device) is self:
-                del self.context.sessions[self.device]
-                self.context.presence.leave(self.device)
+            if self.context.sessions.get(self._device) is self:
+                del self.context.sessions[self._device]
+                self.context.presence.leave(self._device)
+            await cancel(watcher)
             await cancel(receiver)
-            self._outbox.put_nowait(None)
+            self._ending = True
+            self._wakeup.set()
             await sender
+            if self._closing is not None:
+                await self._closing
 
-    async def _receive_loop(self) -> None:
-        try:
-            await self._handshake()
-            while True:
-                await self._handle(await self.transport.receive())
-        except Disconnect:
-            pass
-        except ProtocolError as exc:
-            await self._send(protocol.error(str(exc)))
-            await self.close(Close.PROTOCOL_ERROR, str(exc)[:120])
+    def end(self, code: int, reason: str) -> None:
+        """Revoked: read no further operation from now on, ack those accepted, then close."""
+        if self.state in (State.CLOSING, State.CLOSED) or self._closing is not None:
+            return
+        self.state = State.CLOSING
+        self._closing = asyncio.get_running_loop().create_task(self.close(code, reason))
 
     async def close(self, code: int, reason: str) -> None:
         """Close from the hub's side once every accepted operation has been acked."""
         self.state = State.CLOSING
-        self._outbox.put_nowait(None)
+        self._ending = True
+        self._wakeup.set()
         await self._drained.wait()
-        await self.transport.close(code, reason)
+        await self._close_transport(code, reason)
+
+    async def _close_transport(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.transport.close(code, reason), CLOSE_TIMEOUT)
+        except TimeoutError:
+            logger.info("a scanner could not be sent its close frame; dropped")
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        try:
+            await self._handshake()
+            while self._abort is None:  # a client cut loose is not read from any more
+                await self._handle(await self.transport.receive())
+        except Disconnect:
+            pass
+        except ProtocolError as exc:
+            self._send(protocol.error(str(exc)))
+            await self.close(Close.PROTOCOL_ERROR, str(exc)[:120])
 
     async def _handshake(self) -> None:
+        timeout = self.context.hello_timeout
         try:
-            frame = await asyncio.wait_for(self.transport.receive(), HELLO_TIMEOUT)
+            frame = await asyncio.wait_for(self.transport.receive(), timeout)
         except TimeoutError:
-            raise ProtocolError("no hello within 30 seconds") from None
+            raise ProtocolError(f"no hello within {timeout:g} seconds") from None
         self.binary = isinstance(frame, bytes)
         hello = protocol.parse_hello(protocol.decode(frame))
-        self.device = hello.device
-        previous = self.context.sessions.get(self.device)
-        self.context.sessions[self.device] = self
+        applied = await self.context.bind_device(hello.device)
+        if applied is None:
+            self._send({"t": "error", "code": Code.DEVICE_TAKEN.value, "msg": Code.DEVICE_TAKEN.message})
+            await self.close(Close.DEVICE_TAKEN, "device belongs to another user")
+            raise Disconnect(Close.DEVICE_TAKEN)
+        self._device = hello.device
+        self._highest_seq = applied
+        previous = self.context.sessions.get(self._device)
+        self.context.sessions[self._device] = self
         if previous is not None:
             asyncio.create_task(previous.transport.close(Close.REPLACED, "device connected again"))
-        self.context.writer.unblock(self.device)
-        applied = await self.context.applied_seq(self.device)
+        self.context.writer.unblock(self._device)
+        if self.state is not State.CONNECTING:  # revoked while saying hello
+            raise Disconnect(Close.SESSION_REVOKED)
         self.state = State.READY
-        self.context.presence.join(self.device, self.actor.username, self.actor.area)
-        await self._send({
-            "t": "welcome", "device": self.device, "applied_seq": applied,
+        self.context.presence.join(self._device, self.actor.username, self.actor.area)
+        self._send({
+            "t": "welcome", "device": self._device, "applied_seq": applied,
             "user": {"username": self.actor.username, "role": self.actor.role.value, "area": self.actor.area},
             "max_inflight": self.context.max_inflight,
             "formats": [{"name": f.name, "pattern": f.pattern, "capacity": f.capacity}
@@ -134,22 +200,66 @@ class ScannerSession:
         try:
             message = protocol.decode(frame)
         except ProtocolError as exc:
-            await self._send(protocol.error(str(exc)))
+            self._send(protocol.error(str(exc)))
             return
         kind = message["t"]
         if kind == "op":
             await self._operation(message)
         elif kind == "ping":
-            await self._send({"t": "pong", "id": message.get("id")})
+            try:
+                pong = protocol.encode({"t": "pong", "id": message.get("id")}, self.binary)
+            except (OverflowError, TypeError, ValueError):  # a JSON integer msgpack cannot hold, say
+                self._send(protocol.error("this ping's 'id' cannot be echoed in this encoding"))
+                return
+            self._queue(pong, urgent=True)
         else:
-            await self._send(protocol.error(f"unknown message type {kind!r}"))
+            self._send(protocol.error(f"unknown message type {kind!r}"))
 
     async def _operation(self, message: dict[str, Any]) -> None:
         try:
             seq = protocol.parse_seq(message)
         except ProtocolError as exc:
-            await self._send(protocol.error(str(exc)))
+            self._send(protocol.error(str(exc)))
             return
+        now = time.monotonic()
+        if now >= self._expires - self.context.recheck_seconds and not await self._check_login(touch=True):
+            return
+        refusal = self._refusal(seq, now)
+        await self._inflight.acquire()
+        if self.state is not State.READY:  # revoked while this op waited for a slot
+            self._inflight.release()
+            return
+        if refusal is not None:
+            future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+            future.set_result(Result(refusal))
+        else:
+            future = self.context.writer.submit(self._submission(message, seq))
+        self._active = True
+        future.add_done_callback(self._on_done)
+        self._ordered.append((seq, future))
+        self._wakeup.set()
+
+    def _refusal(self, seq: int, now: float) -> Outcome | None:
+        """Why an op is answered without being recorded: its seq is far too high, or it comes too fast.
+
+        After a rate-limited op, every later one is refused too until that op is sent again, so that
+        no later seq is applied before it (which would make it stale).
+        """
+        if seq > self._highest_seq + self.context.seq_window:
+            return Outcome(Code.SEQ_TOO_FAR, {"max_seq": self._highest_seq + self.context.seq_window})
+        self._highest_seq = max(self._highest_seq, seq)
+        if self._held_from is None or seq <= self._held_from:
+            wait = self.context.limits.take(self._device, self.actor.user_id, now)
+            if not wait:
+                if seq == self._held_from:
+                    self._held_from = None
+                return None
+            self._held_from = seq if self._held_from is None else min(self._held_from, seq)
+            self._retry_at = now + wait
+        return Outcome(Code.RATE_LIMITED, {"retry_after_ms": max(1, math.ceil((self._retry_at - now) * 1000)),
+                                           "resend_from": self._held_from})
+
+    def _submission(self, message: dict[str, Any], seq: int) -> Submission:
         operation: rules.Operation | None = None
         verdict: Outcome | None = None
         try:
@@ -159,45 +269,110 @@ class ScannerSession:
         if operation is not None:
             verdict = (rules.validate(self.actor, operation, self.context.formats)
                        or self.context.cache.precheck(self.actor, operation))
-        await self._inflight.acquire()
-        sub = Submission(self.device, seq, self.actor, operation, protocol.parse_client_time(message),
-                         verdict)
-        self._outbox.put_nowait((seq, self.context.writer.submit(sub)))
-        await self._keep_alive()
+        return Submission(self._device, seq, self.actor, operation, protocol.parse_client_time(message), verdict)
 
-    async def _keep_alive(self) -> None:
-        """Refresh the login session while the operator scans; close if it was revoked."""
-        now = time.monotonic()
-        if now - self._last_keepalive < KEEPALIVE_SECONDS:
+    # --- the login -----------------------------------------------------------------------------
+
+    async def _watch_login(self) -> None:
+        """Re-check the login every `recheck_seconds` (and when it would expire): a revocation the
+        broker did not bring, or an expiry, closes the connection with 4001."""
+        while self.state is not State.CLOSED:
+            left = self._expires - time.monotonic()
+            await asyncio.sleep(max(0.0, min(self.context.recheck_seconds, left)))
+            if self.state is State.READY and not await self._check_login(touch=self._active):
+                return
+
+    async def _check_login(self, touch: bool) -> bool:
+        left = await self.context.login_left(touch)
+        if left is None:
+            self.end(Close.SESSION_REVOKED, "session expired or revoked")
+            return False
+        if touch:
+            self._active = False
+        self._expires = time.monotonic() + left
+        return True
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._queue(protocol.encode(message, self.binary), urgent=False)
+
+    def _queue(self, frame: bytes | str, urgent: bool) -> None:
+        """Queue a reply; a client whose replies pile up past the byte bound is not reading: cut it."""
+        if self._abort is not None:
             return
-        self._last_keepalive = now
-        if not await self.context.keep_alive():
-            await self.close(Close.SESSION_REVOKED, "session expired or revoked")
-            raise Disconnect(Close.SESSION_REVOKED)
+        if self._queued_bytes + len(frame) > self.context.queue_bytes:
+            logger.info("closing a scanner with %d bytes of replies unread", self._queued_bytes)
+            self._cut(Close.SLOW_CONSUMER, "slow consumer: replies not read")
+            return
+        self._queued_bytes += len(frame)
+        (self._urgent if urgent else self._ordered).append(frame)
+        self._wakeup.set()
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        self._outbox.put_nowait(message)
+    def _cut(self, code: int, reason: str) -> None:
+        """Close now, whatever is queued: the client is not taking it."""
+        self.state = State.CLOSING
+        self._abort = (code, reason)
+        self._urgent.clear()
+        self._ordered.clear()
+        self._queued_bytes = 0
+        self._wakeup.set()
+
+    def _on_done(self, _: asyncio.Future[Result]) -> None:
+        self._wakeup.set()
+
+    def _next_frame(self) -> tuple[bytes | str, bool] | None:
+        """The next frame to write and whether it must close the connection after it; None if none is ready."""
+        if self._urgent:
+            frame = self._urgent.popleft()
+            self._queued_bytes -= len(frame)
+            return frame, False
+        if not self._ordered:
+            return None
+        head = self._ordered[0]
+        if not isinstance(head, tuple):
+            self._ordered.popleft()
+            self._queued_bytes -= len(head)
+            return head, False
+        seq, future = head
+        if not future.done():
+            return None
+        self._ordered.popleft()
+        self._inflight.release()
+        result = future.result()
+        if result.outcome.ok and isinstance(result.outcome.data.get("parent"), str):
+            self.current_parent = result.outcome.data["parent"]
+            self.context.presence.set_parent(self._device, self.current_parent)
+        # After RETRY, later operations of this device are refused until it reconnects and resends
+        # everything from its outbox in order (see BatchWriter.unblock).
+        return (protocol.encode(protocol.ack(seq, result.outcome, result.replay), self.binary),
+                result.outcome.code is Code.RETRY)
 
     async def _send_loop(self) -> None:
-        """The only coroutine that writes to the socket: messages and acks in arrival order."""
+        """The only coroutine that writes to the socket."""
         try:
-            while (item := await self._outbox.get()) is not None:
-                if isinstance(item, tuple):
-                    seq, future = item
-                    result = await future
-                    self._inflight.release()
-                    if result.outcome.ok and isinstance(result.outcome.data.get("parent"), str):
-                        self.current_parent = result.outcome.data["parent"]
-                        self.context.presence.set_parent(self.device, self.current_parent)
-                    item = protocol.ack(seq, result.outcome, result.replay)
-                await self.transport.send(protocol.encode(item, self.binary))
-                if item.get("retry"):
-                    # Later operations of this device are refused until it reconnects and resends
-                    # everything from its outbox in order (see BatchWriter.unblock).
-                    await self.transport.close(Close.SERVER_ERROR, "could not save; reconnect and resend")
+            while True:
+                self._wakeup.clear()
+                if self._abort is not None:
+                    await self._close_transport(*self._abort)
                     return
+                while (item := self._next_frame()) is not None:
+                    frame, then_close = item
+                    try:
+                        async with asyncio.timeout(SEND_TIMEOUT):
+                            await self.transport.send(frame)
+                    except TimeoutError:
+                        logger.info("closing a scanner that read nothing for %.0fs", SEND_TIMEOUT)
+                        self._cut(Close.SLOW_CONSUMER, "slow consumer")
+                        break
+                    if then_close:
+                        await self._close_transport(Close.SERVER_ERROR, "could not save; reconnect and resend")
+                        return
+                else:
+                    if self._ending and not self._ordered and not self._urgent:
+                        return
+                    await self._wakeup.wait()
         except Disconnect:
             pass
         finally:
             self._drained.set()
-

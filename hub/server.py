@@ -5,6 +5,10 @@ first stops accepting, lets each scanner session finish (commit and ack what it 
 it with 1012, and only then hands over to uvicorn's shutdown. Several workers are supervised here
 rather than by uvicorn's `Multiprocess`, whose workers run a plain `uvicorn.Server` and so would skip
 that drain.
+
+uvicorn waits for a request's headers for ever: a connection that sends them a byte at a time (or
+never) is held open (slow loris). The hub gives every connection `header_timeout` seconds for the
+headers of each request, the websocket upgrade included.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger("tracetrack.server")
 
@@ -33,7 +38,56 @@ def _find_hub(app: Any) -> Any:
     return getattr(app.state, "hub", None) if app is not None else None
 
 
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request headers do not arrive in time."""
+
+    header_timeout = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._headers_due: asyncio.TimerHandle | None = None
+        super().connection_made(transport)
+        self._await_headers()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._await_headers()
+
+    def on_headers_complete(self) -> None:
+        self._headers_arrived()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_arrived()
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        self._headers_arrived()
+        self._headers_due = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _headers_arrived(self) -> None:
+        if self._headers_due is not None:
+            self._headers_due.cancel()
+            self._headers_due = None
+
+    def _headers_late(self) -> None:
+        self._headers_due = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
 class HubServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, header_timeout: float) -> None:
+        super().__init__(config)
+        self.header_timeout = header_timeout
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if issubclass(self.config.http_protocol_class, HttpToolsProtocol):
+            self.config.http_protocol_class = type("HubHttpProtocol", (HeaderTimeoutProtocol,),
+                                                   {"header_timeout": self.header_timeout})
+        else:
+            logger.warning("no httptools: request headers are not timed (slow clients are not dropped)")
+        await super().startup(sockets)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()
@@ -46,20 +100,20 @@ class HubServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def run(config: uvicorn.Config, workers: int) -> None:
+def run(config: uvicorn.Config, workers: int, header_timeout: float) -> None:
     """Serve in this process, or in `workers` processes sharing one listening socket."""
     if workers == 1:
-        HubServer(config).run()
+        HubServer(config, header_timeout).run()
         return
-    _supervise(config, config.bind_socket(), workers)
+    _supervise(config, config.bind_socket(), workers, header_timeout)
 
 
-def _serve_worker(config: uvicorn.Config, sock: socket.socket) -> None:
+def _serve_worker(config: uvicorn.Config, sock: socket.socket, header_timeout: float) -> None:
     config.configure_logging()
-    HubServer(config).run(sockets=[sock])
+    HubServer(config, header_timeout).run(sockets=[sock])
 
 
-def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int) -> None:
+def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int, header_timeout: float) -> None:
     """Keep `workers` hub processes serving `sock` until SIGINT or SIGTERM, then stop them gracefully.
 
     A worker that dies is replaced, so one crash does not take the process's share of scanners away.
@@ -70,7 +124,8 @@ def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int) -> Non
         signal.signal(sig, lambda *_: stopping.set())
 
     def start() -> BaseProcess:
-        process = spawn.Process(target=_serve_worker, args=(config, sock), name="tracetrack-worker")
+        process = spawn.Process(target=_serve_worker, args=(config, sock, header_timeout),
+                                name="tracetrack-worker")
         process.start()
         return process
 

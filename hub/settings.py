@@ -122,6 +122,36 @@ class Settings:
         _parse_positive_int)
     max_frame_bytes: int = option("MAX_FRAME_BYTES", 65536,
         "Largest websocket frame accepted from a client, in bytes.", _parse_positive_int)
+    seq_window: int = option("SEQ_WINDOW", 100_000,
+        "How far above the highest seq the hub has seen from a device an operation's seq may be; "
+        "further is answered SEQ_TOO_FAR.", _parse_positive_int)
+    scanner_queue_bytes: int = option("SCANNER_QUEUE_BYTES", 1_048_576,
+        "Bytes of replies (pongs, errors) queued for one scanner before it is closed as not reading (4008).",
+        _parse_positive_int)
+    device_ops_per_second: float = option("DEVICE_OPS_PER_SECOND", 1000.0,
+        "Operations per second one scanner device may send, sustained; the excess is answered RATE_LIMITED.",
+        _parse_positive_float)
+    device_ops_burst: int = option("DEVICE_OPS_BURST", 2000,
+        "Operations one scanner device may send at once above its sustained rate (an outbox resend).",
+        _parse_positive_int)
+    user_ops_per_second: float = option("USER_OPS_PER_SECOND", 5000.0,
+        "Operations per second all scanners of one user may send to one hub process, sustained.",
+        _parse_positive_float)
+    user_ops_burst: int = option("USER_OPS_BURST", 10_000,
+        "Operations all scanners of one user may send at once to one hub process above that rate.",
+        _parse_positive_int)
+    max_connections: int = option("MAX_CONNECTIONS", 10_000,
+        "Websockets (scanners and dashboards) one hub process keeps open; more are closed with 4009.",
+        _parse_positive_int)
+    max_connections_per_user: int = option("MAX_CONNECTIONS_PER_USER", 1000,
+        "Websockets one user (or one wall-screen token) may keep open on one hub process.",
+        _parse_positive_int)
+    handshake_timeout: float = option("HANDSHAKE_TIMEOUT", 10.0,
+        "Seconds a client has to send its request headers, and a scanner its hello, before it is dropped.",
+        _parse_positive_float)
+    session_recheck_seconds: float = option("SESSION_RECHECK_SECONDS", 30.0,
+        "Seconds between re-checks of an open websocket's login (revocations also arrive through the broker).",
+        _parse_positive_float)
     bag_cache_size: int = option("BAG_CACHE_SIZE", 200_000,
         "Bags kept in the in-memory validation cache.", _parse_positive_int)
     dashboard_queue_bytes: int = option("DASHBOARD_QUEUE_BYTES", 1_048_576,

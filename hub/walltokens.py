@@ -5,7 +5,6 @@ The token is shown once, as a dashboard link; only its HMAC is stored, like sess
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
@@ -15,7 +14,7 @@ from starlette.routing import Route
 
 from hub.accounts import token_hash
 from hub.auth import error, requires
-from hub.codes import Close
+from hub.connections import Revocation, wall_principal
 from hub.domain.rules import Actor, Role
 from hub.store import audit
 from hub.store import walltokens as store
@@ -59,7 +58,7 @@ async def listing(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def revoke(request: Request, actor: Actor) -> Response:
-    """Admin: revoke a token; screens using it here close now, on other hubs at their next re-check."""
+    """Admin: revoke a token; screens using it close now, here and (through the broker) on other hubs."""
     hub = request.app.state.hub
     token_id = request.path_params["token_id"]
     async with hub.pool.acquire() as conn, conn.transaction():
@@ -68,8 +67,7 @@ async def revoke(request: Request, actor: Actor) -> Response:
             return error(404, "UNKNOWN_TOKEN", f"There is no live wall-screen token {token_id}.")
         await audit.insert_audit(conn, actor.user_id, "wall_token.revoke", f"wall_token:{token_id}",
                                  _view(row), None)
-    await asyncio.gather(*(subscriber.close(Close.SESSION_REVOKED, "wall-screen token revoked")
-                           for subscriber in list(hub.fanout.subscribers) if subscriber.token_id == token_id))
+    hub.connections.revoke(Revocation(principal=wall_principal(token_id)))
     return JSONResponse({"revoked": token_id})
 
 

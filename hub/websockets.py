@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from hub import accounts, auth, walltokens
 from hub.codes import Close
+from hub.connections import Connection, user_principal, wall_principal
 from hub.dashboard import DashboardConnection
 from hub.domain.rules import Role
 from hub.livestate import Scope
 from hub.scanner import ScannerSession, SessionContext
-from hub.store import batches
+from hub.store import devices
 from hub.store import walltokens as walltokens_store
 from hub.transport import WebSocketTransport
 
@@ -40,19 +42,40 @@ async def scan_endpoint(websocket: WebSocket) -> None:
         await websocket.close(Close.POLICY_VIOLATION, "login required")
         return
     token = websocket.cookies.get(auth.COOKIE_NAME, "")
+    settings = hub.settings
 
-    async def keep_alive() -> bool:
-        return await accounts.touch_session(hub.pool, hub.session_secret, token)
+    async def login_left(touch: bool) -> float | None:
+        return await accounts.session_left(hub.pool, hub.session_secret, token, settings.session_idle_minutes,
+                                           touch)
 
-    async def applied_seq(device: str) -> int:
-        return await batches.applied_seq(hub.pool, device)
+    async def bind_device(device: str) -> int | None:
+        row = await devices.bind(hub.pool, device, actor.user_id)
+        return int(row["last_seq"]) if row["owner_id"] == actor.user_id else None
 
     context = SessionContext(
         writer=hub.writer, cache=hub.cache, formats=hub.formats,
-        max_inflight=hub.settings.max_inflight_per_device, applied_seq=applied_seq,
-        keep_alive=keep_alive, presence=hub.presence, sessions=hub.scanners,
+        max_inflight=settings.max_inflight_per_device, bind_device=bind_device, login_left=login_left,
+        presence=hub.presence, limits=hub.operation_limit, seq_window=settings.seq_window,
+        queue_bytes=settings.scanner_queue_bytes, hello_timeout=settings.handshake_timeout,
+        recheck_seconds=settings.session_recheck_seconds, idle_seconds=settings.session_idle_minutes * 60.0,
+        sessions=hub.scanners,
     )
-    await ScannerSession(WebSocketTransport(websocket), actor, context).run()
+    session = ScannerSession(WebSocketTransport(websocket), actor, context,
+                             accounts.token_hash(hub.session_secret, token))
+    await _serve(websocket, session, session.run)
+
+
+async def _serve(websocket: WebSocket, connection: Connection, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a connection admitted under the caps, counted for as long as it is open."""
+    connections = websocket.app.state.hub.connections
+    refused = connections.admit(connection)
+    if refused is not None:
+        await websocket.close(Close.TOO_MANY_CONNECTIONS, refused)
+        return
+    try:
+        await run()
+    finally:
+        connections.leave(connection)
 
 
 async def dashboard_endpoint(websocket: WebSocket) -> None:
@@ -70,7 +93,7 @@ async def dashboard_endpoint(websocket: WebSocket) -> None:
     if viewer is None:
         await websocket.close(Close.POLICY_VIOLATION, "login or a wall-screen token required")
         return
-    area, still_allowed, token_id = viewer
+    area = viewer.area
     try:
         scope = Scope.parse(websocket.query_params.get("scope") or ("all" if area is None else f"area:{area}"))
     except ValueError as exc:
@@ -81,16 +104,26 @@ async def dashboard_endpoint(websocket: WebSocket) -> None:
         return
     connection = DashboardConnection(
         WebSocketTransport(websocket), scope, websocket.query_params.get("format") != "json",
-        hub.settings.dashboard_queue_bytes, hub.fanout, still_allowed, token_id,
+        hub.settings.dashboard_queue_bytes, hub.fanout, viewer.still_allowed,
+        principal=viewer.principal, user_id=viewer.user_id, token_hash=viewer.token_hash,
+        recheck_seconds=hub.settings.session_recheck_seconds,
     )
-    await connection.run()
+    await _serve(websocket, connection, connection.run)
 
 
-Viewer = tuple[str | None, Callable[[], Awaitable[bool]], int | None]
+@dataclass(frozen=True)
+class Viewer:
+    """Whoever opens a dashboard: a logged-in user or a wall-screen token."""
+
+    area: str | None
+    """The one area they may watch; None for every area."""
+    still_allowed: Callable[[], Awaitable[bool]]
+    principal: str
+    user_id: int | None = None
+    token_hash: bytes | None = None
 
 
 async def _viewer(websocket: WebSocket) -> Viewer | None:
-    """(area limit or None for all, a re-check of the access, wall token id) of whoever connects."""
     hub = websocket.app.state.hub
     token = websocket.query_params.get("token")
     if token:
@@ -101,7 +134,7 @@ async def _viewer(websocket: WebSocket) -> Viewer | None:
         async def token_live() -> bool:
             return await walltokens.resolve(hub.pool, hub.session_secret, token) is not None
 
-        return wall["area"], token_live, wall["id"]
+        return Viewer(wall["area"], token_live, wall_principal(wall["id"]))
     actor = await auth.current_user(websocket)
     if actor is None:
         return None
@@ -109,7 +142,9 @@ async def _viewer(websocket: WebSocket) -> Viewer | None:
     async def session_live() -> bool:
         return await auth.current_user(websocket) is not None
 
-    return (None if actor.role is Role.ADMIN else actor.area), session_live, None
+    return Viewer(None if actor.role is Role.ADMIN else actor.area, session_live, user_principal(actor.user_id),
+                  user_id=actor.user_id,
+                  token_hash=accounts.token_hash(hub.session_secret, websocket.cookies.get(auth.COOKIE_NAME, "")))
 
 
 async def _scope_within(hub: Any, scope: Scope, area: str) -> bool:

@@ -1,8 +1,8 @@
 """The final check against PostgreSQL: an acked scan is durable, so every one must be stored.
 
 Each acked (device, seq) must be in `scans` exactly once, with the result code its ack carried,
-and each accepted child must be linked to the parent its scan named. Acks with `retry: true` or
-`STALE_SEQ` recorded nothing (docs/protocol.md section 5); they must not be stored.
+and each accepted child must be linked to the parent its scan named. Acks with `retry: true`,
+`STALE_SEQ`, `SEQ_TOO_FAR` recorded nothing (docs/protocol.md section 5); they must not be stored.
 
 With dashboards, each one's final counters must equal what SQL counts for its scope, as of the same
 commit seq (docs/protocol.md section 13: "counters are exact").
@@ -17,7 +17,7 @@ import asyncpg
 
 from loadtest.scanner import Ack
 
-NOT_RECORDED = frozenset({"RETRY", "STALE_SEQ"})
+NOT_RECORDED = frozenset({"RETRY", "RATE_LIMITED", "STALE_SEQ", "SEQ_TOO_FAR"})
 TIMEOUT = 120.0
 
 

@@ -125,23 +125,33 @@ async def live_session_user(db: Db, token_hash: bytes, idle_minutes: int,
     )
 
 
-async def touch_session(db: Db, token_hash: bytes, refresh_seconds: int) -> bool:
-    """Mark a session as in use now (at most once per `refresh_seconds`); False if revoked or gone."""
-    live = await db.fetchval(
+async def session_left(db: Db, token_hash: bytes, idle_minutes: int, refresh_seconds: int,
+                       touch: bool) -> float | None:
+    """Seconds until a live session expires from idleness; None if revoked, expired or gone.
+
+    With `touch`, the session is marked as in use now (written at most once per `refresh_seconds`, or
+    per half the idle time if that is shorter). An expired session stays expired: touching never
+    revives it.
+    """
+    left = await db.fetchval(
         """WITH live AS (
                SELECT s.token_hash, s.last_seen_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
                 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.active
+                  AND s.last_seen_at > now() - make_interval(mins => $2)
            ), touched AS (
                UPDATE sessions s SET last_seen_at = now()
                  FROM live
-                WHERE s.token_hash = live.token_hash AND s.revoked_at IS NULL
-                  AND live.last_seen_at < now() - make_interval(secs => $2)
+                WHERE $4 AND s.token_hash = live.token_hash AND s.revoked_at IS NULL
+                  AND live.last_seen_at < now() - make_interval(secs => least($3, $2 * 30))
+            RETURNING s.last_seen_at
            )
-           SELECT count(*) FROM live""",
-        token_hash, refresh_seconds, timeout=TIMEOUT,
+           SELECT extract(epoch FROM coalesce((SELECT last_seen_at FROM touched), live.last_seen_at)
+                                     + make_interval(mins => $2) - now())
+             FROM live""",
+        token_hash, idle_minutes, refresh_seconds, touch, timeout=TIMEOUT,
     )
-    return bool(live)
+    return None if left is None else float(left)
 
 
 async def revoke_session(db: Db, token_hash: bytes) -> bool:

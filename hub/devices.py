@@ -1,0 +1,53 @@
+"""Scanner devices for admins: which user each device id belongs to, and releasing one.
+
+A device id is bound to the first user who said hello with it (see `hub.store.devices`). Releasing
+it (audited) closes its open connections on every hub with 4003; the next hello binds it anew.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub.auth import error, requires
+from hub.connections import Revocation
+from hub.domain.rules import Actor, Role
+from hub.protocol import DEVICE_PATTERN
+from hub.store import audit
+from hub.store import devices as store
+
+
+@requires(Role.ADMIN)
+async def listing(request: Request, actor: Actor) -> Response:
+    """Admin: every bound device, with its owner."""
+    rows = await store.list_bound(request.app.state.hub.pool)
+    return JSONResponse({"devices": [
+        {"device": r["device_id"], "owner": {"id": r["owner_id"], "username": r["username"]},
+         "last_seq": r["last_seq"], "bound_at": r["bound_at"].isoformat() if r["bound_at"] else None,
+         "last_scan_at": r["updated_at"].isoformat()}
+        for r in rows]})
+
+
+@requires(Role.ADMIN)
+async def release(request: Request, actor: Actor) -> Response:
+    """Admin: unbind a device from its user (audited), closing its open connections everywhere."""
+    device = request.path_params["device"]
+    if not DEVICE_PATTERN.match(device):
+        return error(400, "BAD_REQUEST", "A device id is 1-64 characters of A-Z a-z 0-9 . _ : -")
+    hub = request.app.state.hub
+    async with hub.pool.acquire() as conn, conn.transaction():
+        row = await store.release(conn, device)
+        if row is None:
+            return error(404, "UNKNOWN_DEVICE", f"No user holds the device {device!r}.")
+        await audit.insert_audit(conn, actor.user_id, "device.release", f"device:{device}",
+                                 {"owner_id": row["owner_id"], "owner": row["username"]}, {"owner_id": None})
+    closed = hub.connections.revoke(Revocation(device=device))
+    return JSONResponse({"released": device, "owner": {"id": row["owner_id"], "username": row["username"]},
+                         "closed": closed})
+
+
+routes = [
+    Route("/api/devices", listing, methods=["GET"]),
+    Route("/api/devices/{device}/release", release, methods=["POST"]),
+]
