@@ -6,7 +6,7 @@
 // its final ack arrives (an ack with `retry: true` keeps it, and it is sent again after a delay).
 //
 // Events (all CustomEvent, details in `detail`):
-//   state    {state, code}   state: connecting | online | offline | login | replaced | blocked
+//   state    {state, code}   state: connecting | online | offline | login | replaced | taken | blocked
 //   pending  {count}         operations waiting for their ack
 //   ack      {entry, ack, late}  a final ack; `late` when the scan was made before this
 //                            connection came up or the ack took long (sent from the outbox)
@@ -187,6 +187,8 @@ export class ScanLink extends EventTarget {
       this._checkLogin();
     } else if (code === 4002) {
       this._setState("replaced", code); // the newer connection of this device continues
+    } else if (code === 4003) {
+      this._setState("taken", code); // another user's device: only an admin's release helps
     } else {
       this._setState("offline", code);
       // 1002, 1003 and 1009 mean a bug on one side: keep trying, but slowly

@@ -27,6 +27,14 @@ export const MESSAGES = {
     title: "This is a parent bag",
     say: "{code|This bag} is a parent bag and cannot go inside another bag. Scan a child bag.",
   },
+  SEQ_TOO_FAR: {
+    title: "Scan not saved",
+    say: "This scanner numbered the scan wrongly and the hub did not save it. Reload the page and scan {code|the bag} again; if it repeats, tell your supervisor.",
+  },
+  DEVICE_TAKEN: {
+    title: "Not your scanner",
+    say: "This scanner is registered to another user. Ask an admin to release it, then try again.",
+  },
   STALE_SEQ: {
     title: "Scan not saved",
     say: "This scan reached the hub out of order and was not saved. Scan {code|the bag} again.",
@@ -111,6 +119,10 @@ export const MESSAGES = {
     title: "Scan again",
     say: "Another scanner changed this bag at the same moment. Scan {code|it} again.",
   },
+  RATE_LIMITED: {
+    title: "Saving delayed",
+    say: "Too many scans reached the hub at once. This one stays in the queue and is sent again by itself.",
+  },
   RETRY: {
     title: "Saving delayed",
     say: "The hub could not save this scan just now. It stays in the queue and is sent again by itself.",
@@ -129,7 +141,9 @@ export const CLOSE_MESSAGES = {
   1012: "The hub is restarting. Reconnecting…",
   4001: "Your login has ended. Log in again; your scans are kept.",
   4002: "This scanner is open in another window or tab. Use that one, or press “Use here”.",
+  4003: "This scanner is registered to another user. Ask an admin to release it, then press “Try again”.",
   4008: "The connection was too slow. Reconnecting…",
+  4009: "The hub has too many connections just now. Reconnecting…",
 };
 
 /** The page's own situations, in the same words. */

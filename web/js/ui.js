@@ -262,13 +262,14 @@ export class ScanPage {
     conn.dataset.state = shown;
     const text = {
       connecting: "Connecting…", online: "Online", offline: "Offline",
-      login: "Log in again", replaced: "Open elsewhere", blocked: "Connection refused",
+      login: "Log in again", replaced: "Open elsewhere", taken: "Not your scanner", blocked: "Connection refused",
     }[shown] || shown;
     $("conn-text").textContent = text;
     const banner = $("banner");
-    if (state === "replaced") {
+    if (state === "replaced" || state === "taken") {
       banner.hidden = false;
-      $("banner-text").textContent = closeMessage(4002);
+      $("banner-text").textContent = closeMessage(code);
+      $("use-here").textContent = state === "replaced" ? "Use here" : "Try again";
     } else if (state === "blocked") {
       banner.hidden = false;
       $("banner-text").textContent = local("ORIGIN").say;
@@ -309,8 +310,10 @@ export class ScanPage {
   _retry({ entry, ack }) {
     const shown = this.entries.get(entry.seq);
     if (shown) this.entries.set(entry.seq, { ...shown, retrying: true });
-    if (Date.now() - (this.lastRetrySignal || 0) > 3000) { // a whole batch may come back: one signal
+    // a whole batch may come back: one signal for it, unless the reason is another one
+    if (Date.now() - (this.lastRetrySignal || 0) > 3000 || ack.code !== this.lastRetryCode) {
       this.lastRetrySignal = Date.now();
+      this.lastRetryCode = ack.code;
       signal("warn");
       this.message("warn", this.explain(entry, ack));
     }
