@@ -1,5 +1,6 @@
 """web/admin.html: it refuses a role that may not use it once, in words (no bouncing between it
-and the login page), and it fits a 360 px handheld without sideways scrolling.
+and the login page), it fits a 360 px handheld without sideways scrolling, and it releases a
+scanner from the user it belongs to.
 
 Screenshots: test-artifacts/screenshots/admin-narrow.png, admin-wrong-role.png.
 """
@@ -7,11 +8,14 @@ Screenshots: test-artifacts/screenshots/admin-narrow.png, admin-wrong-role.png.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from playwright.sync_api import expect
+from websockets.sync.client import connect
 
 from tests.browser.browsers import static_web
 from tests.browser.conftest import LiveHub
@@ -42,18 +46,36 @@ def test_a_dispatcher_on_the_admin_page_is_told_once(browser: Any, screenshots: 
     assert errors == []
 
 
-def test_admin_page_fits_a_narrow_screen(live_hub: LiveHub, browser: Any, screenshots: Path) -> None:
-    live_hub.make_user("dispatcher", area="sri_ganganagar")
+def test_admin_page_fits_a_narrow_screen_and_releases_a_scanner(live_hub: LiveHub, browser: Any,
+                                                                  screenshots: Path) -> None:
+    dispatcher = live_hub.make_user("dispatcher", area="sri_ganganagar")
+    device = f"scanner-{uuid.uuid4()}"
+    say_hello(live_hub, live_hub.login(*dispatcher), device)  # the scanner is now the dispatcher's
     page = browser.new_page(viewport=NARROW)
     errors = watch_errors(page)
     page.goto(f"{live_hub.url}/?next=%2Fadmin.html")
     log_in(page, "admin", ADMIN_PASSWORD)
     page.wait_for_url("**/admin.html")
     expect(page.locator("#users tr")).to_have_count(2)
+    scanner = page.locator(f"#devices tr[data-device='{device}']")
+    expect(scanner).to_contain_text(dispatcher[0])
     page.fill("#new-token input[name=label]", "Dock 3 screen by the loading ramp")
     page.click("#new-token button[type=submit]")
     expect(page.locator("#new-token-link")).to_be_visible()
     expect(page.locator("#tokens tr")).to_have_count(1)
     assert overflow(page) == []
     page.screenshot(path=str(screenshots / "admin-narrow.png"), full_page=True)
+
+    scanner.locator("button", has_text="Release").click()
+    expect(page.locator("#admin-message")).to_contain_text(f"Scanner {device} released from {dispatcher[0]}")
+    expect(scanner).to_have_count(0)
+    assert live_hub.sql("SELECT owner_id FROM devices WHERE device_id = $1", device)[0]["owner_id"] is None
     assert errors == []
+
+
+def say_hello(hub: LiveHub, token: str, device: str) -> None:
+    """A scanner's first hello: it binds the device to the user."""
+    with connect(hub.url.replace("http://", "ws://") + "/ws/scan",
+                 additional_headers={"Cookie": f"tt_session={token}"}) as ws:
+        ws.send(msgpack.packb({"t": "hello", "device": device, "last_seq": 0}))
+        assert msgpack.unpackb(ws.recv(10))["t"] == "welcome"

@@ -132,6 +132,7 @@ def test_close_codes_replaced_taken_and_session_ended(fake_site: Any) -> None:
     hub.sockets[-1].close(code=4003, reason="device released by an admin")  # or another user's device
     expect(page.locator("#conn")).to_have_attribute("data-state", "taken")
     expect(page.locator("#banner-text")).to_contain_text("registered to another user")
+    expect(page.locator("#banner-text")).to_contain_text(hub.hellos[0]["device"])  # what an admin releases
     page.wait_for_timeout(1500)
     assert len(hub.sockets) == 2  # no reconnect loop: only an admin's release helps
     expect(page.locator("#use-here")).to_have_text("Try again")

@@ -1,5 +1,5 @@
-// The admin page: users, their sessions, and wall-screen links. Everything goes through the hub's
-// admin API; errors are shown with the message the hub sends.
+// The admin page: users, their sessions, scanners (which user each belongs to) and wall-screen
+// links. Everything goes through the hub's admin API; errors are shown with the message it sends.
 import { currentUser, goToLogin, logout } from "./session.js";
 import { labelCells } from "./tables.js";
 
@@ -59,6 +59,30 @@ async function loadUsers() {
         const { revoked } = await api("POST", `/api/users/${user.id}/revoke-sessions`);
         show(`${user.username}: ${revoked} session(s) ended.`);
         await loadUsers();
+      } catch (error) {
+        show(error.message, "error");
+      }
+    });
+    body.append(row);
+  }
+  labelCells(body.closest("table"));
+}
+
+async function loadDevices() {
+  const { devices } = await api("GET", "/api/devices");
+  const body = $("#devices");
+  body.replaceChildren();
+  for (const device of devices) {
+    const row = document.createElement("tr");
+    row.dataset.device = device.device;
+    cell(row, device.device).className = "device-id";
+    cell(row, device.owner.username);
+    cell(row, device.last_scan_at ? new Date(device.last_scan_at).toLocaleString() : "never");
+    button(row, "Release", async () => {
+      try {
+        const { owner } = await api("POST", `/api/devices/${encodeURIComponent(device.device)}/release`);
+        show(`Scanner ${device.device} released from ${owner.username}: its next user takes it over.`);
+        await loadDevices();
       } catch (error) {
         show(error.message, "error");
       }
@@ -151,7 +175,7 @@ async function main() {
       show(error.message, "error");
     }
   });
-  await Promise.all([loadUsers(), loadTokens()]);
+  await Promise.all([loadUsers(), loadDevices(), loadTokens()]);
 }
 
 main().catch((error) => show(error.message, "error"));

@@ -268,7 +268,8 @@ export class ScanPage {
     const banner = $("banner");
     if (state === "replaced" || state === "taken") {
       banner.hidden = false;
-      $("banner-text").textContent = closeMessage(code);
+      // the device id is what an admin releases: tell it
+      $("banner-text").textContent = state === "replaced" ? closeMessage(code) : `${closeMessage(code)} (${this.link.device})`;
       $("use-here").textContent = state === "replaced" ? "Use here" : "Try again";
     } else if (state === "blocked") {
       banner.hidden = false;
