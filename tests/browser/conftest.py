@@ -153,6 +153,7 @@ def live_hub(hub_process: type[HubProcess], database_url: str) -> LiveHub:
 
 # ---- a faked hub: the pages without a hub process, every answer under the test's control --------
 
+WS_SCAN = re.compile(r".*/ws/scan$")
 WELCOME = {"t": "welcome", "applied_seq": 0, "max_inflight": 16, "server_time": 0,
            "formats": [{"name": "standard", "pattern": "^SB[0-9]{5}$", "capacity": 30},
                        {"name": "mini", "pattern": "^M444-[0-9]{5}$", "capacity": 15}]}
@@ -224,7 +225,7 @@ def fake_site(browser: Any) -> Iterator[Callable[..., Any]]:
             errors.append(watch_errors(page))
             me = {"user": {"id": 1, "username": "tester", "role": role, "area": "lucknow"}, "home": "/bills.html"}
             page.route("**/api/me", lambda route: route.fulfill(json=me))
-            page.route_web_socket(re.compile(r".*/ws/scan$"), hub.handler)
+            page.route_web_socket(WS_SCAN, hub.handler)
             page.goto(f"{base}{path}")
             expect(page.locator("body")).to_have_attribute("data-ready", "true")
             expect(page.locator("#conn")).to_have_attribute("data-state", "online")

@@ -32,10 +32,14 @@ const KICK_GAP_MS = 5000; // a scan made while waiting to reconnect may try at o
 const RETRY_FIRST_MS = 1000;
 
 export class ScanLink extends EventTarget {
-  /** `kind`: "scanner" or "bills": each page kind has its own device id, seqs and outbox. */
-  constructor(kind, url = null) {
+  /**
+   * `kind`: "scanner" or "bills"; `owner`: the user's name. Each page kind and user has its own
+   * device id, seqs and outbox.
+   */
+  constructor(kind, owner, url = null) {
     super();
     this.kind = kind;
+    this.owner = owner;
     this.url = url || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/scan`;
     this.state = "starting";
     this.closeCode = null;
@@ -72,7 +76,7 @@ export class ScanLink extends EventTarget {
 
   /** Open the outbox and start connecting. */
   async start() {
-    this.outbox = await Outbox.open(this.kind);
+    this.outbox = await Outbox.open(this.kind, this.owner);
     for (const entry of await this.outbox.pending()) this.waiting.set(entry.seq, entry);
     this._emit("pending", { count: this.waiting.size });
     window.addEventListener("online", () => this.reconnectNow());

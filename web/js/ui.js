@@ -134,7 +134,7 @@ export class ScanPage {
     $("area").textContent = user.area ? user.area.replace(/_/g, " ") : "all areas";
     $("logout").addEventListener("click", () => this.logout());
     if (this.roles && !this.roles.includes(user.role)) return false;
-    this.link = new ScanLink(this.kind);
+    this.link = new ScanLink(this.kind, user.username);
     this.link.addEventListener("state", (event) => this._state(event.detail));
     this.link.addEventListener("pending", () => this._pending());
     this.link.addEventListener("ack", (event) => this._ack(event.detail));
@@ -156,7 +156,7 @@ export class ScanPage {
   async logout() {
     const waiting = this.link ? this.link.pendingCount : 0;
     if (waiting > 0 && !confirm(`${waiting} scan(s) are not sent yet. They stay on this device and are sent `
-      + "after the next login here. Log out anyway?")) return;
+      + "after your next login here. Log out anyway?")) return;
     if (this.link) {
       this.link.stop();
       await this.link.outbox.clearLog();
