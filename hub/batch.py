@@ -85,10 +85,14 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     bill_codes: set[str] = set()
     undo_codes: set[str] = set()
     undo_users: set[int] = set()
+    named_areas: set[str] = set()
     for sub in subs:
         bags, bills = _touched(sub)
         bag_codes |= bags
         bill_codes |= bills
+        area = getattr(sub.operation, "area", None)
+        if area is not None and sub.verdict is None:
+            named_areas.add(area)
         if isinstance(sub.operation, rules.Undo) and sub.verdict is None:
             undo_codes.add(sub.operation.code)
             undo_users.add(sub.actor.user_id)
@@ -99,12 +103,15 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     bill_codes |= {bag.bill for bag in undone if bag.bill}
     locked_bills = await store.lock_bills(conn, bill_codes)
     last = await store.last_actions(conn, sorted(undo_users))
-    return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last))
+    areas = await store.existing_areas(conn, sorted(named_areas))
+    return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last), areas=areas)
 
 
 def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcome) -> str:
     """The dispatch area a scan counts in: a rejected scan in the operator's area (whatever decided
-    it: the edge, the cache or the writer); an accepted one in its parent's or bill's."""
+    it: the edge, the cache or the writer); an accepted one in its parent's or bill's. An admin's
+    rejected scan, having no area of its own, counts in its bag's or bill's, else in the area it
+    names if that exists, else in "" (seen only by scope `all`)."""
     if not outcome.ok and actor.area is not None:
         return actor.area
     code = None
@@ -117,6 +124,9 @@ def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcom
     bill = getattr(op, "bill", None) if not isinstance(op, rules.CreateBill) else op.code
     if bill is not None and bill in world.bills:
         return world.bills[bill].area
+    named = getattr(op, "area", None)
+    if named in world.areas:
+        return str(named)
     return actor.area or ""
 
 

@@ -30,6 +30,8 @@ class Code(enum.StrEnum):
     FORBIDDEN = "FORBIDDEN"
     WRONG_AREA = "WRONG_AREA"
     DEVICE_TAKEN = "DEVICE_TAKEN"
+    AREA_REQUIRED = "AREA_REQUIRED"
+    UNKNOWN_AREA = "UNKNOWN_AREA"
     # Parents and children
     UNKNOWN_PARENT = "UNKNOWN_PARENT"
     PARENT_FULL = "PARENT_FULL"
@@ -80,6 +82,8 @@ CODES: dict[Code, CodeInfo] = {
     Code.FORBIDDEN: CodeInfo("Your role does not allow this."),
     Code.WRONG_AREA: CodeInfo("This bag belongs to another dispatch area."),
     Code.DEVICE_TAKEN: CodeInfo("This scanner is registered to another user. Ask an admin to release it."),
+    Code.AREA_REQUIRED: CodeInfo("Choose the dispatch area for the new bag or bill."),
+    Code.UNKNOWN_AREA: CodeInfo("There is no dispatch area with this name."),
     Code.UNKNOWN_PARENT: CodeInfo("This parent bag has not been scanned yet. Scan the parent first."),
     Code.PARENT_FULL: CodeInfo("This parent bag is already full."),
     Code.ALREADY_LINKED: CodeInfo("This bag is already inside another parent bag."),

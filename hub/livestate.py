@@ -6,12 +6,17 @@ Pure: no I/O. The counters move only by the per-scan deltas that the batch trans
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from hub.domain.bagcodes import is_bill_code, normalise
+
+AREA_NAME = re.compile(r"[a-z][a-z0-9_]{1,39}")
+"""The syntax of a dispatch area's name (the areas table checks the same)."""
 FIELDS = ("accepted", "rejected", "children_linked", "parents_completed", "bills_completed")
 RECENT_EVENTS = 50
 MINUTES_SHOWN = 60
@@ -27,12 +32,15 @@ class Scope:
 
     @classmethod
     def parse(cls, text: str) -> Scope:
-        """'all', 'area:NAME' or 'bill:CODE'; ValueError otherwise."""
+        """'all', 'area:NAME' (an area's name) or 'bill:CODE' (a bill number); ValueError otherwise,
+        before anything is looked up."""
         if text == "all":
             return cls("all")
         kind, _, value = text.partition(":")
-        if kind in ("area", "bill") and value:
-            return cls(kind, value.upper() if kind == "bill" else value)
+        if kind == "area" and AREA_NAME.fullmatch(value):
+            return cls(kind, value)
+        if kind == "bill" and is_bill_code(normalise(value)):
+            return cls(kind, normalise(value))
         raise ValueError("scope must be 'all', 'area:NAME' or 'bill:CODE'")
 
     def __str__(self) -> str:

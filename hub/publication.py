@@ -10,7 +10,7 @@ import msgpack
 
 from hub.batch import Committed
 from hub.broker import Broker, BrokerUnavailable
-from hub.domain.rules import Bag
+from hub.domain.rules import Bag, kg
 from hub.store.live import parent_item
 from hub.tasks import cancel
 
@@ -32,7 +32,7 @@ def batch_message(committed: Committed, origin: str) -> dict[str, Any]:
                     for b in committed.bags if b.kind == "P"],
         "bills": [{"code": b.code, "area": b.area, "count": b.parent_count, "capacity": b.capacity,
                    "status": b.status, "destination": b.destination, "vehicle": b.vehicle,
-                   "actual_kg": str(b.actual_kg), "expected_kg": str(b.expected_kg)}
+                   "actual_kg": kg(b.actual_kg), "expected_kg": kg(b.expected_kg)}
                   for b in committed.bills],
     }
 

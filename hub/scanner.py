@@ -94,6 +94,7 @@ class ScannerSession:
         self._wakeup = asyncio.Event()
         self._ending = False  # no more replies: the sender stops once the queues are empty
         self._abort: tuple[int, str] | None = None  # close now, dropping what is queued
+        self._retrying = False  # an op was answered RETRY: ack what was read, then close with 1011
         self._inflight = asyncio.Semaphore(context.max_inflight)
         self._drained = asyncio.Event()
         self._highest_seq = 0
@@ -321,19 +322,19 @@ class ScannerSession:
     def _on_done(self, _: asyncio.Future[Result]) -> None:
         self._wakeup.set()
 
-    def _next_frame(self) -> tuple[bytes | str, bool] | None:
-        """The next frame to write and whether it must close the connection after it; None if none is ready."""
+    def _next_frame(self) -> bytes | str | None:
+        """The next frame to write; None if none is ready."""
         if self._urgent:
             frame = self._urgent.popleft()
             self._queued_bytes -= len(frame)
-            return frame, False
+            return frame
         if not self._ordered:
             return None
         head = self._ordered[0]
         if not isinstance(head, tuple):
             self._ordered.popleft()
             self._queued_bytes -= len(head)
-            return head, False
+            return head
         seq, future = head
         if not future.done():
             return None
@@ -343,10 +344,13 @@ class ScannerSession:
         if result.outcome.ok and isinstance(result.outcome.data.get("parent"), str):
             self.current_parent = result.outcome.data["parent"]
             self.context.presence.set_parent(self._device, self.current_parent)
-        # After RETRY, later operations of this device are refused until it reconnects and resends
-        # everything from its outbox in order (see BatchWriter.unblock).
-        return (protocol.encode(protocol.ack(seq, result.outcome, result.replay), self.binary),
-                result.outcome.code is Code.RETRY)
+        if result.outcome.code is Code.RETRY:
+            # Later operations of this device are refused until it reconnects and resends its outbox
+            # in order (see BatchWriter.unblock): read no more, ack what was read, then close.
+            self._retrying = True
+            self.state = State.CLOSING
+            self._ending = True
+        return protocol.encode(protocol.ack(seq, result.outcome, result.replay), self.binary)
 
     async def _send_loop(self) -> None:
         """The only coroutine that writes to the socket."""
@@ -356,8 +360,7 @@ class ScannerSession:
                 if self._abort is not None:
                     await self._close_transport(*self._abort)
                     return
-                while (item := self._next_frame()) is not None:
-                    frame, then_close = item
+                while (frame := self._next_frame()) is not None:
                     try:
                         async with asyncio.timeout(SEND_TIMEOUT):
                             await self.transport.send(frame)
@@ -365,11 +368,10 @@ class ScannerSession:
                         logger.info("closing a scanner that read nothing for %.0fs", SEND_TIMEOUT)
                         self._cut(Close.SLOW_CONSUMER, "slow consumer")
                         break
-                    if then_close:
-                        await self._close_transport(Close.SERVER_ERROR, "could not save; reconnect and resend")
-                        return
                 else:
                     if self._ending and not self._ordered and not self._urgent:
+                        if self._retrying:
+                            await self._close_transport(Close.SERVER_ERROR, "could not save; reconnect and resend")
                         return
                     await self._wakeup.wait()
         except Disconnect:

@@ -49,6 +49,7 @@ async def scan_endpoint(websocket: WebSocket) -> None:
                                            touch)
 
     async def bind_device(device: str) -> int | None:
+        await hub.writer.settled(device)  # what an earlier connection sent is in the welcome
         row = await devices.bind(hub.pool, device, actor.user_id)
         return int(row["last_seq"]) if row["owner_id"] == actor.user_id else None
 

@@ -32,6 +32,12 @@ _UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, 
                 asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
                 asyncpg.CannotConnectNowError)
 
+# What one operation's data can make PostgreSQL (or asyncpg, encoding it) refuse: invalid text or
+# numbers (class 22), a value over a limit (class 54), a string Python cannot encode as UTF-8.
+_REFUSED_DATA = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError)
+_ONE_OPERATION = (asyncpg.IntegrityConstraintViolationError, *_REFUSED_DATA)
+SETTLE_TIMEOUT = 5.0
+
 OnCommit = Callable[[Committed], Awaitable[None]]
 
 
@@ -143,12 +149,7 @@ class BatchWriter:
     async def _commit(self, batch: list[Submission]) -> None:
         committed: list[Committed] = []
         try:
-            results, one = await self._apply(batch)
-            committed.append(one)
-        except DatabaseUnavailable:
-            results = [Result(Outcome(Code.RETRY))] * len(batch)
-        except asyncpg.IntegrityConstraintViolationError:
-            results, committed = await self._apply_one_by_one(batch)
+            results = await self._apply_parts(batch, set(), committed)
         except Exception:
             logger.exception("batch of %d failed unexpectedly; its operations will be retried", len(batch))
             results = [Result(Outcome(Code.RETRY))] * len(batch)
@@ -172,9 +173,8 @@ class BatchWriter:
         """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone."""
         for attempt in range(ATTEMPTS):
             try:
-                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
-                    async with conn.transaction():
-                        return await apply_batch(conn, batch, self._formats, datetime.now(UTC))
+                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
+                    return await apply_batch(conn, batch, self._formats, datetime.now(UTC))
             except _RETRYABLE as exc:
                 if attempt == ATTEMPTS - 1 and isinstance(exc, asyncpg.IntegrityConstraintViolationError):
                     raise
@@ -186,24 +186,65 @@ class BatchWriter:
                 raise DatabaseUnavailable from exc
         raise DatabaseUnavailable("batch kept racing other hubs")
 
-    async def _apply_one_by_one(self, batch: list[Submission]) -> tuple[list[Result], list[Committed]]:
-        """The database refused the batch: give each operation the database's own verdict."""
-        logger.warning("batch of %d refused by a constraint; applying one by one", len(batch))
-        results: list[Result] = []
-        committed: list[Committed] = []
-        failed: set[str] = set()
-        for sub in batch:
-            if sub.device in failed:
-                results.append(Result(Outcome(Code.RETRY)))
-                continue
-            try:
-                try:
-                    (result,), one = await self._apply([sub])
-                except asyncpg.IntegrityConstraintViolationError:
-                    (result,), one = await self._apply([replace(sub, verdict=Outcome(Code.CONFLICT))])
+    async def _apply_parts(self, batch: list[Submission], failed: set[str],
+                           committed: list[Committed]) -> list[Result]:
+        """Apply `batch` in one transaction, or, when the database refuses one operation of it, its
+        halves in order (each committed on its own), down to that operation alone, which is then
+        recorded as refused. The rest commit; order per device holds, since halves go in order.
+
+        A device in `failed` was told RETRY earlier in this batch: its later operations are too.
+        """
+        todo = [sub for sub in batch if sub.device not in failed]
+        results = {sub.key: Result(Outcome(Code.RETRY)) for sub in batch if sub.device in failed}
+        try:
+            if todo:
+                applied, one = await self._apply(todo)
+                results.update(zip((sub.key for sub in todo), applied))
                 committed.append(one)
-            except DatabaseUnavailable:
-                result = Result(Outcome(Code.RETRY))
-                failed.add(sub.device)
-            results.append(result)
-        return results, committed
+        except DatabaseUnavailable:
+            failed.update(sub.device for sub in todo)
+            results.update((sub.key, Result(Outcome(Code.RETRY))) for sub in todo)
+        except _ONE_OPERATION as exc:
+            if len(todo) > 1:
+                logger.warning("batch of %d refused by the database (%s); applying it in halves",
+                               len(todo), type(exc).__name__)
+                middle = len(todo) // 2
+                for part in (todo[:middle], todo[middle:]):
+                    results.update(zip((sub.key for sub in part),
+                                       await self._apply_parts(part, failed, committed)))
+            else:
+                results[todo[0].key] = await self._record_refused(todo[0], exc, failed, committed)
+        return [results[sub.key] for sub in batch]
+
+    async def _record_refused(self, sub: Submission, exc: Exception, failed: set[str],
+                              committed: list[Committed]) -> Result:
+        """Record `sub` as refused (see `_refused`), alone; RETRY if even that cannot be stored."""
+        try:
+            (result,), one = await self._apply([_refused(sub, exc)])
+        except DatabaseUnavailable:
+            failed.add(sub.device)
+            return Result(Outcome(Code.RETRY))
+        except _ONE_OPERATION:
+            logger.exception("the record of an operation the database refused was refused too")
+            failed.add(sub.device)
+            return Result(Outcome(Code.RETRY))
+        committed.append(one)
+        return result
+
+    async def settled(self, device: str) -> None:
+        """Wait (a few seconds at most) until no operation of `device` is queued or committing, so
+        that what is read of it next (its applied seq, for a welcome) includes all it had sent."""
+        waiting = [future for (owner, _), future in self._pending.items() if owner == device]
+        if waiting:
+            await asyncio.wait(waiting, timeout=SETTLE_TIMEOUT)
+
+
+def _refused(sub: Submission, exc: Exception) -> Submission:
+    """What is recorded for an operation the database refused: a final rejection that is storable
+    by construction. An integrity violation is a race the locks did not see (CONFLICT: scan again);
+    anything else is data the hub cannot store (BAD_REQUEST), recorded without the operation's
+    fields, since one of them is what the database refused."""
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return replace(sub, verdict=Outcome(Code.CONFLICT))
+    reason = f"the database could not store this operation's data ({type(exc).__name__})"
+    return replace(sub, operation=None, client_time=None, verdict=Outcome(Code.BAD_REQUEST, {"reason": reason}))

@@ -15,8 +15,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -158,3 +158,18 @@ def start_redis() -> Iterator[RedisProcess]:
         yield server
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def database_down(server_url: str, database_url: str) -> AsyncIterator[None]:
+    """Refuse new connections to the run's database and end the open ones: a real outage."""
+    name = database_url.rsplit("/", 1)[1].split("?")[0]
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+        yield
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()

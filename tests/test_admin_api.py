@@ -40,7 +40,7 @@ def test_a_biller_reads_a_bill_of_their_area(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json()["bill"] == {"code": "HS-77", "area": "hisar", "count": 0, "capacity": 3,
                                        "status": "open", "destination": "Delhi", "vehicle": "HR26 1234",
-                                       "actual_kg": "0", "expected_kg": "0", "parents": []}
+                                       "actual_kg": "0.00", "expected_kg": "0.00", "parents": []}
     other = make_user(client, "biller", "ranchi")
     assert client.get("/api/bills/HS-77", headers={"cookie": f"tt_session={other}"}).json()["error"] == "WRONG_AREA"
     missing = client.get("/api/bills/NOPE", headers={"cookie": f"tt_session={biller}"})

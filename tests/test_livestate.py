@@ -166,7 +166,8 @@ FINISH = [1, 0, 0, 0, 1]
 
 @pytest.mark.parametrize(("text", "kind", "value"), [
     ("all", "all", ""), ("area:lucknow", "area", "lucknow"), ("bill:b-17", "bill", "B-17"),
-    ("area:sri_ganganagar", "area", "sri_ganganagar"),
+    ("area:sri_ganganagar", "area", "sri_ganganagar"), ("bill: b-17\t", "bill", "B-17"),
+    ("bill:A\x00B", "bill", "AB"),  # normalised like every code
 ])
 def test_scope_parses_and_prints(text: str, kind: str, value: str) -> None:
     scope = Scope.parse(text)
@@ -174,7 +175,9 @@ def test_scope_parses_and_prints(text: str, kind: str, value: str) -> None:
     assert Scope.parse(str(scope)) == scope
 
 
-@pytest.mark.parametrize("text", ["", "ALL", "area:", "bill:", "area", "zone:lucknow", "lucknow", "all:x"])
+@pytest.mark.parametrize("text", ["", "ALL", "area:", "bill:", "area", "zone:lucknow", "lucknow", "all:x",
+                                  "area:luck\x00now", "area:Lucknow", "area:" + "a" * 41, "bill:-B1",
+                                  "bill:" + "B" * 41, "bill:\ud800"])
 def test_scope_refuses_anything_else(text: str) -> None:
     with pytest.raises(ValueError):
         Scope.parse(text)

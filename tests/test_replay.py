@@ -6,17 +6,14 @@ with the original result. Checked in the acks and in PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 import asyncpg
-import msgpack
 import pytest
-from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from hub import accounts
@@ -25,63 +22,9 @@ from hub.domain import rules
 from hub.domain.rules import Actor, Role
 from hub.store import formats as formats_store
 from tests.support import make_user
+from tests.ws_support import Connection, close_connections
 
 WAIT = 15.0
-
-
-class Connection:
-    """One websocket of a scanner device with the seqs chosen by the test; msgpack unless `text`.
-
-    Every receive has a time limit, so a hub that never answers fails the test instead of hanging it.
-    """
-
-    def __init__(self, client: TestClient, token: str | None, device: str | None = None,
-                 last_seq: int = 0, headers: dict[str, str] | None = None, text: bool = False) -> None:
-        cookie = {"cookie": f"tt_session={token}"} if token else {}
-        self.text = text
-        self.ws: WebSocketTestSession = client.websocket_connect("/ws/scan", headers={**cookie, **(headers or {})})
-        self.ws.__enter__()
-        _open.append(self)
-        self.welcome: dict[str, Any] = {}
-        if device is not None:
-            self.send({"t": "hello", "device": device, "last_seq": last_seq})
-            self.welcome = self.receive()
-            assert self.welcome["t"] == "welcome", self.welcome
-
-    def send(self, message: dict[str, Any]) -> None:
-        if self.text:
-            self.ws.send_text(json.dumps(message))
-        else:
-            self.ws.send_bytes(msgpack.packb(message))
-
-    def raw(self, timeout: float = WAIT) -> dict[str, Any]:
-        """The next ASGI message the hub sent; raises WebSocketDisconnect when it is a close."""
-        async def next_message() -> dict[str, Any]:
-            with anyio.fail_after(timeout):
-                return await self.ws._send_rx.receive()
-
-        message = self.ws.portal.call(next_message)
-        self.ws._raise_on_close(message)
-        return message
-
-    def receive(self, timeout: float = WAIT) -> dict[str, Any]:
-        message = self.raw(timeout)
-        if self.text:
-            assert message.get("text") is not None, f"expected a text frame: {message}"
-            return json.loads(message["text"])
-        assert message.get("bytes") is not None, f"expected a binary frame: {message}"
-        return msgpack.unpackb(message["bytes"])
-
-    def ack(self, seq: int) -> dict[str, Any]:
-        reply = self.receive()
-        assert reply["t"] == "ack" and reply["seq"] == seq, reply
-        return reply
-
-    def close(self) -> None:
-        self.ws.__exit__(None, None, None)
-
-
-_open: list[Connection] = []
 
 
 @pytest.fixture
@@ -90,11 +33,6 @@ def client(client: TestClient) -> Iterator[TestClient]:
     it shuts down, since an open TestClient websocket would hang the shutdown instead of failing."""
     yield client
     close_connections()
-
-
-def close_connections() -> None:
-    while _open:
-        _open.pop().close()
 
 
 def op(seq: int, kind: str, **fields: Any) -> dict[str, Any]:

@@ -48,7 +48,8 @@ ROOT = Actor(6, "root", Role.ADMIN, None)
 ANU = Actor(7, "anu", Role.ADMIN, "lucknow")
 
 # Codes the hub can send but the pure rules never decide.
-NOT_FROM_RULES = {Code.BAD_REQUEST, Code.STALE_SEQ, Code.CONFLICT, Code.RETRY}
+NOT_FROM_RULES = {Code.BAD_REQUEST, Code.STALE_SEQ, Code.SEQ_TOO_FAR, Code.DEVICE_TAKEN, Code.CONFLICT, Code.RETRY,
+                  Code.RATE_LIMITED}
 
 
 def new_world(now: datetime = T0) -> World:
@@ -76,7 +77,7 @@ def parent_view(code: str, count: int, capacity: int) -> dict[str, Any]:
 
 def bill_view(code: str, count: int, capacity: int, status: str, actual: int, expected: int) -> dict[str, Any]:
     return {"bill": code, "count": count, "capacity": capacity, "status": status,
-            "actual_kg": str(actual), "expected_kg": str(expected)}
+            "actual_kg": f"{actual}.00", "expected_kg": f"{expected}.00"}
 
 
 # --- the scenarios ----------------------------------------------------------------------------
@@ -170,6 +171,13 @@ def ravi_undid_his_link(world: World) -> None:
     ok(world, RAVI, Undo("C0001"))
 
 
+def with_areas(world: World) -> None:
+    world.areas |= {"lucknow", "indore"}
+
+
+BILL_NUMBER = {"reason": "a bill number is 1-40 characters of A-Z 0-9 / _ -, starting with a letter or digit"}
+CAPACITY = {"reason": "the capacity is 1-1000 parent bags"}
+
 SCENARIOS = [
     # OK, with the exact data the scanner shows
     Scenario("first scan creates the parent", Code.OK, RAVI, ScanParent("SB00001"),
@@ -209,6 +217,16 @@ SCENARIOS = [
              bill_view("B1", 1, 2, "completed", 30, 30), parent_on_bill),
     Scenario("reopen a bill", Code.OK, ROOT, ReopenBill("B1"),
              bill_view("B1", 1, 2, "open", 30, 30), completed_bill),
+    Scenario("an admin creates a parent in the area they name", Code.OK, ROOT, ScanParent("SB00001", "indore"),
+             {**parent_view("SB00001", 0, 30), "created": True}, with_areas),
+    Scenario("an admin creates a bill in the area they name", Code.OK, ROOT, CreateBill("B1", 2, area="indore"),
+             bill_view("B1", 0, 2, "open", 0, 0), with_areas),
+    Scenario("an admin with an area may name another", Code.OK, ANU, ScanParent("SB00001", "indore"),
+             {**parent_view("SB00001", 0, 30), "created": True}, with_areas),
+    Scenario("a dispatcher may name their own area", Code.OK, RAVI, ScanParent("SB00001", "lucknow"),
+             {**parent_view("SB00001", 0, 30), "created": True}),
+    Scenario("the area named for a parent that exists is not used", Code.OK, ROOT, ScanParent("SB00001", "nowhere"),
+             {**parent_view("SB00001", 0, 30), "created": False}, lucknow_parent),
     # INVALID_CODE
     Scenario("a parent scan of garbage", Code.INVALID_CODE, RAVI, ScanParent("AB")),
     Scenario("a parent scan of nothing", Code.INVALID_CODE, RAVI, ScanParent("")),
@@ -239,8 +257,15 @@ SCENARIOS = [
              setup=full_parent_and_open_bill),
     Scenario("a dispatcher finishes a bill", Code.FORBIDDEN, RAVI, FinishBill("B1"), setup=parent_on_bill),
     Scenario("a dispatcher reopens a bill", Code.FORBIDDEN, SITA, ReopenBill("B1"), setup=completed_bill),
-    Scenario("an admin without an area creates a parent", Code.FORBIDDEN, ROOT, ScanParent("SB00001")),
-    Scenario("an admin without an area creates a bill", Code.FORBIDDEN, ROOT, CreateBill("B1", 2)),
+    # AREA_REQUIRED
+    Scenario("an admin without an area creates a parent naming none", Code.AREA_REQUIRED, ROOT,
+             ScanParent("SB00001")),
+    Scenario("an admin without an area creates a bill naming none", Code.AREA_REQUIRED, ROOT, CreateBill("B1", 2)),
+    # UNKNOWN_AREA
+    Scenario("an admin names an area that does not exist", Code.UNKNOWN_AREA, ROOT, ScanParent("SB00001", "atlantis"),
+             {"area": "atlantis"}, with_areas),
+    Scenario("an admin's bill in an area that does not exist", Code.UNKNOWN_AREA, ANU,
+             CreateBill("B1", 2, area="Lucknow"), {"area": "Lucknow"}, with_areas),
     # WRONG_AREA
     Scenario("another area's parent", Code.WRONG_AREA, IQBAL, ScanParent("SB00001"), {"area": "lucknow"},
              lucknow_parent),
@@ -252,6 +277,10 @@ SCENARIOS = [
              {"area": "indore"}, indore_full_parent_and_lucknow_bill),
     Scenario("finishing another area's bill", Code.WRONG_AREA, IRA, FinishBill("B1"), {"area": "lucknow"},
              parent_on_bill),
+    Scenario("a dispatcher names another area for a parent", Code.WRONG_AREA, RAVI, ScanParent("SB00001", "indore"),
+             {"area": "indore"}),
+    Scenario("a biller names another area for a bill", Code.WRONG_AREA, BINA, CreateBill("B1", 2, area="indore"),
+             {"area": "indore"}),
     Scenario("reopening another area's bill", Code.WRONG_AREA, IRA, ReopenBill("B1"), {"area": "lucknow"},
              completed_bill),
     # UNKNOWN_PARENT
@@ -292,13 +321,29 @@ SCENARIOS = [
     Scenario("undo of a bill addition a day later", Code.UNDO_EXPIRED, BINA, Undo("SB00001"),
              setup=parent_on_bill, now=timedelta(days=1)),
     # INVALID_BILL
-    Scenario("a bill of capacity 0", Code.INVALID_BILL, BINA, CreateBill("B1", 0)),
-    Scenario("a bill of capacity 1001", Code.INVALID_BILL, BINA, CreateBill("B1", 1001)),
-    Scenario("a bill with no number", Code.INVALID_BILL, BINA, CreateBill("", 5)),
-    Scenario("a bill number starting with a dash", Code.INVALID_BILL, BINA, CreateBill("-B1", 5)),
-    Scenario("a bill number of 41 characters", Code.INVALID_BILL, BINA, CreateBill("B" * 41, 5)),
-    Scenario("a destination of 201 characters", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "d" * 201)),
-    Scenario("a vehicle of 201 characters", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "", "v" * 201)),
+    Scenario("a bill of capacity 0", Code.INVALID_BILL, BINA, CreateBill("B1", 0), CAPACITY),
+    Scenario("a bill of capacity 1001", Code.INVALID_BILL, BINA, CreateBill("B1", 1001), CAPACITY),
+    Scenario("a bill with no number", Code.INVALID_BILL, BINA, CreateBill("", 5), BILL_NUMBER),
+    Scenario("a bill number starting with a dash", Code.INVALID_BILL, BINA, CreateBill("-B1", 5), BILL_NUMBER),
+    Scenario("a bill number of 41 characters", Code.INVALID_BILL, BINA, CreateBill("B" * 41, 5), BILL_NUMBER),
+    Scenario("a bill number that is a parent bag's code", Code.INVALID_BILL, BINA, CreateBill("SB00019", 5),
+             {"reason": "a bill number cannot be a bag code (SB00019 is a standard parent bag)"}),
+    Scenario("a bill number that is a mini parent's code", Code.INVALID_BILL, ROOT, CreateBill("M444-00001", 5),
+             {"reason": "a bill number cannot be a bag code (M444-00001 is a mini parent bag)"}),
+    Scenario("a destination of 201 characters", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "d" * 201),
+             {"reason": "the destination is longer than 200 characters"}),
+    Scenario("a vehicle of 201 characters", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "", "v" * 201),
+             {"reason": "the vehicle is longer than 200 characters"}),
+    Scenario("a NUL in the destination", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "Del\x00hi"),
+             {"reason": "the destination has a control character (U+0000) at position 4"}),
+    Scenario("a lone surrogate in the vehicle", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "", "UP\ud83d32"),
+             {"reason": "the vehicle has an unpaired surrogate (U+D83D) at position 3"}),
+    Scenario("a bidi override in the destination", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "\u202eihleD"),
+             {"reason": "the destination has an invisible formatting character (U+202E) at position 1"}),
+    Scenario("a zero-width space in the vehicle", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "", "UP\u200b32"),
+             {"reason": "the vehicle has an invisible formatting character (U+200B) at position 3"}),
+    Scenario("a line break in the destination", Code.INVALID_BILL, BINA, CreateBill("B1", 5, "Delhi\nNCR"),
+             {"reason": "the destination has a control character (U+000A) at position 6"}),
     # BILL_EXISTS
     Scenario("a bill number taken", Code.BILL_EXISTS, IRA, CreateBill("B1", 5), {"bill": "B1"}, open_bill),
     # UNKNOWN_BILL

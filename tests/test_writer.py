@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -13,23 +11,11 @@ from hub.batch import Committed, Submission
 from hub.codes import Code
 from hub.database import create_pool
 from hub.domain import rules
+from hub.domain.rules import Outcome
+from hub.store import batches
 from hub.store import formats as formats_store
 from hub.writer import BatchWriter
-
-
-@contextlib.asynccontextmanager
-async def database_down(server_url: str, database_url: str) -> AsyncIterator[None]:
-    """Refuse new connections to the run's database and end the open ones: a real outage."""
-    name = database_url.rsplit("/", 1)[1].split("?")[0]
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
-        yield
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.close()
+from tests.services import database_down
 
 
 @pytest.fixture
@@ -83,3 +69,90 @@ async def pool_rows(database_url: str) -> list[tuple[int, str]]:
             "SELECT seq, result FROM scans WHERE device_id = 'outage-dev' ORDER BY seq")]
     finally:
         await conn.close()
+
+
+async def test_an_operation_the_database_refuses_is_recorded_refused_and_the_rest_of_its_batch_commits(
+        actor: rules.Actor, database_url: str) -> None:
+    """Data PostgreSQL refuses (a NUL in jsonb; a lone surrogate, which asyncpg cannot even encode)
+    stays with its operation: it is answered and recorded BAD_REQUEST, every other operation of the
+    batch commits, later operations of the same device too. Before, the whole batch was told RETRY
+    and the refused operation, never recorded, came back for ever."""
+    pool = await create_pool(database_url, 2)
+    committed: list[Committed] = []
+
+    async def on_commit(batch: Committed) -> None:
+        committed.append(batch)
+
+    writer = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001,
+                         on_commit=on_commit)
+    now = datetime.now(UTC)
+
+    def sub(device: str, seq: int, op: rules.Operation, data: dict[str, str] | None = None) -> Submission:
+        verdict = None if data is None else Outcome(Code.INVALID_CODE, data)
+        return Submission(device, seq, actor, op, now, verdict)
+
+    batch = [sub("iso-a", 1, rules.ScanParent("SB41001")),
+             sub("iso-b", 1, rules.ScanParent("SB41002"), {"reason": "nul \x00 here"}),
+             sub("iso-c", 1, rules.ScanParent("SB41003")),
+             sub("iso-b", 2, rules.ScanParent("SB41004")),
+             sub("iso-d", 1, rules.ScanParent("SB41005"), {"reason": "lone \ud800 surrogate"}),
+             sub("iso-a", 2, rules.ScanChild("ISO0001", "SB41001")),
+             sub("iso-e", 1, rules.ScanParent("SB\ud80041006"))]  # INVALID_CODE, then unstorable
+    futures = [writer.submit(s) for s in batch]  # all queued before the writer runs: one batch
+    writer.start()
+    try:
+        results = [await f for f in futures]
+    finally:
+        await writer.close(5)
+    codes = [r.outcome.code for r in results]
+    assert codes == [Code.OK, Code.BAD_REQUEST, Code.OK, Code.OK, Code.BAD_REQUEST, Code.OK,
+                     Code.BAD_REQUEST], results
+    assert "(UntranslatableCharacterError)" in results[1].outcome.data["reason"]
+    assert "(InvalidTextRepresentationError)" in results[4].outcome.data["reason"]
+    assert "(DataError)" in results[6].outcome.data["reason"]  # asyncpg could not encode it
+    assert [c.seq for c in committed] == sorted(c.seq for c in committed)
+
+    rows = await pool.fetch("SELECT device_id, seq, op, code, result, detail, client_time FROM scans "
+                            "WHERE device_id LIKE 'iso-%' ORDER BY device_id, seq")
+    assert [(r["device_id"], r["seq"], r["result"]) for r in rows] == [
+        ("iso-a", 1, "OK"), ("iso-a", 2, "OK"), ("iso-b", 1, "BAD_REQUEST"), ("iso-b", 2, "OK"),
+        ("iso-c", 1, "OK"), ("iso-d", 1, "BAD_REQUEST"), ("iso-e", 1, "BAD_REQUEST")]
+    refused = [r for r in rows if r["result"] == "BAD_REQUEST"]
+    assert all(r["op"] == "invalid" and r["client_time"] is None for r in refused)
+    assert await pool.fetchval("SELECT child_count FROM bags WHERE code = 'SB41001'") == 1
+    assert await pool.fetchval("SELECT count(*) FROM bags WHERE code = ANY($1::text[])",
+                               ["SB41002", "SB41005"]) == 0
+    assert dict(await pool.fetch("SELECT device_id, last_seq FROM devices WHERE device_id LIKE 'iso-%'")) == {
+        "iso-a": 2, "iso-b": 2, "iso-c": 1, "iso-d": 1, "iso-e": 1}
+
+    # a resend of the refused operation is a replay of its recorded answer, not another refusal
+    again = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001, on_commit=on_commit)
+    again.start()
+    try:
+        replay = await again.submit(batch[1])
+    finally:
+        await again.close(5)
+        await pool.close()
+    assert (replay.outcome.code, replay.replay) == (Code.BAD_REQUEST, True)
+
+
+async def test_settled_waits_for_the_devices_operations_still_in_the_writer(
+        actor: rules.Actor, database_url: str) -> None:
+    """A welcome reads the applied seq after `settled`: it then includes everything the device had sent."""
+    pool = await create_pool(database_url, 2)
+
+    async def on_commit(batch: Committed) -> None:
+        pass
+
+    writer = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001, on_commit=on_commit)
+    futures = [writer.submit(Submission("settle-dev", seq, actor, rules.ScanParent(f"SB4200{seq}")))
+               for seq in (1, 2, 3)]
+    writer.start()
+    try:
+        await writer.settled("settle-dev")
+        assert all(f.done() for f in futures)
+        assert await batches.applied_seq(pool, "settle-dev") == 3
+        await writer.settled("nobody")  # nothing pending: returns at once
+    finally:
+        await writer.close(5)
+        await pool.close()

@@ -26,7 +26,7 @@ from hub import accounts
 from hub.app import create_app
 from hub.settings import Settings
 from tests.support import make_user
-from tests.test_replay import Connection, close_connections
+from tests.ws_support import Connection, close_connections
 
 WAIT = 15.0
 ERROR = {"t": "error", "code": "BAD_REQUEST"}

@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.codes import Code
 from hub.domain.bagcodes import ParentFormat, is_bill_code, is_child_code, parent_format
+from hub.domain.text import text_problem
 
 UNDO_WINDOW = timedelta(hours=1)
 MAX_BILL_CAPACITY = 1000
@@ -50,9 +51,10 @@ class Actor:
 
 @dataclass(frozen=True)
 class ScanParent:
-    """Scan a parent bag: created on first scan, in the operator's area."""
+    """Scan a parent bag: created on first scan, in the operator's area (or the one an admin names)."""
 
     code: str
+    area: str | None = None
     op = "parent"
 
 
@@ -75,10 +77,13 @@ class Undo:
 
 @dataclass(frozen=True)
 class CreateBill:
+    """Create an open bill, in the operator's area (or the one an admin names)."""
+
     code: str
     capacity: int
     destination: str = ""
     vehicle: str = ""
+    area: str | None = None
     op = "bill_create"
 
 
@@ -173,7 +178,8 @@ class World:
     """The slice of state a batch of operations reads and changes.
 
     `last_action` holds, per user id, their last undoable action; a user missing from it has none
-    loaded, and such a user's undo is answered NOTHING_TO_UNDO.
+    loaded, and such a user's undo is answered NOTHING_TO_UNDO. `areas` holds the dispatch areas that
+    exist, at least those the operations name.
     """
 
     formats: tuple[ParentFormat, ...]
@@ -181,6 +187,7 @@ class World:
     bags: dict[str, Bag] = field(default_factory=dict)
     bills: dict[str, Bill] = field(default_factory=dict)
     last_action: dict[int, LastAction | None] = field(default_factory=dict)
+    areas: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -204,10 +211,15 @@ def _parent_view(bag: Bag) -> dict[str, Any]:
             "complete": bag.complete}
 
 
+def kg(weight: Decimal | int) -> str:
+    """A weight as the hub shows it everywhere: a decimal string with two places ("15.00")."""
+    return f"{Decimal(weight):.2f}"
+
+
 def _bill_view(bill: Bill) -> dict[str, Any]:
     return {"bill": bill.code, "count": bill.parent_count, "capacity": bill.capacity,
-            "status": bill.status, "actual_kg": str(bill.actual_kg),
-            "expected_kg": str(bill.expected_kg)}
+            "status": bill.status, "actual_kg": kg(bill.actual_kg),
+            "expected_kg": kg(bill.expected_kg)}
 
 
 # --- stateless checks -------------------------------------------------------------------------
@@ -220,7 +232,7 @@ def validate(actor: Actor, op: Operation, formats: tuple[ParentFormat, ...]) -> 
     exists once.
     """
     if isinstance(op, ScanParent):
-        return _check_parent_code(op.code, formats)
+        return _check_parent_code(op.code, formats) or _check_named_area(actor, op.area)
     if isinstance(op, ScanChild):
         if parent_format(op.code, formats) is not None:
             return _reject(Code.NOT_A_CHILD)
@@ -234,15 +246,48 @@ def validate(actor: Actor, op: Operation, formats: tuple[ParentFormat, ...]) -> 
     if not actor.may_bill:
         return _reject(Code.FORBIDDEN)
     if isinstance(op, CreateBill):
-        if (not is_bill_code(op.code) or not 1 <= op.capacity <= MAX_BILL_CAPACITY
-                or len(op.destination) > MAX_TEXT or len(op.vehicle) > MAX_TEXT):
-            return _reject(Code.INVALID_BILL)
-        return None
+        problem = _bill_problem(op, formats)
+        if problem is not None:
+            return _reject(Code.INVALID_BILL, reason=problem)
+        return _check_named_area(actor, op.area)
     if not is_bill_code(op.bill):
         return _reject(Code.UNKNOWN_BILL)
     if isinstance(op, AddToBill):
         return _check_parent_code(op.parent, formats)
     return None
+
+
+def _bill_problem(op: CreateBill, formats: tuple[ParentFormat, ...]) -> str | None:
+    """What is wrong with a new bill's details, in words; None when nothing is."""
+    if not is_bill_code(op.code):
+        return "a bill number is 1-40 characters of A-Z 0-9 / _ -, starting with a letter or digit"
+    fmt = parent_format(op.code, formats)
+    if fmt is not None:
+        return f"a bill number cannot be a bag code ({op.code} is a {fmt.name} parent bag)"
+    if not 1 <= op.capacity <= MAX_BILL_CAPACITY:
+        return f"the capacity is 1-{MAX_BILL_CAPACITY} parent bags"
+    for name, value in (("destination", op.destination), ("vehicle", op.vehicle)):
+        problem = text_problem(value, MAX_TEXT)
+        if problem is not None:
+            return f"the {name} {problem}"
+    return None
+
+
+def _check_named_area(actor: Actor, area: str | None) -> Outcome | None:
+    """Only an admin may name a dispatch area other than their own."""
+    if area is not None and actor.role is not Role.ADMIN and area != actor.area:
+        return _reject(Code.WRONG_AREA, area=area)
+    return None
+
+
+def _new_area(world: World, actor: Actor, named: str | None) -> str | Outcome:
+    """The dispatch area a new parent or bill goes to: the one named, else the operator's own."""
+    area = named if named is not None else actor.area
+    if area is None:
+        return _reject(Code.AREA_REQUIRED)
+    if area != actor.area and area not in world.areas:
+        return _reject(Code.UNKNOWN_AREA, area=area)
+    return area
 
 
 def _check_parent_code(code: str, formats: tuple[ParentFormat, ...]) -> Outcome | None:
@@ -268,11 +313,12 @@ def apply(world: World, actor: Actor, op: Operation) -> Outcome:
 def _scan_parent(world: World, actor: Actor, op: ScanParent) -> Outcome:
     bag = world.bags.get(op.code)
     if bag is None:
-        if actor.area is None:
-            return _reject(Code.FORBIDDEN)
+        area = _new_area(world, actor, op.area)
+        if isinstance(area, Outcome):
+            return area
         fmt = parent_format(op.code, world.formats)
         assert fmt is not None  # validate() admitted only parent codes
-        bag = Bag(code=op.code, kind="P", area=actor.area, format=fmt.name,
+        bag = Bag(code=op.code, kind="P", area=area, format=fmt.name,
                   capacity=fmt.capacity, expected_kg=fmt.expected_kg)
         world.bags[op.code] = bag
         return Outcome(Code.OK, {**_parent_view(bag), "created": True})
@@ -335,9 +381,10 @@ def _undo(world: World, actor: Actor, op: Undo) -> Outcome:
 def _create_bill(world: World, actor: Actor, op: CreateBill) -> Outcome:
     if op.code in world.bills:
         return _reject(Code.BILL_EXISTS, bill=op.code)
-    if actor.area is None:
-        return _reject(Code.FORBIDDEN)
-    bill = Bill(code=op.code, capacity=op.capacity, area=actor.area, destination=op.destination,
+    area = _new_area(world, actor, op.area)
+    if isinstance(area, Outcome):
+        return area
+    bill = Bill(code=op.code, capacity=op.capacity, area=area, destination=op.destination,
                 vehicle=op.vehicle)
     world.bills[op.code] = bill
     return Outcome(Code.OK, _bill_view(bill))

@@ -125,6 +125,14 @@ async def last_actions(conn: asyncpg.Connection, user_ids: list[int]) -> dict[in
     return {r["user_id"]: LastAction(r["kind"], r["code"], r["at"]) for r in rows}
 
 
+async def existing_areas(conn: asyncpg.Connection, names: list[str]) -> set[str]:
+    """Which of `names` are dispatch areas."""
+    if not names:
+        return set()
+    rows = await conn.fetch("SELECT name FROM areas WHERE name = ANY($1::text[])", names, timeout=TIMEOUT)
+    return {row["name"] for row in rows}
+
+
 async def insert_bags(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None],
                       now: datetime) -> None:
     """Insert new bags and give them their ids; a bag another process created first aborts the batch."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.domain.rules import kg
 from hub.livestate import FIELDS, IN_PROGRESS_SHOWN, MINUTES_SHOWN, RECENT_EVENTS, LiveState
 
 TIMEOUT = 30
@@ -20,7 +21,7 @@ def parent_item(code: str, area: str, count: int, capacity: int, bill: str | Non
 def bill_item(row: Any) -> dict[str, Any]:
     return {"code": row["code"], "area": row["area"], "count": row["parent_count"], "capacity": row["capacity"],
             "status": row["status"], "destination": row["destination"], "vehicle": row["vehicle"],
-            "actual_kg": str(row["actual_kg"]), "expected_kg": str(row["expected_kg"])}
+            "actual_kg": kg(row["actual_kg"]), "expected_kg": kg(row["expected_kg"])}
 
 
 async def committed_seq(pool: asyncpg.Pool) -> int:
