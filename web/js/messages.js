@@ -35,6 +35,14 @@ export const MESSAGES = {
     title: "Not your scanner",
     say: "This scanner is registered to another user. Ask an admin to release it, then try again.",
   },
+  AREA_REQUIRED: {
+    title: "Dispatch area needed",
+    say: "Your login has no dispatch area, and a new parent bag or bill needs one. Use a login of the bag's dispatch area.",
+  },
+  UNKNOWN_AREA: {
+    title: "No such dispatch area",
+    say: "There is no dispatch area[ {area}]. Check it, or ask an admin.",
+  },
   STALE_SEQ: {
     title: "Scan not saved",
     say: "This scan reached the hub out of order and was not saved. Scan {code|the bag} again.",
