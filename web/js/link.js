@@ -102,6 +102,11 @@ export class ScanLink extends EventTarget {
     return entry;
   }
 
+  /** Whether the operation `seq` still waits for its final ack. */
+  isPending(seq) {
+    return this.waiting.has(seq);
+  }
+
   /** Pending entries (in seq order). */
   pendingEntries() {
     return [...this.waiting.values()];

@@ -187,7 +187,7 @@ export class ScanPage {
    * would pass for the newer one's, and only a refusal shows (the operator must see it).
    */
   result(entry, kind, words) {
-    const newer = this.newest > entry.seq && this.link.waiting.has(this.newest);
+    const newer = this.newest > entry.seq && this.link.isPending(this.newest);
     if (newer && kind !== "error" && kind !== "warn") return;
     this.message(kind, words);
   }
