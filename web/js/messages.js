@@ -89,7 +89,7 @@ export const MESSAGES = {
   },
   INVALID_BILL: {
     title: "Bill details not valid",
-    say: "Check the bill: a number of letters, digits, - / _ and a capacity from 1 to 1000 parent bags.",
+    say: "Check the bill: a number of letters, digits, - / _ (not a bag's label) and a capacity from 1 to 1000 parent bags.[ The hub says: {reason}.]",
   },
   BILL_EXISTS: {
     title: "Bill number taken",
