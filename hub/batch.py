@@ -216,6 +216,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
             "device": sub.device, "seq": sub.seq, "user": sub.actor.username, "area": area,
             "op": op_name, "code": code, "target": target, "result": outcome.code.value,
             "data": outcome.data, "stats": delta,
+            "client_at": sub.client_time.timestamp() if sub.client_time is not None else None,
         })
 
     new_bags = [bag for bag in world.bags.values() if bag.id is None]

@@ -659,3 +659,19 @@ async def test_revoked_access_is_noticed_at_the_recheck() -> None:
         await fanout.close()
     assert transport.closed is not None and transport.closed[0] == Close.SESSION_REVOKED
 
+
+
+def test_an_event_says_when_its_scan_was_made(client: TestClient) -> None:
+    """A scan made offline reaches the hub later: its event carries the scanner's time (`client_at`)
+    beside the hub's (`at`), so that a dashboard can list it when it was made."""
+    lucknow = account(client, "dispatcher", "lucknow")
+    made = round(time.time() - 25 * 60, 3)
+    with Dashboard(client, "", lucknow) as screen:
+        snapshot = screen.receive()
+        with Scanner(client, lucknow.token) as scanner:
+            assert scanner.do("parent", code="SB30001", at=int(made * 1000))["ok"]
+            assert scanner.do("child", code="LK3001", parent="SB30001")["ok"]  # no time sent
+        screen.until(lambda: screen.view.seq == snapshot["seq"] + 2)
+    events = [e for m in screen.messages for e in m.get("events", [])]
+    assert [(e["code"], e["client_at"]) for e in events] == [("SB30001", made), ("LK3001", None)]
+    assert events[0]["at"] - events[0]["client_at"] > 24 * 60

@@ -2,9 +2,11 @@
 // browser restart while the Wi-Fi or the hub is down still opens the scanner, which then shows
 // the scans waiting in its IndexedDB outbox. Network first (a new version is used as soon as the
 // hub serves it), the cached copy when the hub cannot be reached. Only the pages' own files are
-// cached: never the API, the websocket or anything else the hub answers.
+// cached: never the API, the websocket or anything else the hub answers, and never a URL with a
+// query string (a wall screen's `?token=` is a secret; a page's query changes nothing it is made of:
+// offline, such a URL gets the cached copy of its page).
 
-const CACHE = "tracetrack-shell-v2";
+const CACHE = "tracetrack-shell-v3"; // a new name: activating drops older caches and what they held
 const SHELL = [
   "/", "/index.html", "/scanner.html", "/bills.html", "/css/app.css", "/icon.svg",
   "/js/bagcodes.js", "/js/bills.js", "/js/feedback.js", "/js/link.js", "/js/login.js", "/js/messages.js",
@@ -37,7 +39,7 @@ async function networkFirst(request) {
   const cache = await caches.open(CACHE);
   try {
     const response = await withTimeout(fetch(request, { cache: "no-cache" }), NETWORK_TIMEOUT_MS);
-    if (response.ok) await cache.put(request, response.clone());
+    if (response.ok && !new URL(request.url).search) await cache.put(request, response.clone());
     return response;
   } catch (error) {
     const cached = await cache.match(request, { ignoreSearch: true });

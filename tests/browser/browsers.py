@@ -100,6 +100,12 @@ def node_path() -> str:
     return found
 
 
+# The policy the hub serves its pages with (no inline script or style, nothing from elsewhere):
+# web/ served without a hub gets it too, so that every page test runs under it.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css"}
@@ -107,6 +113,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *args: Any, extra: dict[str, bytes], **kwargs: Any) -> None:
         self.extra = extra
         super().__init__(*args, **kwargs)
+
+    def end_headers(self) -> None:
+        self.send_header("Content-Security-Policy", CSP)
+        super().end_headers()
 
     def do_GET(self) -> None:
         body = self.extra.get(self.path)

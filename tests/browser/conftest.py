@@ -153,14 +153,15 @@ def live_hub(hub_process: type[HubProcess], database_url: str) -> LiveHub:
 
 # ---- a faked hub: the pages without a hub process, every answer under the test's control --------
 
+WS_SCAN = re.compile(r".*/ws/scan$")
 WELCOME = {"t": "welcome", "applied_seq": 0, "max_inflight": 16, "server_time": 0,
            "formats": [{"name": "standard", "pattern": "^SB[0-9]{5}$", "capacity": 30},
                        {"name": "mini", "pattern": "^M444-[0-9]{5}$", "capacity": 15}]}
 
 
 class FakeHub:
-    """Answers /ws/scan as docs/protocol.md says: welcome after hello, then `answer(op)` for each op
-    (None: no ack now; the test may send it later through `sockets[-1].send`)."""
+    """Answers /ws/scan as docs/protocol.md says: welcome after hello, pong to ping, then `answer(op)`
+    for each op (None: no ack now; the test may send it later through `sockets[-1].send`)."""
 
     def __init__(self, answer: Callable[[dict[str, Any]], dict[str, Any] | None], **welcome: Any) -> None:
         self.answer = answer
@@ -183,6 +184,8 @@ class FakeHub:
             ws.send(msgpack.packb({**WELCOME, "device": frame["device"],
                                    "user": {"username": "tester", "role": "biller", "area": "lucknow"},
                                    **self.welcome}))
+        elif frame["t"] == "ping":
+            ws.send(msgpack.packb({"t": "pong", "id": frame.get("id")}))
         elif frame["t"] == "op":
             self.ops.append(frame)
             reply = self.answer(frame)
@@ -205,19 +208,24 @@ def until(page: Any, condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 @pytest.fixture
 def fake_site(browser: Any) -> Iterator[Callable[..., Any]]:
-    """Open a page of web/ served without a hub: /api/me and /ws/scan are faked."""
+    """Open a page of web/ served without a hub: /api/me and /ws/scan are faked. The pages must
+    raise no uncaught error and break no rule of the Content-Security-Policy."""
     from playwright.sync_api import expect
+
+    from tests.browser.page_support import watch_errors
 
     with static_web() as base:
         contexts: list[Any] = []
+        errors: list[list[str]] = []  # one list per page, filled as the page runs
 
         def open_page(path: str, hub: FakeHub, role: str = "biller") -> Any:
             context = browser.new_context(service_workers="block", viewport={"width": 412, "height": 915})
             contexts.append(context)
             page = context.new_page()
+            errors.append(watch_errors(page))
             me = {"user": {"id": 1, "username": "tester", "role": role, "area": "lucknow"}, "home": "/bills.html"}
             page.route("**/api/me", lambda route: route.fulfill(json=me))
-            page.route_web_socket(re.compile(r".*/ws/scan$"), hub.handler)
+            page.route_web_socket(WS_SCAN, hub.handler)
             page.goto(f"{base}{path}")
             expect(page.locator("body")).to_have_attribute("data-ready", "true")
             expect(page.locator("#conn")).to_have_attribute("data-state", "online")
@@ -226,3 +234,4 @@ def fake_site(browser: Any) -> Iterator[Callable[..., Any]]:
         yield open_page
         for context in contexts:
             context.close()
+    assert [error for page_errors in errors for error in page_errors] == []

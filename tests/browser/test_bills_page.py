@@ -1,5 +1,6 @@
 """web/bills.html in headless Chromium against a real hub process: a biller creates a bill, scans
-full parent bags onto it (live count, capacity and weight), finishes and reopens it.
+full parent bags onto it (live count, capacity and weight), finishes and reopens it; against a
+faked hub, a bag label is refused as a bill number before anything is sent.
 
 Screenshots: test-artifacts/screenshots/bills-*.png.
 """
@@ -15,8 +16,9 @@ import pytest
 from playwright.sync_api import expect
 from websockets.sync.client import connect
 
-from tests.browser.conftest import LiveHub
-from tests.browser.test_scanner_page import PHONE, log_in, quiet, watch_errors, wedge
+from hub.codes import Code
+from tests.browser.conftest import FakeHub, LiveHub, ack
+from tests.browser.page_support import PHONE, log_in, quiet, watch_errors, wedge
 
 pytestmark = pytest.mark.browser
 
@@ -132,3 +134,39 @@ def test_biller_creates_fills_finishes_and_reopens_a_bill(live_hub: LiveHub, bro
     assert dict(rows[0]) == {"status": "open", "parent_count": 2, "destination": "Lucknow DC",
                              "vehicle": "UP32 AB 1234", "capacity": 2, "parents": sorted(full)}
     assert errors == []
+
+
+def test_a_bag_label_is_no_bill_number(fake_site: Any) -> None:
+    """A parent scanned into "Bill number" (the wedge's Enter submits the form) is refused on the
+    page, by the formats of the hub's welcome, in both forms; nothing is sent. The bill's buttons
+    show only while a bill is open."""
+    formats = [{"name": "standard", "pattern": "^SB[0-9]{5}$", "capacity": 30},
+               {"name": "jumbo", "pattern": "JB[0-9]{4}", "capacity": 50}]  # the hub's, this time
+    hub = FakeHub(lambda op: ack(op["seq"], Code.OK, {"bill": op["bill"], "count": 0, "capacity": op["capacity"],
+                                                       "status": "open", "actual_kg": "0", "expected_kg": "0"}),
+                  formats=formats)
+    page = fake_site("/bills.html", hub)
+    assert page.evaluate("document.activeElement.id") == "bill-code"
+    expect(page.locator("#bill-actions")).to_be_hidden()  # no undo, finish or other bill without a bill
+    for label in ("sb00019", " JB1234\t"):
+        page.fill("#bill-code", "")
+        wedge(page, label)
+        expect(page.locator("#msg-title")).to_have_text("That is a bag label")
+        expect(page.locator("#msg-say")).to_contain_text(f"{label.strip().upper()} is the label of a parent bag")
+        expect(page.locator("#setup")).to_be_visible()
+        assert page.evaluate("document.activeElement.id") == "bill-code"
+    page.fill("#open-code", "SB00019")
+    page.press("#open-code", "Enter")
+    expect(page.locator("#msg-say")).to_contain_text("SB00019 is the label of a parent bag")
+    expect(page.locator("#setup")).to_be_visible()
+    page.wait_for_timeout(200)
+    assert hub.ops == []
+
+    page.fill("#bill-code", "B-19")
+    page.press("#bill-code", "Enter")
+    expect(page.locator("#msg-title")).to_have_text("Bill B-19 created")
+    assert [(op["op"], op["bill"]) for op in hub.ops] == [("bill_create", "B-19")]
+    expect(page.locator("#finish")).to_be_visible()
+    page.click("#other")
+    expect(page.locator("#setup")).to_be_visible()
+    expect(page.locator("#bill-actions")).to_be_hidden()

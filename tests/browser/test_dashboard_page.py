@@ -19,11 +19,9 @@ dashboard-wall-offline.png (the wall while the hub is away).
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,63 +30,29 @@ import msgpack
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.browser.browsers import Unavailable, node_path, run_in_node, skip_loudly, static_web
+from tests.browser.browsers import (
+    Unavailable,
+    node_path,
+    run_in_node,
+    skip_loudly,
+    static_web,
+)
 from tests.browser.conftest import LiveHub
+from tests.browser.dashboard_support import (
+    WS_ROUTE,
+    DashboardHub,
+    collect_errors,
+    counters,
+    delta,
+    pump_until,
+    snapshot,
+    value,
+    wait_value,
+)
+from tests.browser.page_support import PHONE, wedge
 from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
-
-FIELDS = ("accepted", "rejected", "children_linked", "parents_completed", "bills_completed")
-WS_ROUTE = re.compile(r".*/ws/dashboard.*")
-PHONE = {"width": 412, "height": 915}
-
-
-# ---- helpers -------------------------------------------------------------------------------------
-
-def _counters(**values: int) -> dict[str, int]:
-    return {name: values.get(name, 0) for name in FIELDS}
-
-
-def _snapshot(seq: int, accepted: int, *, stale: bool = False) -> dict[str, Any]:
-    counts = _counters(accepted=accepted, children_linked=accepted)
-    return {"t": "snapshot", "seq": seq, "scope": "all", "day": "2030-01-02", "counters": counts,
-            "areas": {"lucknow": counts}, "scanners": [], "per_minute": [], "parents": [], "bills": [],
-            "events": [], "online": [], "stale": stale}
-
-
-def _delta(seq: int, accepted: int) -> dict[str, Any]:
-    counts = _counters(accepted=accepted, children_linked=accepted)
-    return {"t": "delta", "seq": seq, "counters": counts, "areas": {"lucknow": counts}}
-
-
-def _value(page: Any, selector: str) -> int:
-    return int(page.locator(selector).first.get_attribute("data-value") or -1)
-
-
-def _wait_value(page: Any, selector: str, at_least: int, timeout_ms: float) -> None:
-    page.wait_for_function(
-        "([sel, v]) => Number(document.querySelector(sel)?.dataset.value) >= v",
-        arg=[selector, at_least], timeout=timeout_ms, polling=20,
-    )
-
-
-def _collect_errors(page: Any) -> list[str]:
-    """Uncaught exceptions and console errors of `page` (a refused websocket is expected, not an error)."""
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-    page.on("console", lambda msg: errors.append(f"console: {msg.text}")
-            if msg.type == "error" and "WebSocket" not in msg.text and "ERR_CONNECTION_REFUSED" not in msg.text
-            else None)
-    return errors
-
-
-def _pump_until(page: Any, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let Playwright deliver events (websocket route callbacks) until `condition()` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        page.wait_for_timeout(25)
-
 
 # ---- livestate.js in Node ------------------------------------------------------------------------
 
@@ -113,30 +77,30 @@ def test_livestate_follows_snapshot_deltas_gaps_and_resync() -> None:
         node_path()
     except Unavailable as exc:
         skip_loudly("livestate.js in Node", exc)
-    snap = _snapshot(10, 5)
+    snap = snapshot(10, 5)
     snap["parents"] = [{"code": "SB00001", "area": "lucknow", "count": 3, "capacity": 30, "complete": False,
                         "bill": None}]
     snap["bills"] = [{"code": "B1", "area": "lucknow", "count": 1, "capacity": 5, "status": "open"}]
     snap["per_minute"] = [[600, 4], [3600, 2]]
     snap["events"] = [{"seq": 1, "at": 3600.0}]
-    d11 = {**_delta(11, 6), "events": [{"seq": 2, "at": 3601.0}], "per_minute": [[4200, 1]],
+    d11 = {**delta(11, 6), "events": [{"seq": 2, "at": 3601.0}], "per_minute": [[4200, 1]],
            "parents": [{"code": "SB00001", "area": "lucknow", "count": 30, "capacity": 30, "complete": True},
                        {"code": "SB00002", "area": "lucknow", "count": 1, "capacity": 30, "complete": False}],
            "bills": [{"code": "B1", "area": "lucknow", "count": 2, "capacity": 5, "status": "completed"}]}
     messages = [
-        _delta(9, 1),                         # before any snapshot: ignored
+        delta(9, 1),                         # before any snapshot: ignored
         snap,                                 # seq 10
         d11,                                  # applied; minute 600 falls out of the hour
-        _delta(11, 99),                       # old news: ignored
+        delta(11, 99),                       # old news: ignored
         {"t": "presence", "online": [{"device": "d1"}, {"device": "d2"}]},
         {"t": "stale", "stale": True},
-        _delta(13, 8),                        # gap: resync asked once
-        _delta(14, 9),                        # still waiting for the snapshot: ignored, no second resync
-        _snapshot(14, 9),                     # the answer
-        _delta(14, 100),                      # at or below the snapshot: ignored
-        _delta(15, 10),                       # applied
-        {"t": "delta", "seq": 16, "counters": _counters(accepted=11),  # totals that disagree with areas
-         "areas": {"lucknow": _counters(accepted=1)}},
+        delta(13, 8),                        # gap: resync asked once
+        delta(14, 9),                        # still waiting for the snapshot: ignored, no second resync
+        snapshot(14, 9),                     # the answer
+        delta(14, 100),                      # at or below the snapshot: ignored
+        delta(15, 10),                       # applied
+        {"t": "delta", "seq": 16, "counters": counters(accepted=11),  # totals that disagree with areas
+         "areas": {"lucknow": counters(accepted=1)}},
     ]
     out = run_in_node("js/livestate.js", LIVESTATE_SCRIPT, messages)
     assert [o["seq"] for o in out] == [None, 10, 11, 11, 11, 11, 11, 11, 14, 14, 15, 16]
@@ -153,51 +117,27 @@ def test_livestate_follows_snapshot_deltas_gaps_and_resync() -> None:
 
 # ---- against a faked hub -------------------------------------------------------------------------
 
-class FakeHub:
-    """Playwright websocket routes standing in for /ws/dashboard: records what the page sends."""
-
-    def __init__(self, first: Callable[[int], dict[str, Any] | None]) -> None:
-        self.first = first
-        self.sockets: list[Any] = []
-        self.received: list[list[dict[str, Any]]] = []
-        self.urls: list[str] = []
-
-    def handler(self, ws: Any) -> None:
-        index = len(self.sockets)
-        self.sockets.append(ws)
-        self.urls.append(ws.url)
-        inbox: list[dict[str, Any]] = []
-        self.received.append(inbox)
-        ws.on_message(lambda m: inbox.append(msgpack.unpackb(m) if isinstance(m, bytes) else json.loads(m)))
-        message = self.first(index)
-        if message is not None:
-            ws.send(msgpack.packb(message))
-
-    def send(self, message: dict[str, Any], index: int = -1) -> None:
-        self.sockets[index].send(msgpack.packb(message))
-
-
 def test_wall_page_follows_the_protocol_against_a_faked_hub(browser: Any) -> None:
-    hub = FakeHub(lambda index: _snapshot(10 + 100 * index, 5 + 100 * index))
+    hub = DashboardHub(lambda index: snapshot(10 + 100 * index, 5 + 100 * index))
     with static_web() as base:
         page = browser.new_page(viewport={"width": 1280, "height": 720})
-        errors = _collect_errors(page)
+        errors = collect_errors(page)
         page.route_web_socket(WS_ROUTE, hub.handler)
         page.goto(f"{base}/dashboard.html?wall=1&token=fake-token&scope=area:lucknow")
         accepted = "#wall [data-counter=accepted]"
-        _wait_value(page, accepted, 5, 5000)
+        wait_value(page, accepted, 5, 5000)
         assert "token=fake-token" in hub.urls[0] and "scope=area%3Alucknow" in hub.urls[0]
         assert page.get_attribute("body", "data-stale") == "false"
         assert page.locator("#banner").is_hidden()
 
-        hub.send(_delta(11, 6))
-        _wait_value(page, accepted, 6, 1000)
-        hub.send(_delta(13, 8))  # 12 is missing
-        _pump_until(page, lambda: {"t": "resync"} in hub.received[0])
-        hub.send(_delta(14, 9))  # ignored until the snapshot comes
-        hub.send(_snapshot(14, 9))
-        hub.send(_delta(15, 12))
-        _wait_value(page, accepted, 12, 1000)
+        hub.send(delta(11, 6))
+        wait_value(page, accepted, 6, 1000)
+        hub.send(delta(13, 8))  # 12 is missing
+        pump_until(page, lambda: {"t": "resync"} in hub.received[0])
+        hub.send(delta(14, 9))  # ignored until the snapshot comes
+        hub.send(snapshot(14, 9))
+        hub.send(delta(15, 12))
+        wait_value(page, accepted, 12, 1000)
         assert hub.received[0].count({"t": "resync"}) == 1
         assert page.evaluate("window.ttDashboard.state.seq") == 15
 
@@ -211,10 +151,10 @@ def test_wall_page_follows_the_protocol_against_a_faked_hub(browser: Any) -> Non
         # 1012 (hub restarting) and 4008 (slow consumer): stale at once, back by itself
         for attempt, code in enumerate((1012, 4008), start=1):
             hub.sockets[-1].close(code=code, reason="test")
-            page.wait_for_function("document.body.dataset.stale === 'true' && "
+            page.wait_for_function("() => document.body.dataset.stale === 'true' && "
                                    "document.getElementById('banner').innerText.includes('Not connected')",
                                    timeout=1000)
-            _wait_value(page, accepted, 5 + 100 * attempt, 5000)
+            wait_value(page, accepted, 5 + 100 * attempt, 5000)
             page.wait_for_selector("#banner", state="hidden", timeout=1000)
 
         # 4001: the token was revoked: say so, and retry slowly rather than hammer the hub
@@ -228,7 +168,7 @@ def test_wall_page_follows_the_protocol_against_a_faked_hub(browser: Any) -> Non
 
 
 def test_supervisor_page_goes_to_login_when_refused(browser: Any) -> None:
-    hub = FakeHub(lambda index: None)
+    hub = DashboardHub(lambda index: None)
     logged_in = {"yes": True}
     with static_web() as base:
         page = browser.new_page()
@@ -243,9 +183,9 @@ def test_supervisor_page_goes_to_login_when_refused(browser: Any) -> None:
         page.route("**/api/me", me)
         page.route_web_socket(WS_ROUTE, hub.handler)
         page.goto(f"{base}/dashboard.html?scope=all")
-        _pump_until(page, lambda: len(hub.sockets) == 1)
-        hub.send(_snapshot(3, 2))
-        _wait_value(page, "#supervisor [data-counter=accepted]", 2, 2000)
+        pump_until(page, lambda: len(hub.sockets) == 1)
+        hub.send(snapshot(3, 2))
+        wait_value(page, "#supervisor [data-counter=accepted]", 2, 2000)
         logged_in["yes"] = False  # the session ends; the hub closes with 1008
         hub.sockets[0].close(code=1008, reason="login or a wall-screen token required")
         page.wait_for_url(re.compile(r".*/index\.html\?next=.*dashboard\.html.*"), timeout=5000)
@@ -290,13 +230,6 @@ class Scanner:
         return self.many([{"op": op, **fields}])[0]
 
 
-
-def _wedge(page: Any, code: str) -> None:
-    """What a keyboard-wedge scanner does on the scanner page: type the code, press Enter."""
-    page.keyboard.type(code)
-    page.keyboard.press("Enter")
-
-
 @pytest.mark.slow
 def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screenshots: Path) -> None:
     admin = live_hub.login("admin", ADMIN_PASSWORD)
@@ -325,14 +258,14 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
 
         # the wall screen, opened with the link of a wall-screen token
         wall_page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        errors = _collect_errors(wall_page)
+        errors = collect_errors(wall_page)
         wall_page.goto(live_hub.url + wall["url"])
-        wall_page.wait_for_function("document.body.dataset.stale === 'false'", timeout=10_000)
+        wall_page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=10_000)
         accepted, children = "#wall [data-counter=accepted]", "#wall [data-counter=children_linked]"
-        assert _value(wall_page, accepted) >= 26
-        assert _value(wall_page, "#wall [data-counter=parents_completed]") >= 1
-        assert _value(wall_page, "#wall [data-counter=rejected]") >= 1
-        assert _value(wall_page, "#wall [data-metric=online]") == 2
+        assert value(wall_page, accepted) >= 26
+        assert value(wall_page, "#wall [data-counter=parents_completed]") >= 1
+        assert value(wall_page, "#wall [data-counter=rejected]") >= 1
+        assert value(wall_page, "#wall [data-metric=online]") == 2
 
         # scans made on the scanner page show on the wall within a second
         scan_context = browser.new_context(viewport=PHONE)
@@ -340,30 +273,30 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         scan_page = scan_context.new_page()
         scan_page.goto(f"{live_hub.url}/scanner.html")
         scan_page.wait_for_selector("#conn[data-state=online]", timeout=10_000)
-        _wait_value(wall_page, "#wall [data-metric=online]", 3, 1000)  # presence is live too
-        before = _value(wall_page, accepted), _value(wall_page, children)
-        _wedge(scan_page, parent)  # take up the parent being filled: a scan like any other
-        _wait_value(wall_page, accepted, before[0] + 1, 1000)
+        wait_value(wall_page, "#wall [data-metric=online]", 3, 1000)  # presence is live too
+        before = value(wall_page, accepted), value(wall_page, children)
+        wedge(scan_page, parent)  # take up the parent being filled: a scan like any other
+        wait_value(wall_page, accepted, before[0] + 1, 1000)
         for n in range(2):
             started = time.monotonic()
-            _wedge(scan_page, f"S{tag}{7 + n:02d}")
-            _wait_value(wall_page, children, before[1] + n + 1, 1000)
+            wedge(scan_page, f"S{tag}{7 + n:02d}")
+            wait_value(wall_page, children, before[1] + n + 1, 1000)
             assert time.monotonic() - started < 1.0
-        assert _value(wall_page, accepted) == before[0] + 3
+        assert value(wall_page, accepted) == before[0] + 3
         wall_page.wait_for_timeout(800)  # let the numbers' highlight fade
         wall_page.screenshot(path=str(screenshots / "dashboard-wall.png"))
 
         # the supervisor: not logged in, so via the login page and back
         sup_context = browser.new_context(viewport={"width": 1440, "height": 1000})
         sup = sup_context.new_page()
-        errors.extend(_collect_errors(sup))
+        errors.extend(collect_errors(sup))
         sup.goto(f"{live_hub.url}/dashboard.html")
         sup.wait_for_url(re.compile(r".*\?next=%2Fdashboard\.html.*"), timeout=15_000)
         sup.fill("#username", "admin")
         sup.fill("#password", ADMIN_PASSWORD)
         sup.press("#password", "Enter")
         sup.wait_for_url(re.compile(r".*/dashboard\.html$"), timeout=15_000)
-        sup.wait_for_function("document.body.dataset.stale === 'false'", timeout=10_000)
+        sup.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=10_000)
         sup.wait_for_selector("#areas-table tr[data-area=lucknow]")
         scan_device = scan_page.locator("body").get_attribute("data-device")
         assert sup.locator(f"#scanners-table tr[data-device='{scan_device}'][data-online=true]").count() == 1
@@ -378,8 +311,8 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         assert rejected.count() == 1 and rejected.inner_text().strip()  # in words (messages.js)
         assert sup.locator(f"#events li[data-code='S{tag}08'][data-result=OK]").count() == 1
         started = time.monotonic()
-        _wedge(scan_page, f"S{tag}09")
-        _wait_value(sup, "#supervisor [data-counter=children_linked]", before[1] + 3, 1000)
+        wedge(scan_page, f"S{tag}09")
+        wait_value(sup, "#supervisor [data-counter=children_linked]", before[1] + 3, 1000)
         sup.wait_for_selector(f"#events li[data-code='S{tag}09']", timeout=1000)
         assert time.monotonic() - started < 1.5
         sup.wait_for_timeout(200)
@@ -392,7 +325,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         stopped = time.monotonic()
         live_hub.stop()
         for page in (wall_page, sup):
-            page.wait_for_function("document.body.dataset.stale === 'true' && "
+            page.wait_for_function("() => document.body.dataset.stale === 'true' && "
                                    "document.getElementById('banner').innerText.includes('Not connected')",
                                    timeout=5000)
         assert time.monotonic() - stopped < 5
@@ -401,13 +334,13 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         live_hub.restart()
         restarted = time.monotonic()
         for page in (wall_page, sup):
-            page.wait_for_function("document.body.dataset.stale === 'false'", timeout=20_000)
+            page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=20_000)
         assert time.monotonic() - restarted < 20
-        back = _value(wall_page, children)
+        back = value(wall_page, children)
         scanner.open()
         scanner.do("child", code=f"S{tag}10", parent=parent)
-        _wait_value(wall_page, children, back + 1, 1000)
-        _wait_value(sup, "#supervisor [data-counter=children_linked]", back + 1, 1000)
+        wait_value(wall_page, children, back + 1, 1000)
+        wait_value(sup, "#supervisor [data-counter=children_linked]", back + 1, 1000)
 
         # a revoked token: the wall says so (and keeps trying, slowly)
         revoked = httpx.post(f"{live_hub.url}/api/wall-tokens/{wall['id']}/revoke", cookies={"tt_session": admin})

@@ -3,8 +3,8 @@
 - Every `Code` of hub/codes.py, and every `Close` code, has an entry in messages.js (and no entry
   names a code the hub does not have).
 - Against a faked hub (Playwright's websocket routing), the scanner and the bill scanner show
-  each code's message when an ack carries it, with the error signal; a RETRY stays pending and is
-  sent again; close codes 4002 and 4001 do what docs/protocol.md says.
+  each code's message when an ack carries it, with the error signal; a retry code stays pending and is
+  sent again; close codes 4002, 4003 and 4001 do what docs/protocol.md says.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def test_every_error_code_shows_its_message(kind: str, fake_site: Any) -> None:
                      "expected_kg": "0"})
             return ack(op["seq"], Code.OK, view)
         code = by_scan[op.get("code") if op["op"] == "child" else op["parent"]]
-        if code is Code.RETRY and op["seq"] in retried:  # sent again: saved this time
+        if CODES[code].retry and op["seq"] in retried:  # sent again: saved this time
             return ack(op["seq"], Code.OK, {**DETAILS, "count": 4})
-        if code is Code.RETRY:
+        if CODES[code].retry:
             retried.add(op["seq"])
         return ack(op["seq"], code, DETAILS)
 
@@ -104,7 +104,7 @@ def test_every_error_code_shows_its_message(kind: str, fake_site: Any) -> None:
         expect(page.locator("#msg-say")).to_have_text(expected["say"])
         assert page.locator("body").get_attribute("data-last-signal") in ("error", "warn")
         row = page.locator("#recent li", has_text=scanned)
-        if code is Code.RETRY:
+        if CODES[code].retry:
             expect(row).to_have_attribute("data-status", "pending")
             expect(row).to_contain_text("sending again")
             expect(row).to_have_attribute("data-status", "ok", timeout=10_000)  # resent after a delay
@@ -113,10 +113,11 @@ def test_every_error_code_shows_its_message(kind: str, fake_site: Any) -> None:
             expect(row).to_contain_text(expected["title"])
     expect(page.locator("#pending")).to_have_text("All sent ✓")
     seqs = [op["seq"] for op in hub.ops]
-    assert seqs == sorted(seqs) and len(seqs) == len(ERROR_CODES) + 2  # RETRY's op went twice
+    retries = sum(CODES[code].retry for code in ERROR_CODES)
+    assert seqs == sorted(seqs) and len(seqs) == len(ERROR_CODES) + 1 + retries  # each retried op went twice
 
 
-def test_close_codes_replaced_and_session_ended(fake_site: Any) -> None:
+def test_close_codes_replaced_taken_and_session_ended(fake_site: Any) -> None:
     hub = FakeHub(lambda op: ack(op["seq"], Code.OK, {}))
     page = fake_site("/scanner.html", hub, role="dispatcher")
     hub.sockets[-1].close(code=4002, reason="device connected again")
@@ -128,9 +129,20 @@ def test_close_codes_replaced_and_session_ended(fake_site: Any) -> None:
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
     assert len(hub.sockets) == 2
 
+    hub.sockets[-1].close(code=4003, reason="device released by an admin")  # or another user's device
+    expect(page.locator("#conn")).to_have_attribute("data-state", "taken")
+    expect(page.locator("#banner-text")).to_contain_text("registered to another user")
+    expect(page.locator("#banner-text")).to_contain_text(hub.hellos[0]["device"])  # what an admin releases
+    page.wait_for_timeout(1500)
+    assert len(hub.sockets) == 2  # no reconnect loop: only an admin's release helps
+    expect(page.locator("#use-here")).to_have_text("Try again")
+    page.click("#use-here")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+    expect(page.locator("#banner")).to_be_hidden()
+
     hub.sockets[-1].close(code=1012, reason="restart")
     expect(page.locator("#conn")).to_have_attribute("data-state", "online", timeout=5000)  # reconnects
-    assert len(hub.sockets) == 3
+    assert len(hub.sockets) == 4
 
     page.unroute("**/api/me")
     page.route("**/api/me", lambda route: route.fulfill(status=401, json={"error": "UNAUTHENTICATED"}))

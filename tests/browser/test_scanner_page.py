@@ -19,34 +19,9 @@ from playwright.sync_api import expect
 from hub.codes import Code
 from tests.browser.browsers import launch_options
 from tests.browser.conftest import FakeHub, LiveHub, ack, until
+from tests.browser.page_support import PHONE, log_in, quiet, watch_errors, wedge
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 412, "height": 915}  # a common Android phone
-
-
-def watch_errors(page: Any) -> list[str]:
-    """Uncaught errors of the page's scripts."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
-
-
-def log_in(page: Any, username: str, password: str) -> None:
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.press("#password", "Enter")
-
-
-def wedge(page: Any, code: str) -> None:
-    """What a keyboard-wedge scanner does: type the code into whatever has the focus, press Enter."""
-    page.keyboard.type(code)
-    page.keyboard.press("Enter")
-
-
-def quiet(page: Any) -> None:
-    """Wait for the colour flash to fade, so a screenshot shows the page itself."""
-    expect(page.locator("#flash.go")).to_have_count(0)
 
 
 def children(count: int) -> list[str]:
@@ -187,7 +162,7 @@ def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
     log_in(page, username, password)
     page.wait_for_url("**/scanner.html")  # a dispatcher's start page
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")  # the page works without the hub
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # the page works without the hub
 
     first, online_kid = live_hub.unused_parent(), children(1)[0]
     wedge(page, first)
@@ -231,7 +206,7 @@ def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
     live_hub.restart()
     # The session cookie ends with the browser: the page then asks for a login (outbox kept).
     for _ in range(2):
-        page.wait_for_function("document.body.dataset.ready === 'true' && "
+        page.wait_for_function("() => document.body.dataset.ready === 'true' && "
                                "(location.search.includes('next=') || "
                                "document.getElementById('pending').dataset.count === '0')", timeout=40_000)
         if "next=" in page.url:

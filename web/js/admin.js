@@ -1,6 +1,7 @@
-// The admin page: users, their sessions, and wall-screen links. Everything goes through the hub's
-// admin API; errors are shown with the message the hub sends.
+// The admin page: users, their sessions, scanners (which user each belongs to) and wall-screen
+// links. Everything goes through the hub's admin API; errors are shown with the message it sends.
 import { currentUser, goToLogin, logout } from "./session.js";
+import { labelCells } from "./tables.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -64,6 +65,31 @@ async function loadUsers() {
     });
     body.append(row);
   }
+  labelCells(body.closest("table"));
+}
+
+async function loadDevices() {
+  const { devices } = await api("GET", "/api/devices");
+  const body = $("#devices");
+  body.replaceChildren();
+  for (const device of devices) {
+    const row = document.createElement("tr");
+    row.dataset.device = device.device;
+    cell(row, device.device).className = "device-id";
+    cell(row, device.owner.username);
+    cell(row, device.last_scan_at ? new Date(device.last_scan_at).toLocaleString() : "never");
+    button(row, "Release", async () => {
+      try {
+        const { owner } = await api("POST", `/api/devices/${encodeURIComponent(device.device)}/release`);
+        show(`Scanner ${device.device} released from ${owner.username}: its next user takes it over.`);
+        await loadDevices();
+      } catch (error) {
+        show(error.message, "error");
+      }
+    });
+    body.append(row);
+  }
+  labelCells(body.closest("table"));
 }
 
 async function loadTokens() {
@@ -91,6 +117,7 @@ async function loadTokens() {
     }
     body.append(row);
   }
+  labelCells(body.closest("table"));
 }
 
 async function fillAreas() {
@@ -103,12 +130,20 @@ async function fillAreas() {
 
 async function main() {
   const session = await currentUser();
-  if (!session || session.user.role !== "admin") {
+  if (!session) {
     goToLogin();
     return;
   }
-  $("#who").textContent = `Admin · ${session.user.username}`;
   $("#logout").addEventListener("click", logout);
+  if (session.user.role !== "admin") {
+    // Say so here, once: the login page would only send a logged-in operator straight back.
+    $("#home-link").href = session.home || "/";
+    $("#wrong-role").hidden = false;
+    show(`You are logged in as ${session.user.username} (${session.user.role}): this page is for admins.`, "error");
+    return;
+  }
+  $("#admin-work").hidden = false;
+  $("#who").textContent = `Admin · ${session.user.username}`;
   await fillAreas();
   $("#new-user").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -140,7 +175,7 @@ async function main() {
       show(error.message, "error");
     }
   });
-  await Promise.all([loadUsers(), loadTokens()]);
+  await Promise.all([loadUsers(), loadDevices(), loadTokens()]);
 }
 
 main().catch((error) => show(error.message, "error"));

@@ -5,7 +5,7 @@
 // the last ones per bill (with the destination and vehicle typed here) in localStorage.
 
 import { ScanPage, keepFocus, keyboardToggle, onScan } from "./ui.js";
-import { normalise } from "./bagcodes.js";
+import { normalise, parentFormat } from "./bagcodes.js";
 import { describe, local } from "./messages.js";
 import { signal } from "./feedback.js";
 import { loadState, storeState } from "./pagestate.js";
@@ -77,29 +77,42 @@ function onAck(entry, ack, late) {
   if (late) return;
   if (!ack.ok) {
     signal(ack.code === "ALREADY_ON_BILL" && d.bill === f.bill ? "warn" : "error");
-    page.message("error", page.explain(entry, ack));
+    page.result(entry, "error", page.explain(entry, ack));
     return;
   }
   if (f.op === "bill_create") {
     signal("ok");
-    page.message("ok", { title: `Bill ${d.bill} created`, say: `Scan full parent bags onto it (0/${d.capacity}).` });
+    page.result(entry, "ok", { title: `Bill ${d.bill} created`, say: `Scan full parent bags onto it (0/${d.capacity}).` });
   } else if (f.op === "bill_add") {
     const full = d.count >= d.capacity;
     signal(full ? "complete" : "ok");
-    page.message(full ? "complete" : "ok", {
+    page.result(entry, full ? "complete" : "ok", {
       title: `${d.count}/${d.capacity}`,
       say: `${f.parent} is on bill ${d.bill}. Weight ${kg(d.actual_kg)} kg.${full ? " The bill is full: finish it." : ""}`,
     });
   } else if (f.op === "bill_finish") {
     signal("complete");
-    page.message("complete", { title: `Bill ${d.bill} finished`, say: `${d.count} parent bags, ${kg(d.actual_kg)} kg.` });
+    page.result(entry, "complete", { title: `Bill ${d.bill} finished`, say: `${d.count} parent bags, ${kg(d.actual_kg)} kg.` });
   } else if (f.op === "bill_reopen") {
     signal("ok");
-    page.message("ok", { title: `Bill ${d.bill} is open again`, say: "Scan parent bags onto it, or undo the last one." });
+    page.result(entry, "ok", { title: `Bill ${d.bill} is open again`, say: "Scan parent bags onto it, or undo the last one." });
   } else if (f.op === "undo") {
     signal("undo");
-    page.message("info", { title: "Undone", say: `${f.code} is off bill ${d.bill} again (${d.count}/${d.capacity}).` });
+    page.result(entry, "info", { title: "Undone", say: `${f.code} is off bill ${d.bill} again (${d.count}/${d.capacity}).` });
   }
+}
+
+/**
+ * A parent bag's label scanned or typed where a bill number belongs (the hub refuses such a bill
+ * number too): say so before anything is sent, with the field selected for the right number.
+ */
+function refusedBagLabel(bill, input) {
+  if (!parentFormat(bill)) return false;
+  signal("error");
+  page.message("error", local("BILL_IS_BAG", { code: bill }));
+  input.focus();
+  input.select();
+  return true;
 }
 
 async function create(event) {
@@ -108,6 +121,7 @@ async function create(event) {
   const capacity = Number($("bill-capacity").value);
   const destination = $("bill-destination").value.trim();
   const vehicle = $("bill-vehicle").value.trim();
+  if (refusedBagLabel(bill, $("bill-code"))) return;
   if (!bill || !Number.isInteger(capacity) || capacity < 1 || capacity > 1000) {
     signal("error");
     page.message("error", describe("INVALID_BILL"));
@@ -124,13 +138,14 @@ async function create(event) {
 
 function openBill(code) {
   const bill = normalise(code);
-  if (!bill) return;
+  if (!bill || refusedBagLabel(bill, $("open-code"))) return false;
   state.bill = bill;
   remember(bill, state.bills[bill] || { known: false });
   saveState();
   render();
   page.message("info", { title: `Bill ${bill}`, say: "Scan full parent bags onto it." });
   refreshBill(bill);
+  return true;
 }
 
 /** Ask the hub for a bill's details (count, weights, destination, vehicle); offline it waits for acks. */
@@ -180,6 +195,7 @@ function render() {
   const bill = state.bill;
   $("setup").hidden = Boolean(bill);
   $("active").hidden = !bill;
+  $("bill-actions").hidden = !bill; // undo, finish, other bill: only with a bill open
   document.body.dataset.bill = bill || "";
   const view = bill ? "active" : "setup";
   if (view !== shownView && document.body.dataset.ready) {
@@ -239,6 +255,7 @@ async function main() {
     if (page.user) {
       $("setup").hidden = true;
       $("active").hidden = true;
+      $("bill-actions").hidden = true;
       $("wrong-role").hidden = false;
       page.message("error", local("FORBIDDEN_PAGE"));
     }
@@ -255,8 +272,7 @@ async function main() {
   $("create").addEventListener("submit", (event) => create(event));
   $("continue").addEventListener("submit", (event) => {
     event.preventDefault();
-    openBill($("open-code").value);
-    $("continue").reset();
+    if (openBill($("open-code").value)) $("continue").reset();
   });
   $("undo").addEventListener("click", () => { forget(); undo(); });
   $("finish").addEventListener("click", () => { forget(); billOp("bill_finish"); });

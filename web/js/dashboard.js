@@ -12,6 +12,7 @@
 import { DashSocket, jittered } from "./dashsocket.js";
 import { FIELDS, LiveState } from "./livestate.js";
 import { drawRateChart } from "./rate-chart.js";
+import { labelCells } from "./tables.js";
 
 const RENDER_MS = 120; // coalesce bursts of deltas into one repaint
 const TICK_MS = 5000; // repaint the sliding minute window even when nothing arrives
@@ -19,14 +20,32 @@ const AUTH_RETRY_MS = 60000; // wall screen with a refused token: try again abou
 const RESYNC_EVERY_MS = 5 * 60 * 1000; // fresh snapshot now and then (e.g. after midnight on the hub)
 const RESYNC_ANSWER_MS = 10000; // ask again when a resync is not answered
 const ROWS_SHOWN = 100;
+const SENT_LATER_MS = 60000; // a scan that reached the hub this much later than made says so
 
 const POLICY_VIOLATION = 1008;
 const SESSION_REVOKED = 4001;
 
+const TOKEN_KEY = "tt.wall.token";
+
 const params = new URLSearchParams(location.search);
 const WALL = ["1", "true", "yes"].includes((params.get("wall") || "").toLowerCase());
-const TOKEN = params.get("token") || "";
+const TOKEN = takeToken();
 const SCOPE = params.get("scope") || "";
+
+/**
+ * The wall-screen token: read once from the URL, then kept in this tab's sessionStorage and taken
+ * out of the address, so that it stays out of the history, bookmarks and screenshots of the
+ * address bar; a reload of the wall screen finds it in sessionStorage.
+ */
+function takeToken() {
+  const token = params.get("token");
+  if (!token) return WALL ? sessionStorage.getItem(TOKEN_KEY) || "" : "";
+  sessionStorage.setItem(TOKEN_KEY, token);
+  params.delete("token");
+  const query = params.toString();
+  history.replaceState(history.state, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  return token;
+}
 
 const state = new LiveState();
 const view = {
@@ -107,6 +126,7 @@ function bind(name, text) {
 function fillBody(table, rows) {
   const body = table.tBodies[0];
   body.replaceChildren(...rows);
+  labelCells(table);
   const empty = root.querySelector(`[data-empty-for="${table.id}"]`);
   if (empty) empty.hidden = rows.length > 0;
   table.hidden = rows.length === 0;
@@ -114,8 +134,9 @@ function fillBody(table, rows) {
 
 function progress(count, capacity) {
   const share = capacity > 0 ? Math.min(1, count / capacity) : 0;
-  return el("span", { class: "progress" },
-    el("span", { class: "bar" }, el("span", { class: "fill", style: `width:${(share * 100).toFixed(1)}%` })),
+  const fill = el("span", { class: "fill" });
+  fill.style.width = `${(share * 100).toFixed(1)}%`; // through CSSOM: the CSP refuses style="" attributes
+  return el("span", { class: "progress" }, el("span", { class: "bar" }, fill),
     el("span", { class: "ratio", text: `${count}/${capacity}` }));
 }
 
@@ -329,8 +350,8 @@ function renderSupervisor() {
   fillBody(document.getElementById("bills-table"), bills.slice(0, ROWS_SHOWN).map((b) => el("tr", { "data-bill": b.code },
     el("th", { scope: "row", class: "mono", text: b.code }),
     el("td", { text: words(b.area) }),
-    el("td", { text: b.destination || "–" }),
-    el("td", { text: b.vehicle || "–" }),
+    el("td", { class: "text", text: b.destination || "–" }),
+    el("td", { class: "text", text: b.vehicle || "–" }),
     el("td", {}, progress(b.count, b.capacity)),
     el("td", { class: "n", text: `${kg(b.actual_kg)} / ${kg(b.expected_kg)}` }))));
 
@@ -377,11 +398,22 @@ const OPS = {
   bill_finish: "Finish bill", bill_reopen: "Reopen bill", invalid: "Unreadable",
 };
 
+/**
+ * When a scan was made (the scanner's clock, `client_at`) and when the hub got it (`at`), in ms.
+ * A scan made offline reaches the hub later: the list shows when it was made.
+ */
+function eventTimes(e) {
+  const received = Number(e.at) * 1000;
+  const made = Number(e.client_at) * 1000;
+  return { made: Number.isFinite(made) && made > 0 ? made : received, received };
+}
+
 function renderEvents() {
   const list = document.getElementById("events");
   const items = state.events.slice().reverse().map((e) => {
     const ok = e.result === "OK";
-    const at = Number(e.at) * 1000;
+    const { made, received } = eventTimes(e);
+    const later = Math.abs(received - made) > SENT_LATER_MS;
     const target = e.target && e.target !== e.code ? ` → ${e.target}` : "";
     let said = null;
     if (!ok && view.resultWords) {
@@ -392,12 +424,14 @@ function renderEvents() {
       }
     }
     return el("li", { class: ok ? "ok" : "rejected", "data-result": e.result, "data-code": e.code },
-      el("time", { datetime: new Date(at).toISOString(), text: hhmmss(at) }),
+      el("time", { datetime: new Date(made).toISOString(), text: hhmmss(made),
+        title: later ? `scanned ${hhmmss(made)}, reached the hub ${hhmmss(received)}` : null }),
       el("span", { class: "result", text: ok ? "OK" : e.result }),
       el("span", { class: "what" },
         el("b", { text: OPS[e.op] ?? words(e.op) }), " ",
         el("span", { class: "mono", text: `${e.code || ""}${target}` }),
-        ok ? null : el("span", { class: "why", title: said?.say || null, text: said?.title || words(e.result) })),
+        ok ? null : el("span", { class: "why", title: said?.say || null, text: said?.title || words(e.result) }),
+        later ? el("span", { class: "later", text: `reached the hub ${hhmmss(received)}` }) : null),
       el("span", { class: "who", title: e.device,
         text: `${e.user || "?"} · ${shortDevice(e.device)}${e.area ? ` · ${words(e.area)}` : ""}` }));
   });

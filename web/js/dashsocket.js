@@ -4,9 +4,10 @@
 // so that a hub restart does not cause a reconnect storm. What to do on each close code is the
 // page's decision: `onClose(code, reason)` returns the delay before the next attempt in ms.
 //
-// A socket that goes quiet is probed with {"t": "ping"}; one that answers nothing within
+// A socket quiet for `pingAfterMs` is probed with {"t": "ping"}; one that answers nothing within
 // `pongTimeoutMs` (a dead Wi-Fi link whose close never arrives) is dropped and reconnected, as is
-// one stuck connecting for `connectTimeoutMs`.
+// one stuck connecting for `connectTimeoutMs`: a wall screen shows its numbers as out of date
+// about 2.5 s after the hub went silent, like the scanner pages.
 
 import { decode, encode } from "./msgpack.js";
 
@@ -29,7 +30,7 @@ export class DashSocket {
    * @param {string} url ws:// or wss:// URL of /ws/dashboard with its query
    * @param {object} handlers onMessage(message), onStatus(status), onClose(code, reason) -> delay ms
    */
-  constructor(url, { onMessage, onStatus = () => {}, onClose, pingAfterMs = 20000, pongTimeoutMs = 10000,
+  constructor(url, { onMessage, onStatus = () => {}, onClose, pingAfterMs = 1000, pongTimeoutMs = 1500,
     connectTimeoutMs = 10000 } = {}) {
     this.url = url;
     this.onMessage = onMessage;
@@ -53,7 +54,7 @@ export class DashSocket {
   }
 
   start() {
-    if (this._watch === null) this._watch = setInterval(() => this._watchdog(), 1000);
+    if (this._watch === null) this._watch = setInterval(() => this._watchdog(), 250);
     this._connect();
   }
 

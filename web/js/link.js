@@ -6,7 +6,7 @@
 // its final ack arrives (an ack with `retry: true` keeps it, and it is sent again after a delay).
 //
 // Events (all CustomEvent, details in `detail`):
-//   state    {state, code}   state: connecting | online | offline | login | replaced | blocked
+//   state    {state, code}   state: connecting | online | offline | login | replaced | taken | blocked
 //   pending  {count}         operations waiting for their ack
 //   ack      {entry, ack, late}  a final ack; `late` when the scan was made before this
 //                            connection came up or the ack took long (sent from the outbox)
@@ -20,17 +20,26 @@ import { saveFormats } from "./bagcodes.js";
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;
-const PING_AFTER_MS = 10000; // idle time after which a ping checks the connection
-const DEAD_AFTER_MS = 25000; // no frame at all for this long: the connection is dead
+// The heartbeat: a Wi-Fi link that dies without a word leaves the socket "open" for half a minute
+// or more. A connection quiet for PING_AFTER_MS is sent a ping; one that then stays silent for
+// ANSWER_MS is dead (the hub answers pings at once, even while acks wait on a commit): the page
+// says Offline and reconnects, 2.5 s (plus a tick) after the last frame.
+const PING_AFTER_MS = 1000;
+const ANSWER_MS = 1500;
+const HEARTBEAT_TICK_MS = 250;
 const LATE_ACK_MS = 5000;
 const KICK_GAP_MS = 5000; // a scan made while waiting to reconnect may try at once, this often
 const RETRY_FIRST_MS = 1000;
 
 export class ScanLink extends EventTarget {
-  /** `kind`: "scanner" or "bills": each page kind has its own device id, seqs and outbox. */
-  constructor(kind, url = null) {
+  /**
+   * `kind`: "scanner" or "bills"; `owner`: the user's name. Each page kind and user has its own
+   * device id, seqs and outbox.
+   */
+  constructor(kind, owner, url = null) {
     super();
     this.kind = kind;
+    this.owner = owner;
     this.url = url || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/scan`;
     this.state = "starting";
     this.closeCode = null;
@@ -47,6 +56,7 @@ export class ScanLink extends EventTarget {
     this.connectTimer = null;
     this.lastAttemptAt = 0;
     this.lastFrameAt = 0;
+    this.pingSentAt = 0; // when the last ping went out
     this.onlineSince = 0;
     this.hold = false; // after a RETRY ack: send nothing until the connection is quiet
     this.retryDelay = RETRY_FIRST_MS;
@@ -66,14 +76,14 @@ export class ScanLink extends EventTarget {
 
   /** Open the outbox and start connecting. */
   async start() {
-    this.outbox = await Outbox.open(this.kind);
+    this.outbox = await Outbox.open(this.kind, this.owner);
     for (const entry of await this.outbox.pending()) this.waiting.set(entry.seq, entry);
     this._emit("pending", { count: this.waiting.size });
     window.addEventListener("online", () => this.reconnectNow());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this._kick(0);
     });
-    setInterval(() => this._heartbeat(), 2500);
+    setInterval(() => this._heartbeat(), HEARTBEAT_TICK_MS);
     this._connect();
   }
 
@@ -90,6 +100,11 @@ export class ScanLink extends EventTarget {
     if (this.state === "online") this._pump();
     else this._kick(KICK_GAP_MS);
     return entry;
+  }
+
+  /** Whether the operation `seq` still waits for its final ack. */
+  isPending(seq) {
+    return this.waiting.has(seq);
   }
 
   /** Pending entries (in seq order). */
@@ -181,6 +196,8 @@ export class ScanLink extends EventTarget {
       this._checkLogin();
     } else if (code === 4002) {
       this._setState("replaced", code); // the newer connection of this device continues
+    } else if (code === 4003) {
+      this._setState("taken", code); // another user's device: only an admin's release helps
     } else {
       this._setState("offline", code);
       // 1002, 1003 and 1009 mean a bug on one side: keep trying, but slowly
@@ -222,11 +239,20 @@ export class ScanLink extends EventTarget {
     this._connect();
   }
 
+  /**
+   * Judged from the ping sent, not from the last frame alone: a background tab's timers may run
+   * a minute late, and a connection is only dead when a ping went unanswered.
+   */
   _heartbeat() {
     if (this.state !== "online" || !this.ws) return;
-    const idle = Date.now() - this.lastFrameAt;
-    if (idle > DEAD_AFTER_MS) this._drop(this.ws);
-    else if (idle > PING_AFTER_MS) this._send({ t: "ping", id: Date.now() });
+    const now = Date.now();
+    const asked = this.pingSentAt > this.lastFrameAt;
+    if (asked && now - this.pingSentAt > ANSWER_MS) {
+      this._drop(this.ws);
+    } else if (!asked && now - this.lastFrameAt >= PING_AFTER_MS) {
+      this.pingSentAt = now;
+      this._send({ t: "ping", id: now });
+    }
   }
 
   _send(message) {

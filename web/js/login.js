@@ -1,13 +1,12 @@
 // The login page: after login each role lands on its own start page (the hub's `home`), or back
 // on the page that sent the operator here (`?next=`, a path of this site only).
 
-import { currentUser, rememberUser } from "./session.js";
+import { currentUser, rememberUser, sameOriginUrl } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 
 function nextPage(home) {
-  const next = new URLSearchParams(location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.includes("\\") ? next : home;
+  return sameOriginUrl(new URLSearchParams(location.search).get("next"), location.origin) || home;
 }
 
 function showError(text) {

@@ -27,6 +27,22 @@ export const MESSAGES = {
     title: "This is a parent bag",
     say: "{code|This bag} is a parent bag and cannot go inside another bag. Scan a child bag.",
   },
+  SEQ_TOO_FAR: {
+    title: "Scan not saved",
+    say: "This scanner numbered the scan wrongly and the hub did not save it. Reload the page and scan {code|the bag} again; if it repeats, tell your supervisor.",
+  },
+  DEVICE_TAKEN: {
+    title: "Not your scanner",
+    say: "This scanner is registered to another user. Ask an admin to release it, then try again.",
+  },
+  AREA_REQUIRED: {
+    title: "Dispatch area needed",
+    say: "Your login has no dispatch area, and a new parent bag or bill needs one. Use a login of the bag's dispatch area.",
+  },
+  UNKNOWN_AREA: {
+    title: "No such dispatch area",
+    say: "There is no dispatch area[ {area}]. Check it, or ask an admin.",
+  },
   STALE_SEQ: {
     title: "Scan not saved",
     say: "This scan reached the hub out of order and was not saved. Scan {code|the bag} again.",
@@ -73,7 +89,7 @@ export const MESSAGES = {
   },
   INVALID_BILL: {
     title: "Bill details not valid",
-    say: "Check the bill: a number of letters, digits, - / _ and a capacity from 1 to 1000 parent bags.",
+    say: "Check the bill: a number of letters, digits, - / _ (not a bag's label) and a capacity from 1 to 1000 parent bags.[ The hub says: {reason}.]",
   },
   BILL_EXISTS: {
     title: "Bill number taken",
@@ -111,6 +127,10 @@ export const MESSAGES = {
     title: "Scan again",
     say: "Another scanner changed this bag at the same moment. Scan {code|it} again.",
   },
+  RATE_LIMITED: {
+    title: "Saving delayed",
+    say: "Too many scans reached the hub at once. This one stays in the queue and is sent again by itself.",
+  },
   RETRY: {
     title: "Saving delayed",
     say: "The hub could not save this scan just now. It stays in the queue and is sent again by itself.",
@@ -129,13 +149,16 @@ export const CLOSE_MESSAGES = {
   1012: "The hub is restarting. Reconnecting…",
   4001: "Your login has ended. Log in again; your scans are kept.",
   4002: "This scanner is open in another window or tab. Use that one, or press “Use here”.",
+  4003: "This scanner is registered to another user. Ask an admin to release it, then press “Try again”.",
   4008: "The connection was too slow. Reconnecting…",
+  4009: "The hub has too many connections just now. Reconnecting…",
 };
 
 /** The page's own situations, in the same words. */
 export const LOCAL = {
   EMPTY: { title: "Nothing scanned", say: "The scan was empty." },
   QUEUED: { title: "Saved on this device", say: "No connection to the hub: the scan is kept here and sent when the connection is back." },
+  WAITING: { title: "Waiting for the hub…", say: "{what} is sent; wait for the hub to confirm it." },
   SENT_LATER_OK: { title: "Offline scans saved", say: "All {total} scans kept on this device are saved now." },
   SENT_LATER_FAILED: {
     title: "Offline scans: {failed} not saved",
@@ -143,6 +166,10 @@ export const LOCAL = {
   },
   NO_PARENT: { title: "Scan a parent bag", say: "Scan the parent bag first, then its children." },
   NO_BILL: { title: "No bill", say: "Create or open a bill first." },
+  BILL_IS_BAG: {
+    title: "That is a bag label",
+    say: "{code} is the label of a parent bag, not a bill number. Type the bill's own number; scan parent bags once the bill is open.",
+  },
   PARENT_COMPLETE: { title: "Parent bag full!", say: "Parent bag {parent} holds {count}/{capacity}. Scan the next parent bag." },
   NOTHING_TO_UNDO: { title: "Nothing to undo", say: "There is no scan of yours on this device to undo." },
   UNDO_SENT: { title: "Undo", say: "Taking {code} out again…" },

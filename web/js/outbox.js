@@ -2,7 +2,7 @@
 // stored here BEFORE it is sent; it leaves the outbox only when its final ack arrives. A page
 // reload, a browser restart or a dead battery loses nothing (docs/protocol.md, section 9).
 //
-// One database per page kind ("scanner", "bills"), holding:
+// One database per page kind ("scanner", "bills") and user, holding:
 //   meta    key/value: "device" (this outbox's device id), "seq" (the last seq ever given out)
 //   outbox  the operations not yet finally acked, by seq
 //   log     the recent operations with their results (what the page lists), by seq
@@ -35,10 +35,31 @@ function newDeviceId(kind) {
   return `${kind}-${uuid}`;
 }
 
+/**
+ * The IndexedDB name of `owner`'s outbox of page kind `kind`. A device id belongs to the user who
+ * first said hello with it (docs/protocol.md section 3), so each user of a shared handheld has an
+ * outbox and a device id of their own; scans left unsent at a logout wait for that user's next
+ * login here. The first user seen keeps the one outbox of earlier page versions, with what it holds.
+ */
+function databaseName(kind, owner) {
+  const key = `tt.outboxes.${kind}`;
+  let names = {};
+  try {
+    names = JSON.parse(localStorage.getItem(key)) || {};
+  } catch {
+    names = {};
+  }
+  if (!names[owner]) {
+    names[owner] = Object.keys(names).length === 0 ? `tracetrack-${kind}` : `tracetrack-${kind}-${owner}`;
+    localStorage.setItem(key, JSON.stringify(names));
+  }
+  return names[owner];
+}
+
 export class Outbox {
-  /** Open (or create) the outbox of page kind `kind`. */
-  static async open(kind) {
-    const request = indexedDB.open(`tracetrack-${kind}`, VERSION);
+  /** Open (or create) the outbox of page kind `kind` for the user `owner`. */
+  static async open(kind, owner) {
+    const request = indexedDB.open(databaseName(kind, owner), VERSION);
     request.onupgradeneeded = () => {
       const db = request.result;
       if (!db.objectStoreNames.contains("meta")) db.createObjectStore("meta");

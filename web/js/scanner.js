@@ -58,22 +58,22 @@ function onAck(entry, ack, late) {
   if (!ack.ok) {
     const kind = ack.code === "ALREADY_IN_PARENT" ? "warn" : "error"; // nothing changed: a softer warning
     signal(kind);
-    page.message(kind, page.explain(entry, ack));
+    page.result(entry, kind, page.explain(entry, ack));
   } else if (f.op === "child" && d.complete) {
-    celebrate(d);
+    celebrate(entry, d);
   } else if (f.op === "undo") {
     signal("undo");
-    page.message("info", { title: "Undone", say: `${f.code} is out of parent bag ${d.parent} again (${d.count}/${d.capacity}).` });
+    page.result(entry, "info", { title: "Undone", say: `${f.code} is out of parent bag ${d.parent} again (${d.count}/${d.capacity}).` });
   } else if (f.op === "parent") {
     signal("ok");
-    page.message("ok", {
+    page.result(entry, "ok", {
       title: d.created ? `New parent ${d.parent}` : `Parent ${d.parent}`,
       say: d.complete ? `This parent bag is already full (${d.count}/${d.capacity}). Scan the next parent bag.`
         : `${d.count}/${d.capacity}. Scan its children.`,
     });
   } else {
     signal("ok");
-    page.message("ok", { title: `${d.count}/${d.capacity}`, say: `${f.code} is in ${d.parent}.` });
+    page.result(entry, "ok", { title: `${d.count}/${d.capacity}`, say: `${f.code} is in ${d.parent}.` });
   }
 }
 
@@ -110,9 +110,9 @@ function switchParent() {
 
 let celebrationTimer = null;
 
-function celebrate(d) {
+function celebrate(entry, d) {
   signal("complete");
-  page.message("complete", local("PARENT_COMPLETE", d));
+  page.result(entry, "complete", local("PARENT_COMPLETE", d));
   $("celebrate-title").textContent = `${d.parent} is full!`;
   $("celebrate-count").textContent = `${d.count}/${d.capacity}`;
   $("celebrate").hidden = false;

@@ -38,6 +38,23 @@ export async function currentUser() {
   return cached ? { ...cached, offline: true } : null;
 }
 
+/**
+ * The login page's `?next=` as an absolute URL of `origin`, or null. Only a path of this site
+ * passes, however the browser's URL parser reads it: that parser drops tabs, CR and LF, reads `\`
+ * as `/` and collapses `/.//`, so `/%09/other-host/` would otherwise lead to another host. The
+ * check is on the parsed URL, and what is returned is that URL, never the raw text re-parsed later.
+ */
+export function sameOriginUrl(next, origin) {
+  if (typeof next !== "string" || !next.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(next)) return null;
+  let url;
+  try {
+    url = new URL(next, origin);
+  } catch {
+    return null;
+  }
+  return url.origin === origin ? url.href : null;
+}
+
 /** Go to the login page, coming back here afterwards. */
 export function goToLogin() {
   location.replace(`/?next=${encodeURIComponent(location.pathname)}`);

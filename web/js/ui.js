@@ -116,6 +116,9 @@ export class ScanPage {
     this.lateTimer = null;
     this.user = null;
     this.link = null;
+    this.newest = 0; // seq of the operation submitted last
+    this.lastState = null;
+    this.lost = false; // the connection was lost and is not back yet
   }
 
   /** Check the login, open the outbox, connect. False when the page must not be used. */
@@ -131,7 +134,7 @@ export class ScanPage {
     $("area").textContent = user.area ? user.area.replace(/_/g, " ") : "all areas";
     $("logout").addEventListener("click", () => this.logout());
     if (this.roles && !this.roles.includes(user.role)) return false;
-    this.link = new ScanLink(this.kind);
+    this.link = new ScanLink(this.kind, user.username);
     this.link.addEventListener("state", (event) => this._state(event.detail));
     this.link.addEventListener("pending", () => this._pending());
     this.link.addEventListener("ack", (event) => this._ack(event.detail));
@@ -153,7 +156,7 @@ export class ScanPage {
   async logout() {
     const waiting = this.link ? this.link.pendingCount : 0;
     if (waiting > 0 && !confirm(`${waiting} scan(s) are not sent yet. They stay on this device and are sent `
-      + "after the next login here. Log out anyway?")) return;
+      + "after your next login here. Log out anyway?")) return;
     if (this.link) {
       this.link.stop();
       await this.link.outbox.clearLog();
@@ -161,16 +164,32 @@ export class ScanPage {
     await logout();
   }
 
-  /** Store and send an operation; the entry shows at once as waiting. */
+  /**
+   * Store and send an operation. The message panel shows it at once as waiting for the hub: the
+   * previous scan's green must never stand for this one.
+   */
   async submit(fields) {
     const entry = await this.link.submit(fields);
     this._remember(entry);
+    this.newest = entry.seq;
     if (this.link.state !== "online") {
       signal("queued");
       this.message("queued", local("QUEUED"));
+    } else {
+      this.message("pending", local("WAITING", { what: this.label(entry) }));
     }
     this.render();
     return entry;
+  }
+
+  /**
+   * Show an ack's result for `entry`, unless a newer operation is still waiting: then a success
+   * would pass for the newer one's, and only a refusal shows (the operator must see it).
+   */
+  result(entry, kind, words) {
+    const newer = this.newest > entry.seq && this.link.isPending(this.newest);
+    if (newer && kind !== "error" && kind !== "warn") return;
+    this.message(kind, words);
   }
 
   _remember(entry) {
@@ -235,16 +254,23 @@ export class ScanPage {
 
   _state({ state, code }) {
     const conn = $("conn");
-    conn.dataset.state = state;
+    // Each retry after a loss goes through "connecting": the header keeps saying Offline until
+    // the hub answers again, rather than flickering between the two.
+    if (state === "offline") this.lost = true;
+    else if (state !== "connecting") this.lost = false;
+    const shown = state === "connecting" && this.lost ? "offline" : state;
+    conn.dataset.state = shown;
     const text = {
       connecting: "Connecting…", online: "Online", offline: "Offline",
-      login: "Log in again", replaced: "Open elsewhere", blocked: "Connection refused",
-    }[state] || state;
+      login: "Log in again", replaced: "Open elsewhere", taken: "Not your scanner", blocked: "Connection refused",
+    }[shown] || shown;
     $("conn-text").textContent = text;
     const banner = $("banner");
-    if (state === "replaced") {
+    if (state === "replaced" || state === "taken") {
       banner.hidden = false;
-      $("banner-text").textContent = closeMessage(4002);
+      // the device id is what an admin releases: tell it
+      $("banner-text").textContent = state === "replaced" ? closeMessage(code) : `${closeMessage(code)} (${this.link.device})`;
+      $("use-here").textContent = state === "replaced" ? "Use here" : "Try again";
     } else if (state === "blocked") {
       banner.hidden = false;
       $("banner-text").textContent = local("ORIGIN").say;
@@ -252,6 +278,11 @@ export class ScanPage {
       banner.hidden = true;
     }
     if (state === "offline" && code && code !== 1006) $("conn").title = closeMessage(code);
+    if (this.lastState === "online" && state === "offline" && this.link.pendingCount > 0) {
+      signal("queued"); // the scans waiting for an ack will not get one on this connection
+      this.message("queued", local("QUEUED"));
+    }
+    this.lastState = state;
     if (state === "login") {
       this.message("error", local("LOGIN"));
       goToLogin();
@@ -280,8 +311,10 @@ export class ScanPage {
   _retry({ entry, ack }) {
     const shown = this.entries.get(entry.seq);
     if (shown) this.entries.set(entry.seq, { ...shown, retrying: true });
-    if (Date.now() - (this.lastRetrySignal || 0) > 3000) { // a whole batch may come back: one signal
+    // a whole batch may come back: one signal for it, unless the reason is another one
+    if (Date.now() - (this.lastRetrySignal || 0) > 3000 || ack.code !== this.lastRetryCode) {
       this.lastRetrySignal = Date.now();
+      this.lastRetryCode = ack.code;
       signal("warn");
       this.message("warn", this.explain(entry, ack));
     }
