@@ -158,7 +158,7 @@ class Settings:
     scanner_queue_bytes: int = option("SCANNER_QUEUE_BYTES", 1_048_576,
         "Bytes of replies (pongs, errors) queued for one scanner before it is closed as not reading (4008).",
         _parse_positive_int)
-    device_ops_per_second: float = option("DEVICE_OPS_PER_SECOND", 1000.0,
+    device_ops_per_second: float = option("DEVICE_OPS_PER_SECOND", 200.0,
         "Operations per second one scanner device may send, sustained; the excess is answered RATE_LIMITED.",
         _parse_positive_float)
     device_ops_burst: int = option("DEVICE_OPS_BURST", 2000,

@@ -24,11 +24,13 @@ import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from hub import accounts, dashboard
+from hub.app import create_app
 from hub.codes import Close
 from hub.dashboard import DashboardConnection
 from hub.fanout import Fanout
 from hub.livestate import FIELDS, LiveState, Scope
 from hub.presence import Presence
+from hub.settings import Settings
 from hub.transport import Disconnect
 from tests.support import Scanner
 from tests.test_livestate import DashboardView
@@ -661,9 +663,10 @@ async def test_revoked_access_is_noticed_at_the_recheck() -> None:
 
 
 
-def test_an_event_says_when_its_scan_was_made(client: TestClient) -> None:
+def test_an_event_says_when_its_scan_was_made(client: TestClient, settings: Settings) -> None:
     """A scan made offline reaches the hub later: its event carries the scanner's time (`client_at`)
-    beside the hub's (`at`), so that a dashboard can list it when it was made."""
+    beside the hub's (`at`), so that a dashboard can list it when it was made; so do the events a hub
+    reads back from the database when it starts."""
     lucknow = account(client, "dispatcher", "lucknow")
     made = round(time.time() - 25 * 60, 3)
     with Dashboard(client, "", lucknow) as screen:
@@ -675,3 +678,7 @@ def test_an_event_says_when_its_scan_was_made(client: TestClient) -> None:
     events = [e for m in screen.messages for e in m.get("events", [])]
     assert [(e["code"], e["client_at"]) for e in events] == [("SB30001", made), ("LK3001", None)]
     assert events[0]["at"] - events[0]["client_at"] > 24 * 60
+
+    with TestClient(create_app(settings)) as restarted, Dashboard(restarted, "", lucknow) as screen:
+        recent = screen.receive()["events"]
+    assert [(e["code"], e["client_at"]) for e in recent[-2:]] == [("SB30001", made), ("LK3001", None)]

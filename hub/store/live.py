@@ -76,11 +76,12 @@ async def load_state(pool: asyncpg.Pool, tz: tzinfo, now: datetime) -> LiveState
             state.bills[row["code"]] = bill_item(row)
         for row in reversed(await conn.fetch(
                 """SELECT s.device_id, s.seq, coalesce(u.username, '') AS username, s.area, s.op, s.code,
-                          s.target, s.result, s.detail, extract(epoch FROM s.server_time)::float8 AS at
+                          s.target, s.result, s.detail, extract(epoch FROM s.server_time)::float8 AS at,
+                          extract(epoch FROM s.client_time)::float8 AS client_at
                      FROM scans s LEFT JOIN users u ON u.id = s.user_id
                     ORDER BY s.id DESC LIMIT $1""", RECENT_EVENTS, timeout=TIMEOUT)):
             state.events.append({"device": row["device_id"], "seq": row["seq"], "user": row["username"],
                                  "area": row["area"], "op": row["op"], "code": row["code"],
                                  "target": row["target"], "result": row["result"], "data": row["detail"] or {},
-                                 "at": row["at"]})
+                                 "at": row["at"], "client_at": row["client_at"]})
     return state

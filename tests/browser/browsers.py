@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hub.security import CONTENT_SECURITY_POLICY
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = ROOT / "web"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -100,10 +102,6 @@ def node_path() -> str:
     return found
 
 
-# The policy the hub serves its pages with (no inline script or style, nothing from elsewhere):
-# web/ served without a hub gets it too, so that every page test runs under it.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -115,7 +113,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", CSP)
+        # web/ served without a hub gets the hub's own policy, so that every page test runs under it.
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         super().end_headers()
 
     def do_GET(self) -> None:
