@@ -2,8 +2,6 @@
 
 `DashboardConnection` (the bounded queue, coalescing, 4008, 4001) is also driven directly through a
 fake transport, with no network and no database. Real hub processes: test_fanout_multihub.py.
-
-`make_account` and `sql_today` are shared with the subprocess tests.
 """
 
 from __future__ import annotations
@@ -11,19 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-import asyncpg
 import msgpack
 import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 
-from hub import accounts, dashboard
+from hub import dashboard
 from hub.app import create_app
 from hub.codes import Close
 from hub.dashboard import DashboardConnection
@@ -32,104 +27,10 @@ from hub.livestate import FIELDS, LiveState, Scope
 from hub.presence import Presence
 from hub.settings import Settings
 from hub.transport import Disconnect
+from tests.dashboard_support import Account, DashboardView, make_account, shown_areas, sql_today, stats_today, totals
 from tests.support import Scanner
-from tests.test_livestate import DashboardView
 
-SESSION_SECRET = b"test-session-secret"  # the SESSION_SECRET of conftest's settings and hub processes
 ZERO = dict.fromkeys(FIELDS, 0)
-
-
-# --- shared helpers: accounts and the counters SQL counts ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Account:
-    user_id: int
-    username: str
-    token: str
-    role: str
-    area: str | None
-
-    @property
-    def cookie(self) -> dict[str, str]:
-        return {"cookie": f"tt_session={self.token}"}
-
-
-async def make_account(pool: asyncpg.Pool, role: str = "dispatcher", area: str | None = "lucknow") -> Account:
-    """A user and a live session for them, straight through the hub's own session code.
-
-    (Logging in costs two argon2 runs, about two seconds here; login has tests of its own.)
-    """
-    username = f"{role[:4]}-{uuid.uuid4().hex[:8]}"
-    area = None if role == "admin" else area
-    user_id = await pool.fetchval(
-        "INSERT INTO users (username, password_hash, role, area) VALUES ($1, 'no-password', $2, $3) RETURNING id",
-        username, role, area, timeout=10)
-    token = await accounts.open_session(pool, SESSION_SECRET, user_id, "tests")
-    return Account(user_id, username, token, role, area)
-
-
-TODAY_SQL = """
-WITH day AS (SELECT $1::timestamptz AS first, $1::timestamptz + interval '1 day' AS after)
-SELECT area, sum(accepted)::int AS accepted, sum(rejected)::int AS rejected,
-       sum(children_linked)::int AS children_linked, sum(parents_completed)::int AS parents_completed,
-       sum(bills_completed)::int AS bills_completed
-  FROM (SELECT s.area, count(*) FILTER (WHERE s.result = 'OK') AS accepted,
-               count(*) FILTER (WHERE s.result <> 'OK') AS rejected,
-               0 AS children_linked, 0 AS parents_completed, 0 AS bills_completed
-          FROM scans s, day WHERE s.server_time >= day.first AND s.server_time < day.after GROUP BY s.area
-        UNION ALL
-        SELECT p.area, 0, 0, count(*), 0, 0
-          FROM links l JOIN bags p ON p.id = l.parent_id, day
-         WHERE l.linked_at >= day.first AND l.linked_at < day.after GROUP BY p.area
-        UNION ALL
-        SELECT b.area, 0, 0, 0, count(*), 0
-          FROM bags b, day
-         WHERE b.kind = 'P' AND b.completed_at >= day.first AND b.completed_at < day.after GROUP BY b.area
-        UNION ALL
-        SELECT l.area, 0, 0, 0, 0, count(*)
-          FROM bills l, day
-         WHERE l.status = 'completed' AND l.completed_at >= day.first AND l.completed_at < day.after
-         GROUP BY l.area) counted
- GROUP BY area
-"""
-
-STATS_SQL = """
-SELECT area, sum(accepted)::int AS accepted, sum(rejected)::int AS rejected,
-       sum(children_linked)::int AS children_linked, sum(parents_completed)::int AS parents_completed,
-       sum(bills_completed)::int AS bills_completed
-  FROM scan_stats WHERE minute >= $1::timestamptz AND minute < $1::timestamptz + interval '1 day'
- GROUP BY area
-"""
-
-
-def _nonzero(rows: list[asyncpg.Record]) -> dict[str, dict[str, int]]:
-    counted = {row["area"]: {name: row[name] for name in FIELDS} for row in rows}
-    return {area: counts for area, counts in counted.items() if any(counts.values())}
-
-
-async def sql_today(db: asyncpg.Pool | asyncpg.Connection, day: str) -> dict[str, dict[str, int]]:
-    """Today's counters per area, counted from the base tables (scans, links, bags, bills).
-
-    `day` is the dashboard's `day` (the hubs here run with TIMEZONE=UTC).
-    """
-    return _nonzero(await db.fetch(TODAY_SQL, datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC),
-                                   timeout=30))
-
-
-async def stats_today(db: asyncpg.Pool | asyncpg.Connection, day: str) -> dict[str, dict[str, int]]:
-    """Today's counters per area as scan_stats holds them."""
-    return _nonzero(await db.fetch(STATS_SQL, datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC),
-                                   timeout=30))
-
-
-def totals(areas: dict[str, dict[str, int]], only: str | None = None) -> dict[str, int]:
-    """The counters of all areas (or of `only`), summed."""
-    return {name: sum(c[name] for a, c in areas.items() if only is None or a == only) for name in FIELDS}
-
-
-def shown_areas(view: DashboardView) -> dict[str, dict[str, int]]:
-    return {area: counts for area, counts in view.areas.items() if any(counts.values())}
 
 
 # --- an in-process dashboard ---------------------------------------------------------------------

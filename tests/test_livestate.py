@@ -1,9 +1,8 @@
 """The dashboards' live state, pure: scopes, counters, deltas, the day's rollover, the minute window.
 
-`DashboardView` below is a dashboard client written from docs/protocol.md sections 12 and 13 alone;
-the other dashboard tests (in-process and against real hub processes) use it too. The central
-property: a client that applies a snapshot and then every delta holds exactly what a fresh snapshot
-at the same seq says.
+The central property: a client that applies a snapshot and then every delta holds exactly what a
+fresh snapshot at the same seq says. The client is `DashboardView` (tests/dashboard_support.py),
+written from docs/protocol.md sections 12 and 13 alone.
 """
 
 from __future__ import annotations
@@ -16,113 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.livestate import FIELDS, IN_PROGRESS_SHOWN, MINUTES_SHOWN, RECENT_EVENTS, LiveState, Scope
+from hub.livestate import FIELDS, IN_PROGRESS_SHOWN, RECENT_EVENTS, LiveState, Scope
+from tests.dashboard_support import DashboardView
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 # 10:00 in Kolkata on a Saturday; Kolkata's midnight is 18:30 UTC.
 T0 = datetime(2025, 3, 1, 4, 30, tzinfo=UTC).timestamp()
 ZERO = dict.fromkeys(FIELDS, 0)
-
-
-# --- a dashboard client, from the protocol document ------------------------------------------------
-
-
-class DashboardView:
-    """What a dashboard holds: the last snapshot with every later delta applied, in seq order.
-
-    `apply` returns "resync" when a delta's seq is not the next one: the client must then send
-    `{"t": "resync"}` and take the snapshot that answers it.
-    """
-
-    def __init__(self) -> None:
-        self.seq: int | None = None
-        self.scope = ""
-        self.day = ""
-        self.counters: dict[str, int] = {}
-        self.areas: dict[str, dict[str, int]] = {}
-        self.scanners: dict[str, dict[str, Any]] = {}
-        self.per_minute: dict[int, int] = {}
-        self.parents: dict[str, dict[str, Any]] = {}
-        self.bills: dict[str, dict[str, Any]] = {}
-        self.events: list[dict[str, Any]] = []
-        self.online: list[dict[str, Any]] = []
-        self.stale = False
-        self.snapshots = 0
-        self.deltas = 0
-        self.gaps = 0
-        self.awaiting_resync = False
-
-    def apply(self, message: dict[str, Any]) -> str | None:
-        kind = message["t"]
-        if kind == "snapshot":
-            self._snapshot(message)
-        elif kind == "delta":
-            if self.seq is None or message["seq"] <= self.seq:
-                return None  # before the first snapshot, or already in the snapshot
-            if message["seq"] != self.seq + 1:
-                self.gaps += 1
-                if self.awaiting_resync:
-                    return None
-                self.awaiting_resync = True
-                return "resync"
-            if self.awaiting_resync:
-                return None  # a resync is on its way; its snapshot replaces everything
-            self._delta(message)
-        elif kind == "presence":
-            self.online = message["online"]
-        elif kind == "stale":
-            self.stale = message["stale"]
-        return None
-
-    def _snapshot(self, message: dict[str, Any]) -> None:
-        self.snapshots += 1
-        self.awaiting_resync = False
-        self.seq = message["seq"]
-        self.scope = message["scope"]
-        self.day = message.get("day", "")
-        self.counters = dict(message.get("counters", {}))
-        self.areas = {area: dict(counts) for area, counts in message.get("areas", {}).items()}
-        self.scanners = {s["device"]: dict(s) for s in message.get("scanners", [])}
-        self.per_minute = {minute: count for minute, count in message.get("per_minute", [])}
-        self.parents = {p["code"]: p for p in message.get("parents", [])}
-        self.bills = {b["code"]: b for b in message.get("bills", [])}
-        self.events = list(message.get("events", []))
-        if "online" in message:
-            self.online = message["online"]
-        if "stale" in message:
-            self.stale = message["stale"]
-
-    def _delta(self, message: dict[str, Any]) -> None:
-        self.deltas += 1
-        self.seq = message["seq"]
-        if "counters" in message:
-            self.counters = dict(message["counters"])
-        self.areas.update({area: dict(counts) for area, counts in message.get("areas", {}).items()})
-        self.scanners.update({s["device"]: dict(s) for s in message.get("scanners", [])})
-        self.per_minute.update({minute: count for minute, count in message.get("per_minute", [])})
-        for parent in message.get("parents", []):
-            self.parents.pop(parent["code"], None)
-            if parent["count"] > 0 and not parent["complete"]:
-                self.parents[parent["code"]] = parent
-        for bill in message.get("bills", []):
-            self.bills.pop(bill["code"], None)
-            if bill["status"] == "open":
-                self.bills[bill["code"]] = bill
-        self.events = (self.events + message.get("events", []))[-RECENT_EVENTS:]
-
-    def state(self, now: float) -> dict[str, Any]:
-        """What the screen shows at time `now`, comparable between two views (all-zero rows left out)."""
-        window = int(now // 60 * 60) - MINUTES_SHOWN * 60
-        return {
-            "seq": self.seq, "scope": self.scope, "day": self.day, "counters": self.counters,
-            "areas": {a: c for a, c in self.areas.items() if any(c.values())},
-            "scanners": {d: {k: v for k, v in s.items() if k in FIELDS}
-                         for d, s in self.scanners.items() if any(s[k] for k in FIELDS)},
-            "per_minute": {m: n for m, n in self.per_minute.items() if m > window and n},
-            "parents": self.parents,
-            "bills": self.bills,
-            "events": [(e["device"], e["seq"], e["result"]) for e in self.events],
-        }
 
 
 # --- builders ----------------------------------------------------------------------------------
