@@ -56,6 +56,10 @@ class HubProcess:
             time.sleep(0.1)
         raise RuntimeError(f"hub not ready after {timeout}s:\n{self.log()}")
 
+    def ws_url(self, path: str) -> str:
+        """The websocket address of `path` on this hub, e.g. "/ws/scan"."""
+        return self.url.replace("http://", "ws://", 1) + path
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

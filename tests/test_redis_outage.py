@@ -16,10 +16,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.dashboard_support import make_account
 from tests.hubprocess import HubProcess
-from tests.services import start_redis
-from tests.test_dashboard import make_account
-from tests.test_fanout_multihub import (
+from tests.remote_support import (
     Operator,
     RemoteDashboard,
     RemoteScanner,
@@ -30,6 +29,7 @@ from tests.test_fanout_multihub import (
     start_hubs,
     unique_prefix,
 )
+from tests.services import start_redis
 
 pytestmark = pytest.mark.slow
 

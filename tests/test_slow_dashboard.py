@@ -26,9 +26,9 @@ import msgpack
 import pytest
 
 from hub.codes import Close
+from tests.dashboard_support import Account, make_account
 from tests.hubprocess import HubProcess
-from tests.test_dashboard import Account, make_account
-from tests.test_fanout_multihub import RemoteDashboard, RemoteScanner, commit_seq
+from tests.remote_support import RemoteDashboard, RemoteScanner, commit_seq
 
 pytestmark = pytest.mark.slow
 
