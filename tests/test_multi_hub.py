@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.test_crash_replay import Device, create_users, login, run_all, ws_url
+from tests.device_support import Device, create_users, links_in_db, login, run_all
 
 PARENTS = {"SB00001": 30, "SB00002": 30, "M444-00001": 15, "M444-00002": 15}
 CHILDREN = [f"R{n:04d}" for n in range(1, 121)]  # 120 children for 90 places
@@ -40,12 +40,6 @@ def acked(devices: list[Device]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 def more(device: Device, ops: list[dict[str, Any]]) -> None:
     """Give a device more operations to make, numbered on from its last."""
     device.ops += [{"t": "op", "seq": n, **op} for n, op in enumerate(ops, start=len(device.ops) + 1)]
-
-
-async def links_in_db(pool: asyncpg.Pool) -> dict[str, str]:
-    rows = await pool.fetch("SELECT c.code AS child, p.code AS parent FROM links l "
-                            "JOIN bags c ON c.id = l.child_id JOIN bags p ON p.id = l.parent_id")
-    return {r["child"]: r["parent"] for r in rows}
 
 
 async def check_invariants(pool: asyncpg.Pool) -> None:
@@ -103,8 +97,8 @@ async def test_two_hubs_racing_for_the_same_bags_break_no_invariant(hub_process:
         welcomed = {d.name: len(d.welcomes) for d in devices + extra}
         for device in devices + extra:
             device.start.clear()
-        racing = asyncio.gather(run_all(devices[0::2], ws_url(urls[0]), 120, reconnect=True),
-                                run_all(devices[1::2] + extra, ws_url(urls[1]), 120, reconnect=True))
+        racing = asyncio.gather(run_all(devices[0::2], hubs[0].ws_url("/ws/scan"), 120, reconnect=True),
+                                run_all(devices[1::2] + extra, hubs[1].ws_url("/ws/scan"), 120, reconnect=True))
         try:
             async with asyncio.timeout(30):
                 while any(len(d.welcomes) == welcomed[d.name] for d in devices + extra):
@@ -185,7 +179,7 @@ async def test_two_hubs_racing_for_the_same_bags_break_no_invariant(hub_process:
 
     bill_devices = [Device(f"hh-biller-{n}", token, biller(n), burst=2, pause=0.001)
                     for n, token in enumerate(tokens)]
-    results = await asyncio.gather(*(run_all([d], ws_url(urls[n]), 60, reconnect=True)
+    results = await asyncio.gather(*(run_all([d], hubs[n].ws_url("/ws/scan"), 60, reconnect=True)
                                      for n, d in enumerate(bill_devices)))
     assert results == [["done"], ["done"]]
     await check_invariants(clean_db)
