@@ -6,14 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import anyio
 import msgpack
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from hub.app import create_app
 from hub.settings import Settings
-
-WAIT = 15.0
+from tests.ws_support import WAIT, next_message
 
 
 class Socket:
@@ -30,11 +28,7 @@ class Socket:
 
     def raw(self, timeout: float = WAIT) -> dict[str, Any]:
         """The next ASGI message from the hub; raises WebSocketDisconnect on a close."""
-        async def next_message() -> dict[str, Any]:
-            with anyio.fail_after(timeout):
-                return dict(await self.ws._send_rx.receive())  # TestClient has no timeout
-
-        message: dict[str, Any] = self.ws.portal.call(next_message)
+        message = next_message(self.ws, timeout)
         self.ws._raise_on_close(message)
         return message
 

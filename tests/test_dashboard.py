@@ -13,10 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 import msgpack
 import pytest
-from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.testclient import TestClient
 
 from hub import dashboard
 from hub.app import create_app
@@ -29,6 +28,7 @@ from hub.settings import Settings
 from hub.transport import Disconnect
 from tests.dashboard_support import Account, DashboardView, make_account, shown_areas, sql_today, stats_today, totals
 from tests.support import Scanner
+from tests.ws_support import next_message
 
 ZERO = dict.fromkeys(FIELDS, 0)
 
@@ -41,11 +41,6 @@ class Closed(Exception):
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
-
-
-async def _next_message(ws: WebSocketTestSession, timeout: float) -> dict[str, Any]:
-    with anyio.fail_after(timeout):
-        return await ws._send_rx.receive()
 
 
 class Dashboard:
@@ -73,7 +68,7 @@ class Dashboard:
             self.ws.send_text(json.dumps(message))
 
     def receive(self, timeout: float = 5.0) -> dict[str, Any]:
-        message = self.ws.portal.call(_next_message, self.ws, timeout)
+        message = next_message(self.ws, timeout)
         if message["type"] == "websocket.close":
             raise Closed(message.get("code", 1000), message.get("reason") or "")
         frame = message["bytes"] if message.get("bytes") is not None else message["text"]

@@ -13,6 +13,17 @@ from starlette.testclient import TestClient, WebSocketTestSession
 WAIT = 15.0
 
 
+def next_message(ws: WebSocketTestSession, timeout: float = WAIT) -> dict[str, Any]:
+    """The next ASGI message the hub sent on `ws` (a close too), failing after `timeout` seconds:
+    TestClient has no receive timeout of its own."""
+    async def receive() -> dict[str, Any]:
+        with anyio.fail_after(timeout):
+            return dict(await ws._send_rx.receive())
+
+    message: dict[str, Any] = ws.portal.call(receive)
+    return message
+
+
 class Connection:
     """One websocket of a scanner device with the seqs chosen by the test; msgpack unless `text`.
 
@@ -40,11 +51,7 @@ class Connection:
 
     def raw(self, timeout: float = WAIT) -> dict[str, Any]:
         """The next ASGI message the hub sent; raises WebSocketDisconnect when it is a close."""
-        async def next_message() -> dict[str, Any]:
-            with anyio.fail_after(timeout):
-                return await self.ws._send_rx.receive()  # TestClient has no receive timeout
-
-        message = self.ws.portal.call(next_message)
+        message = next_message(self.ws, timeout)
         self.ws._raise_on_close(message)
         return message
 
@@ -90,11 +97,7 @@ class Watcher:
             self.ws.send_text(frame)
 
     def next(self, timeout: float = WAIT) -> dict[str, Any]:
-        async def next_message() -> dict[str, Any]:
-            with anyio.fail_after(timeout):
-                return await self.ws._send_rx.receive()  # TestClient has no receive timeout
-
-        message = self.ws.portal.call(next_message)
+        message = next_message(self.ws, timeout)
         self.ws._raise_on_close(message)
         frame = message["bytes"] if message.get("bytes") is not None else message["text"]
         self.frames.append(frame)
