@@ -1,6 +1,5 @@
 """A scanner device as docs/protocol.md section 9 describes it, for tests against real hub processes:
-numbered operations, a durable outbox, pipelining, resending after a reconnect; and the users and
-logins it scans as.
+numbered operations, a durable outbox, pipelining, resending after a reconnect.
 """
 
 from __future__ import annotations
@@ -11,28 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import httpx
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from hub import accounts
-
 WAIT = 20.0
-PASSWORD = "scan-all-day-long"
-
-
-async def create_users(pool: asyncpg.Pool, names: list[str], role: str = "dispatcher",
-                       area: str = "lucknow") -> None:
-    for name in names:
-        await accounts.create_user(pool, username=name, password=PASSWORD, role=role, area=area)
-
-
-async def login(base_url: str, username: str) -> str:
-    async with httpx.AsyncClient(base_url=base_url, timeout=WAIT) as http:
-        response = await http.post("/api/login", json={"username": username, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        return response.cookies["tt_session"]
 
 
 @dataclass

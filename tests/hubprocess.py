@@ -1,4 +1,4 @@
-"""A real hub: `python -m hub serve` as a subprocess on a free port."""
+"""A real hub: `python -m hub serve` as a subprocess on a free port; users who log in to it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 
+from hub import accounts
 from tests.services import free_port
 
 START_TIMEOUT = 60.0
+PASSWORD = "scan-all-day-long"  # of the users `create_users` makes
 
 
 class HubProcess:
@@ -85,3 +88,18 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None
+
+
+async def create_users(pool: asyncpg.Pool, names: list[str], role: str = "dispatcher",
+                       area: str = "lucknow") -> None:
+    """Users called `names`, straight into the database, each with the password PASSWORD."""
+    for name in names:
+        await accounts.create_user(pool, username=name, password=PASSWORD, role=role, area=area)
+
+
+async def login(base_url: str, username: str, password: str = PASSWORD) -> str:
+    """Log in to the hub at `base_url` over HTTP; the session token."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=20.0) as http:
+        response = await http.post("/api/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return response.cookies["tt_session"]

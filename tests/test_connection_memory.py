@@ -10,14 +10,13 @@ import asyncio
 from typing import Any
 
 import asyncpg
-import httpx
 import msgpack
 import psutil
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from hub import accounts
+from tests.hubprocess import create_users, login
 
 PINGS = 4000
 PING = msgpack.packb({"t": "ping", "id": "x" * 60_000})
@@ -27,14 +26,11 @@ MARGIN = 60 * 2**20
 @pytest.mark.parametrize("path", ["/ws/scan", "/ws/dashboard"])
 async def test_a_client_flooding_pings_without_reading_is_closed_and_memory_stays_bounded(
         hub_process: Any, clean_db: asyncpg.Pool, path: str) -> None:
-    await accounts.create_user(clean_db, username="flood", password="scan-all-day-long", role="dispatcher",
-                               area="lucknow")
+    await create_users(clean_db, ["flood"])
     hub = await asyncio.to_thread(lambda: hub_process().start())
     assert hub.process is not None
-    async with httpx.AsyncClient(base_url=hub.url, timeout=15) as http:
-        response = await http.post("/api/login", json={"username": "flood", "password": "scan-all-day-long"})
-        token = response.cookies["tt_session"]
-    ws = await connect(hub.url.replace("http://", "ws://") + path, additional_headers={"Cookie": f"tt_session={token}"},
+    token = await login(hub.url, "flood")
+    ws = await connect(hub.ws_url(path), additional_headers={"Cookie": f"tt_session={token}"},
                        open_timeout=15, max_queue=1, compression=None)
     if path == "/ws/scan":
         await ws.send(msgpack.packb({"t": "hello", "device": "hh-flood", "last_seq": 0}))

@@ -16,7 +16,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.device_support import WAIT, Device, create_users, links_in_db, login, run_all
+from tests.device_support import WAIT, Device, links_in_db, run_all
+from tests.hubprocess import create_users, login
 
 
 def dispatcher_shift(n: int) -> list[dict[str, Any]]:

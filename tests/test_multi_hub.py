@@ -15,7 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.device_support import Device, create_users, links_in_db, login, run_all
+from tests.device_support import Device, links_in_db, run_all
+from tests.hubprocess import create_users, login
 
 PARENTS = {"SB00001": 30, "SB00002": 30, "M444-00001": 15, "M444-00002": 15}
 CHILDREN = [f"R{n:04d}" for n in range(1, 121)]  # 120 children for 90 places

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import msgpack
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from hub import accounts, protocol
+from hub import protocol
 from hub.codes import CODES, Close, Code
 from hub.domain import rules
+from tests.hubprocess import create_users, login
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 
@@ -96,13 +96,10 @@ def test_every_op_and_its_fields_are_documented() -> None:
 @pytest.mark.slow
 async def test_the_size_limit_applies_to_a_whole_fragmented_message(hub_process: Any, clean_db: asyncpg.Pool) -> None:
     """Section 2: fragments each under MAX_FRAME_BYTES still close 1009 when the message is over it."""
-    await accounts.create_user(clean_db, username="frag", password="scan-all-day-long", role="dispatcher",
-                               area="lucknow")
+    await create_users(clean_db, ["frag"])
     hub = await asyncio.to_thread(lambda: hub_process(MAX_FRAME_BYTES="4096").start())
-    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        response = await http.post("/api/login", json={"username": "frag", "password": "scan-all-day-long"})
-        token = response.cookies["tt_session"]
-    url = hub.url.replace("http://", "ws://") + "/ws/scan"
+    token = await login(hub.url, "frag")
+    url = hub.ws_url("/ws/scan")
     async with connect(url, additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=15) as ws:
         await ws.send(msgpack.packb({"t": "hello", "device": "hh-frag", "last_seq": 0}))
         assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15))["t"] == "welcome"

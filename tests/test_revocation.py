@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +24,9 @@ from hub import accounts
 from hub.app import create_app
 from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
+from tests.hubprocess import PASSWORD, HubProcess, create_users
+from tests.hubprocess import login as hub_login
+from tests.remote_support import unique_prefix
 from tests.sessions_support import Socket, Sockets
 from tests.support import login, make_user
 
@@ -119,15 +121,8 @@ async def test_an_open_scanner_of_an_expired_session_is_closed(settings: Setting
 # --- across hub processes -------------------------------------------------------------------------
 
 
-async def _login(base_url: str, username: str, password: str) -> str:
-    async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
-        response = await http.post("/api/login", json={"username": username, "password": password})
-        assert response.status_code == 200, response.text
-        return response.cookies["tt_session"]
-
-
-async def _scanner(hub_url: str, token: str, device: str) -> ClientConnection:
-    ws = await connect(hub_url.replace("http://", "ws://") + "/ws/scan",
+async def _scanner(hub: HubProcess, token: str, device: str) -> ClientConnection:
+    ws = await connect(hub.ws_url("/ws/scan"),
                        additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=15)
     await ws.send(msgpack.packb({"t": "hello", "device": device, "last_seq": 0}))
     assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15))["t"] == "welcome"
@@ -146,20 +141,19 @@ async def _closed_soon(ws: ClientConnection, code: int) -> None:
 
 async def test_revoking_or_releasing_on_one_hub_closes_sockets_on_another_within_seconds(
         hub_process: Any, clean_db: asyncpg.Pool, redis_url: str, redis_prefix: str) -> None:
-    user = await accounts.create_user(clean_db, username="roamer", password="scan-all-day-long",
+    user = await accounts.create_user(clean_db, username="roamer", password=PASSWORD,
                                       role="dispatcher", area="lucknow")
-    await accounts.create_user(clean_db, username="holder", password="scan-all-day-long",
-                               role="dispatcher", area="lucknow")
-    env = {"REDIS_URL": redis_url, "REDIS_PREFIX": f"{redis_prefix}-{uuid.uuid4().hex[:8]}"}
+    await create_users(clean_db, ["holder"])
+    env = {"REDIS_URL": redis_url, "REDIS_PREFIX": unique_prefix(redis_prefix)}
     hubs = [hub_process(**env) for _ in range(2)]
     for hub in hubs:
         hub.start(wait=False)
     await asyncio.gather(*(asyncio.to_thread(hub.wait_ready) for hub in hubs))
     a, b = hubs
-    roaming = await _scanner(b.url, await _login(b.url, "roamer", "scan-all-day-long"), "hh-roamer")
-    held = await _scanner(b.url, await _login(b.url, "holder", "scan-all-day-long"), "hh-held")
+    roaming = await _scanner(b, await hub_login(b.url, "roamer"), "hh-roamer")
+    held = await _scanner(b, await hub_login(b.url, "holder"), "hh-held")
 
-    admin = {"cookie": f"tt_session={await _login(a.url, 'admin', ADMIN_PASSWORD)}"}
+    admin = {"cookie": f"tt_session={await hub_login(a.url, 'admin', ADMIN_PASSWORD)}"}
     async with httpx.AsyncClient(base_url=a.url, timeout=15) as http:
         response = await http.post(f"/api/users/{user}/revoke-sessions", headers=admin)
         assert response.status_code == 200, response.text

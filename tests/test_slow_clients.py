@@ -65,7 +65,7 @@ async def test_connections_that_do_not_finish_their_headers_are_dropped(hub_proc
             await asyncio.sleep(1)
 
     # a scanner websocket that never says hello is closed too
-    ws = await connect(hub.url.replace("http://", "ws://") + "/ws/scan",
+    ws = await connect(hub.ws_url("/ws/scan"),
                        additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=10)
     error = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))
     assert error["t"] == "error" and "no hello within 1.5 seconds" in error["msg"]
@@ -74,7 +74,7 @@ async def test_connections_that_do_not_finish_their_headers_are_dropped(hub_proc
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1002
 
     # the header deadline ends with the headers: a websocket lives on well past it
-    ws = await connect(hub.url.replace("http://", "ws://") + "/ws/scan",
+    ws = await connect(hub.ws_url("/ws/scan"),
                        additional_headers={"Cookie": f"tt_session={token}"}, open_timeout=10)
     await ws.send(msgpack.packb({"t": "hello", "device": "hh-patient", "last_seq": 0}))
     assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))["t"] == "welcome"

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
-import httpx
 import msgpack
 import pytest
 from starlette.testclient import TestClient
@@ -22,9 +21,9 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from hub import accounts
 from hub.app import create_app
 from hub.settings import Settings
+from tests.hubprocess import create_users, login
 from tests.support import make_user
 from tests.ws_support import Connection, close_connections
 
@@ -320,14 +319,10 @@ async def test_an_origin_in_allowed_origins_may_connect(client: TestClient, sett
 
 async def test_a_frame_over_max_frame_bytes_closes_1009_and_the_hub_serves_on(
         hub_process: Any, clean_db: asyncpg.Pool) -> None:
-    await accounts.create_user(clean_db, username="ravi", password="scan-all-day-long", role="dispatcher",
-                               area="lucknow")
+    await create_users(clean_db, ["ravi"])
     hub = await asyncio.to_thread(lambda: hub_process(MAX_FRAME_BYTES="4096").start())
-    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        response = await http.post("/api/login", json={"username": "ravi", "password": "scan-all-day-long"})
-        assert response.status_code == 200, response.text
-        token = response.cookies["tt_session"]
-    url = hub.url.replace("http://", "ws://") + "/ws/scan"
+    token = await login(hub.url, "ravi")
+    url = hub.ws_url("/ws/scan")
     headers = {"Cookie": f"tt_session={token}"}
 
     async def session(device: str) -> Any:
