@@ -17,6 +17,7 @@ from hub.migrate import migrate
 from hub.settings import Settings
 from tests import services
 from tests.hubprocess import HubProcess
+from tests.sessions_support import Sockets
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 DATA_TABLES = ("scan_stats", "scans", "devices", "bill_parents", "bills", "links", "bags", "audit_log",
@@ -81,6 +82,14 @@ def client(settings: Settings, clean_db: asyncpg.Pool) -> Iterator[TestClient]:
     """The app in-process, its lifespan running, on a clean database."""
     with TestClient(create_app(settings), base_url="http://testserver") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def sockets(client: TestClient) -> Iterator[Sockets]:
+    """Sockets on the in-process app, every one left open closed before the app stops."""
+    opened = Sockets(client)
+    yield opened
+    opened.close_all()
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import msgpack
+import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
 
 from hub.app import create_app
 from hub.settings import Settings
@@ -51,6 +53,15 @@ class Socket:
         if self.open:
             self.open = False
             self.ws.__exit__(None, None, None)
+
+
+def closed_with(socket: Socket, code: int, timeout: float = WAIT) -> str:
+    """Read until the hub closes `socket`, which it must with `code`; the close reason."""
+    with pytest.raises(WebSocketDisconnect) as closed:
+        while True:
+            socket.raw(timeout)
+    assert closed.value.code == code, closed.value
+    return str(closed.value.reason)
 
 
 class Sockets:

@@ -11,19 +11,10 @@ import time
 
 import asyncpg
 import pytest
-from starlette.websockets import WebSocketDisconnect
 
 from hub.settings import Settings
-from tests.sessions_support import Socket, app_client
+from tests.sessions_support import app_client, closed_with
 from tests.support import make_user
-
-
-def closed_with(socket: Socket, code: int, timeout: float = 15.0) -> str:
-    with pytest.raises(WebSocketDisconnect) as closed:
-        while True:
-            socket.raw(timeout)
-    assert closed.value.code == code, closed.value
-    return str(closed.value.reason)
 
 
 def op(seq: int, code: str) -> dict[str, object]:

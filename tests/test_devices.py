@@ -5,31 +5,12 @@ A seq far above the device's highest one is answered SEQ_TOO_FAR and not recorde
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import asyncpg
-import pytest
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.sessions_support import Socket, Sockets
+from tests.sessions_support import Socket, Sockets, closed_with
 from tests.support import login, make_user
-
-
-@pytest.fixture
-def sockets(client: TestClient) -> Iterator[Sockets]:
-    opened = Sockets(client)
-    yield opened
-    opened.close_all()
-
-
-def closed_with(socket: Socket, code: int) -> str:
-    with pytest.raises(WebSocketDisconnect) as closed:
-        while True:
-            socket.raw()
-    assert closed.value.code == code, closed.value
-    return str(closed.value.reason)
 
 
 def parent(socket: Socket, seq: int, code: str) -> dict[str, object]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -16,7 +15,6 @@ import httpx
 import msgpack
 import pytest
 from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -27,24 +25,10 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.hubprocess import PASSWORD, HubProcess, create_users
 from tests.hubprocess import login as hub_login
 from tests.remote_support import unique_prefix
-from tests.sessions_support import Socket, Sockets
+from tests.sessions_support import Sockets, closed_with
 from tests.support import login, make_user
 
 SECRET = b"test-session-secret"
-
-
-@pytest.fixture
-def sockets(client: TestClient) -> Iterator[Sockets]:
-    opened = Sockets(client)
-    yield opened
-    opened.close_all()
-
-
-def closed_with(socket: Socket, code: int, timeout: float = 15.0) -> None:
-    with pytest.raises(WebSocketDisconnect) as closed:
-        while True:
-            socket.raw(timeout)
-    assert closed.value.code == code, closed.value
 
 
 def user_id(client: TestClient, token: str) -> int:
