@@ -1,4 +1,5 @@
-"""Helpers for the tests of connections: raw websockets with a time limit on every receive."""
+"""Helpers for the tests of connections: the app with some settings changed, the sockets a test opens
+(`Sockets`, every one closed at the end), and a close awaited (`closed_with`)."""
 
 from __future__ import annotations
 
@@ -6,53 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import msgpack
 import pytest
-from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from hub.app import create_app
 from hub.settings import Settings
-from tests.ws_support import WAIT, next_message
-
-
-class Socket:
-    """One in-process websocket (msgpack frames); every receive fails after `WAIT` instead of hanging."""
-
-    def __init__(self, client: TestClient, path: str, token: str | None) -> None:
-        headers = {"cookie": f"tt_session={token}"} if token else {}
-        self.ws: WebSocketTestSession = client.websocket_connect(path, headers=headers)
-        self.ws.__enter__()
-        self.open = True
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.ws.send_bytes(msgpack.packb(message))
-
-    def raw(self, timeout: float = WAIT) -> dict[str, Any]:
-        """The next ASGI message from the hub; raises WebSocketDisconnect on a close."""
-        message = next_message(self.ws, timeout)
-        self.ws._raise_on_close(message)
-        return message
-
-    def receive(self, timeout: float = WAIT) -> dict[str, Any]:
-        message = self.raw(timeout)
-        assert message.get("bytes") is not None, message
-        reply: dict[str, Any] = msgpack.unpackb(message["bytes"])
-        return reply
-
-    def hello(self, device: str, last_seq: int = 0) -> dict[str, Any]:
-        self.send({"t": "hello", "device": device, "last_seq": last_seq})
-        return self.receive()
-
-    def ack(self, seq: int) -> dict[str, Any]:
-        reply = self.receive()
-        assert reply["t"] == "ack" and reply["seq"] == seq, reply
-        return reply
-
-    def close(self) -> None:
-        if self.open:
-            self.open = False
-            self.ws.__exit__(None, None, None)
+from tests.ws_support import WAIT, Socket
 
 
 def closed_with(socket: Socket, code: int, timeout: float = WAIT) -> str:

@@ -9,8 +9,9 @@ import asyncpg
 from starlette.testclient import TestClient
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.sessions_support import Socket, Sockets, closed_with
+from tests.sessions_support import Sockets, closed_with
 from tests.support import login, make_user
+from tests.ws_support import Socket
 
 
 def parent(socket: Socket, seq: int, code: str) -> dict[str, object]:

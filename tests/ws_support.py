@@ -1,5 +1,5 @@
-"""A scanner websocket for in-process tests: chosen seqs, msgpack or JSON, and a time limit on
-every receive (TestClient has none), so a hub that never answers fails a test instead of hanging it."""
+"""Websockets for in-process tests: chosen seqs, msgpack or JSON, and a time limit on every receive
+(TestClient has none), so a hub that never answers fails a test instead of hanging it."""
 
 from __future__ import annotations
 
@@ -24,24 +24,19 @@ def next_message(ws: WebSocketTestSession, timeout: float = WAIT) -> dict[str, A
     return message
 
 
-class Connection:
-    """One websocket of a scanner device with the seqs chosen by the test; msgpack unless `text`.
+class Socket:
+    """One in-process websocket on `path` with the seqs chosen by the test; msgpack unless `text`.
 
     Every receive has a time limit, so a hub that never answers fails the test instead of hanging it.
     """
 
-    def __init__(self, client: TestClient, token: str | None, device: str | None = None,
-                 last_seq: int = 0, headers: dict[str, str] | None = None, text: bool = False) -> None:
+    def __init__(self, client: TestClient, path: str, token: str | None, headers: dict[str, str] | None = None,
+                 text: bool = False) -> None:
         cookie = {"cookie": f"tt_session={token}"} if token else {}
         self.text = text
-        self.ws: WebSocketTestSession = client.websocket_connect("/ws/scan", headers={**cookie, **(headers or {})})
+        self.ws: WebSocketTestSession = client.websocket_connect(path, headers={**cookie, **(headers or {})})
         self.ws.__enter__()
-        _open.append(self)
-        self.welcome: dict[str, Any] = {}
-        if device is not None:
-            self.send({"t": "hello", "device": device, "last_seq": last_seq})
-            self.welcome = self.receive()
-            assert self.welcome["t"] == "welcome", self.welcome
+        self.open = True
 
     def send(self, message: dict[str, Any]) -> None:
         if self.text:
@@ -59,9 +54,15 @@ class Connection:
         message = self.raw(timeout)
         if self.text:
             assert message.get("text") is not None, f"expected a text frame: {message}"
-            return json.loads(message["text"])
-        assert message.get("bytes") is not None, f"expected a binary frame: {message}"
-        return msgpack.unpackb(message["bytes"])
+            decoded: dict[str, Any] = json.loads(message["text"])
+        else:
+            assert message.get("bytes") is not None, f"expected a binary frame: {message}"
+            decoded = msgpack.unpackb(message["bytes"])
+        return decoded
+
+    def hello(self, device: str, last_seq: int = 0) -> dict[str, Any]:
+        self.send({"t": "hello", "device": device, "last_seq": last_seq})
+        return self.receive()
 
     def ack(self, seq: int) -> dict[str, Any]:
         reply = self.receive()
@@ -69,10 +70,26 @@ class Connection:
         return reply
 
     def close(self) -> None:
-        self.ws.__exit__(None, None, None)
+        if self.open:
+            self.open = False
+            self.ws.__exit__(None, None, None)
 
 
-_open: list[Connection | Watcher] = []
+class Connection(Socket):
+    """A scanner device's /ws/scan, saying hello as `device` when one is given; `close_connections`
+    closes it if the test did not."""
+
+    def __init__(self, client: TestClient, token: str | None, device: str | None = None,
+                 last_seq: int = 0, headers: dict[str, str] | None = None, text: bool = False) -> None:
+        super().__init__(client, "/ws/scan", token, headers, text)
+        _open.append(self)
+        self.welcome: dict[str, Any] = {}
+        if device is not None:
+            self.welcome = self.hello(device, last_seq)
+            assert self.welcome["t"] == "welcome", self.welcome
+
+
+_open: list[Socket] = []
 
 
 def close_connections() -> None:
@@ -80,13 +97,11 @@ def close_connections() -> None:
         _open.pop().close()
 
 
-class Watcher:
+class Watcher(Socket):
     """A /ws/dashboard connection: `next()` decodes the next frame (of either encoding), with a time limit."""
 
     def __init__(self, client: TestClient, token: str, query: str = "") -> None:
-        self.ws: WebSocketTestSession = client.websocket_connect(
-            "/ws/dashboard" + (f"?{query}" if query else ""), headers={"cookie": f"tt_session={token}"})
-        self.ws.__enter__()
+        super().__init__(client, "/ws/dashboard" + (f"?{query}" if query else ""), token)
         _open.append(self)
         self.frames: list[bytes | str] = []
 
@@ -111,6 +126,3 @@ class Watcher:
             message = self.next(timeout)
             if message.get("t") not in ("delta", "presence", "stale"):
                 return message
-
-    def close(self) -> None:
-        self.ws.__exit__(None, None, None)
