@@ -6,10 +6,10 @@ import itertools
 import uuid
 from typing import Any
 
-import msgpack
-from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.testclient import TestClient
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.ws_support import Socket
 
 _devices = itertools.count(1)
 
@@ -37,45 +37,35 @@ def make_user(client: TestClient, role: str = "dispatcher", area: str | None = "
 
 
 class Scanner:
-    """A scanner over the in-process websocket: hello, then numbered operations."""
+    """A scanner over the in-process websocket: hello on entering, then numbered operations."""
 
     def __init__(self, client: TestClient, token: str, device: str | None = None) -> None:
         self.client = client
         self.token = token
         self.device = device or f"dev-{next(_devices)}-{uuid.uuid4().hex[:6]}"
         self.seq = 0
-        self.ws: WebSocketTestSession | None = None
+        self.socket: Socket | None = None
         self.welcome: dict[str, Any] = {}
 
     def __enter__(self) -> Scanner:
-        self.ws = self.client.websocket_connect("/ws/scan", headers={"cookie": f"tt_session={self.token}"})
-        self.ws.__enter__()
-        self.send({"t": "hello", "device": self.device, "last_seq": self.seq})
-        self.welcome = self.receive()
+        self.socket = Socket(self.client, "/ws/scan", self.token)
+        self.welcome = self.socket.hello(self.device, self.seq)
         assert self.welcome["t"] == "welcome", self.welcome
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self.ws is not None
-        self.ws.__exit__(None, None, None)
-
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.ws is not None
-        self.ws.send_bytes(msgpack.packb(message))
-
-    def receive(self) -> dict[str, Any]:
-        assert self.ws is not None
-        return msgpack.unpackb(self.ws.receive_bytes())
+        assert self.socket is not None
+        self.socket.close()
 
     def op(self, op: str, **fields: Any) -> int:
         """Send one operation without waiting; returns its seq."""
+        assert self.socket is not None
         self.seq += 1
-        self.send({"t": "op", "seq": self.seq, "op": op, **fields})
+        self.socket.send({"t": "op", "seq": self.seq, "op": op, **fields})
         return self.seq
 
     def do(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one operation and return its ack."""
         seq = self.op(op, **fields)
-        reply = self.receive()
-        assert reply["t"] == "ack" and reply["seq"] == seq, reply
-        return reply
+        assert self.socket is not None
+        return self.socket.ack(seq)
