@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 from starlette.applications import Starlette
@@ -32,6 +31,7 @@ from hub.migrate import migrate
 from hub.presence import Presence
 from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
 from hub.ratelimit import Limiter, create_limiter
+from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
 from hub.security import BodyLimit, SameOrigin, SecurityHeaders
 from hub.settings import Settings
@@ -41,8 +41,6 @@ from hub.tokenbucket import OperationLimit
 from hub.writer import BatchWriter
 
 logger = logging.getLogger("tracetrack")
-
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 @dataclass
