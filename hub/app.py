@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import areas, auth, bills, devices, errors, health, walltokens, websockets
-from hub.apilimit import ApiRateLimit
+from hub import auth, websockets
+from hub.api import areas, bills, devices, errors, health, login, users, walltokens
+from hub.api.apilimit import ApiRateLimit
+from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
 from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
@@ -33,7 +35,6 @@ from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents
 from hub.ratelimit import Limiter, create_limiter
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
-from hub.security import BodyLimit, SameOrigin, SecurityHeaders
 from hub.settings import Settings
 from hub.store import formats as formats_store
 from hub.store import live as live_store
@@ -156,9 +157,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
 
     routes: list[BaseRoute] = [
-        Route("/health", health.health),
-        Route("/ready", health.ready),
-        *auth.routes,
+        *health.routes,
+        *login.routes,
+        *users.routes,
         *walltokens.routes,
         *areas.routes,
         *bills.routes,
