@@ -9,16 +9,17 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import areas, auth, bills, devices, errors, health, walltokens, websockets
-from hub.apilimit import ApiRateLimit
+from hub import auth, websockets
+from hub.api import areas, bills, devices, errors, health, login, users, walltokens
+from hub.api.apilimit import ApiRateLimit
+from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
 from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
@@ -32,8 +33,8 @@ from hub.migrate import migrate
 from hub.presence import Presence
 from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
 from hub.ratelimit import Limiter, create_limiter
+from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
-from hub.security import BodyLimit, SameOrigin, SecurityHeaders
 from hub.settings import Settings
 from hub.store import formats as formats_store
 from hub.store import live as live_store
@@ -41,8 +42,6 @@ from hub.tokenbucket import OperationLimit
 from hub.writer import BatchWriter
 
 logger = logging.getLogger("tracetrack")
-
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 @dataclass
@@ -158,9 +157,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
 
     routes: list[BaseRoute] = [
-        Route("/health", health.health),
-        Route("/ready", health.ready),
-        *auth.routes,
+        *health.routes,
+        *login.routes,
+        *users.routes,
         *walltokens.routes,
         *areas.routes,
         *bills.routes,

@@ -1,34 +1,23 @@
-"""Authentication at the HTTP edge: the session cookie, login and logout, role checks, user admin.
+"""Who a request or a websocket belongs to: the session cookie, the key of its token, the first admin.
 
 The cookie carries a random token; the session behind it lives in PostgreSQL (see `hub.accounts`),
-so any hub process can check it and an admin can revoke it at once.
+so any hub process can check it and an admin can revoke it at once. The HTTP API sets it at login
+(`hub.api.login`) and checks roles with it (`hub.api.access`); the websockets check it at connect.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.requests import HTTPConnection
 
 from hub import accounts
-from hub.codes import ApiCode
-from hub.connections import Revocation
-from hub.domain.rules import Actor, Role
-from hub.errors import api_error
-from hub.params import json_object, path_id
-from hub.ratelimit import client_address
+from hub.domain.rules import Actor
 from hub.settings import Settings, SettingsError
-from hub.store import audit
 
 logger = logging.getLogger("tracetrack.auth")
 
@@ -37,10 +26,6 @@ COOKIE_MAX_AGE = 7 * 24 * 3600
 """The cookie outlives a browser restart (a handheld rebooted mid-shift keeps scanning); the session
 itself still ends after SESSION_IDLE_MINUTES without activity, or when revoked."""
 SECRET_FILE = "session_secret"
-HOME = {Role.DISPATCHER: "/scanner.html", Role.BILLER: "/bills.html", Role.ADMIN: "/admin.html"}
-
-Handler = Callable[[Request, Actor], Awaitable[Response]]
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def secret_bytes(settings: Settings) -> bytes:
@@ -85,151 +70,3 @@ async def current_user(conn: HTTPConnection) -> Actor | None:
     hub = conn.app.state.hub
     return await accounts.resolve_session(hub.pool, hub.session_secret, token,
                                           hub.settings.session_idle_minutes)
-
-
-def requires(*roles: Role) -> Callable[[Handler], Endpoint]:
-    """Make `handler(request, actor)` an endpoint for logged-in users with one of `roles` (any if none).
-
-    No live session: 401 UNAUTHENTICATED. Another role: 403 FORBIDDEN.
-    """
-    def decorate(handler: Handler) -> Endpoint:
-        @functools.wraps(handler)
-        async def endpoint(request: Request) -> Response:
-            actor = await current_user(request)
-            if actor is None:
-                return api_error(ApiCode.UNAUTHENTICATED)
-            if roles and actor.role not in roles:
-                return api_error(ApiCode.FORBIDDEN)
-            return await handler(request, actor)
-        return endpoint
-    return decorate
-
-
-def user_json(actor: Actor) -> dict[str, Any]:
-    return accounts.user_view(actor.user_id, actor.username, actor.role, actor.area)
-
-
-def _bad_json(expected: str) -> JSONResponse:
-    return api_error(ApiCode.BAD_REQUEST, f"Send a JSON object with {expected}.")
-
-
-def _strings(body: dict[str, Any], *names: str) -> bool:
-    return all(isinstance(body.get(name), str) for name in names)
-
-
-def rate_limited(retry_after: int) -> JSONResponse:
-    return api_error(ApiCode.RATE_LIMITED, f"Too many attempts; try again in {retry_after} seconds.",
-                     {"Retry-After": str(retry_after)})
-
-
-async def login(request: Request) -> Response:
-    """Check the password, open a session and set its cookie; one answer for every wrong password.
-
-    Too many failed attempts (see `hub.loginguard`) are answered 429 before any password is checked.
-    """
-    body = await json_object(request)
-    if not _strings(body, "username", "password"):
-        return _bad_json('"username" and "password" strings')
-    hub = request.app.state.hub
-    username, address = body["username"].strip().lower(), client_address(request.scope)
-    wait = await hub.login_guard.admit(username, address)
-    if wait is not None:
-        return rate_limited(wait)
-    try:
-        actor = await accounts.authenticate(hub.pool, username, body["password"], address)
-    except BaseException:
-        await hub.login_guard.not_checked(username, address)
-        raise
-    if actor is None:
-        return api_error(ApiCode.INVALID_LOGIN)
-    await hub.login_guard.succeeded(username, address)
-    old_token = request.cookies.get(COOKIE_NAME)
-    if old_token:
-        await accounts.revoke_session(hub.pool, hub.session_secret, old_token)
-    token = await accounts.open_session(hub.pool, hub.session_secret, actor.user_id,
-                                        request.headers.get("user-agent", ""))
-    response = JSONResponse({"user": user_json(actor), "home": HOME[actor.role]})
-    response.set_cookie(COOKIE_NAME, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax",
-                        secure=hub.settings.secure_cookies, path="/")
-    return response
-
-
-async def logout(request: Request) -> Response:
-    """Revoke this session and clear the cookie; harmless without one."""
-    token = request.cookies.get(COOKIE_NAME)
-    if token:
-        hub = request.app.state.hub
-        await accounts.revoke_session(hub.pool, hub.session_secret, token)
-        hub.connections.revoke(Revocation(token_hash=accounts.token_hash(hub.session_secret, token)))
-    response = JSONResponse({"ok": True})
-    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax",
-                           secure=request.app.state.hub.settings.secure_cookies)
-    return response
-
-
-@requires()
-async def me(request: Request, actor: Actor) -> Response:
-    return JSONResponse({"user": user_json(actor), "home": HOME[actor.role]})
-
-
-@requires(Role.ADMIN)
-async def create_user(request: Request, actor: Actor) -> Response:
-    """Admin: create an account (audited with the admin as actor)."""
-    body = await json_object(request)
-    if not _strings(body, "username", "password", "role") or not (
-            body.get("area") is None or isinstance(body["area"], str)):
-        return _bad_json('"username", "password" and "role" strings and an "area" string or null')
-    try:
-        user_id = await accounts.create_user(request.app.state.hub.pool, username=body["username"],
-                                             password=body["password"], role=body["role"],
-                                             area=body.get("area"), actor_id=actor.user_id)
-    except accounts.AccountError as exc:
-        return api_error(exc.code, exc.message)
-    return JSONResponse({"user": await accounts.get_user(request.app.state.hub.pool, user_id)}, status_code=201)
-
-
-@requires(Role.ADMIN)
-async def list_users(request: Request, actor: Actor) -> Response:
-    """Admin: every account, for the admin page; `locked` while its account-wide login limit holds."""
-    hub = request.app.state.hub
-    users = await accounts.list_users(hub.pool)
-    locked = await asyncio.gather(*(hub.login_guard.locked(user["username"]) for user in users))
-    return JSONResponse({"users": [{**user, "locked": lock} for user, lock in zip(users, locked)]})
-
-
-@requires(Role.ADMIN)
-async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
-    """Admin: log a user out everywhere (audited)."""
-    user_id = path_id(request, "user_id")
-    try:
-        count = await accounts.revoke_user_sessions(request.app.state.hub.pool, user_id, actor_id=actor.user_id)
-    except accounts.AccountError as exc:
-        return api_error(exc.code, exc.message)
-    request.app.state.hub.connections.revoke(Revocation(user_id=user_id))
-    return JSONResponse({"revoked": count})
-
-
-@requires(Role.ADMIN)
-async def unlock_user(request: Request, actor: Actor) -> Response:
-    """Admin: lift every login limit on a user's account, whoever caused it (audited)."""
-    hub = request.app.state.hub
-    user_id = path_id(request, "user_id")
-    user = await accounts.get_user(hub.pool, user_id)
-    if user is None:
-        return api_error(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
-    failures = await hub.login_guard.failures(user["username"])
-    await hub.login_guard.unlock(user["username"])
-    await audit.insert_audit(hub.pool, actor.user_id, "user.unlock", f"user:{user_id}",
-                             {"counted_attempts": failures}, {"counted_attempts": 0})
-    return JSONResponse({"unlocked": user_id})
-
-
-routes = [
-    Route("/api/login", login, methods=["POST"]),
-    Route("/api/logout", logout, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
-    Route("/api/users", create_user, methods=["POST"]),
-    Route("/api/users", list_users, methods=["GET"]),
-    Route("/api/users/{user_id}/revoke-sessions", revoke_user_sessions, methods=["POST"]),
-    Route("/api/users/{user_id}/unlock", unlock_user, methods=["POST"]),
-]

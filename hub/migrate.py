@@ -8,7 +8,8 @@ from pathlib import Path
 
 import asyncpg
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "db" / "migrations"
+from hub.resources import MIGRATIONS_DIR
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Several hub processes may start at once; one of them migrates, the others wait for it.
 _ADVISORY_LOCK = 0x7472_6163  # "trac"

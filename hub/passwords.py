@@ -23,8 +23,8 @@ from typing import TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from hub.api.errors import ApiError
 from hub.codes import ApiCode
-from hub.errors import ApiError
 
 THREADS = os.cpu_count() or 2
 QUEUE_PER_THREAD = 8

@@ -8,7 +8,8 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from hub import accounts, auth, security, walltokens
+from hub import accounts, auth, walltokens
+from hub.api import security
 from hub.codes import Close
 from hub.connections import Connection, user_principal, wall_principal
 from hub.dashboard import DashboardConnection
@@ -23,7 +24,7 @@ from hub.transport import WebSocketTransport
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
     """Browsers always send Origin: it must be the hub's own or a configured one (no cross-site
     websocket hijacking). Non-browser clients send none and are judged by their session alone.
-    The same rule as for every HTTP request that changes something (`hub.security`)."""
+    The same rule as for every HTTP request that changes something (`hub.api.security`)."""
     return security.origin_allowed(websocket.scope, allowed, websocket.app.state.hub.settings.https)
 
 

@@ -22,8 +22,11 @@ PASSWORD = "scan-all-day-long"  # of the users `create_users` makes
 class HubProcess:
     """One hub subprocess. `start()` waits for /ready; `kill()` is a SIGKILL, `stop()` a SIGTERM."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], port: int | None = None,
+                 command: tuple[str, ...] = (sys.executable, "-m", "hub")) -> None:
+        """`command`: what runs the hub (by default this interpreter's `hub`; an installed `tracetrack` too)."""
         self.workdir = workdir
+        self.command = command
         self.env = {**os.environ, **env}
         for name in ("DATABASE_URL", "REDIS_URL"):
             if env.get(name) is None:
@@ -37,7 +40,7 @@ class HubProcess:
         """Run `serve --port PORT` with `serve_args` after it (e.g. "--workers", "2")."""
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--port", str(self.port), *serve_args],
+            [*self.command, "serve", "--port", str(self.port), *serve_args],
             cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

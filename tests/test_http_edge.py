@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 from starlette.testclient import TestClient
 
-from hub.errors import LastResort
-from hub.security import BodyLimit, SecurityHeaders
+from hub.api.errors import LastResort
+from hub.api.security import BodyLimit, SecurityHeaders
 from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 from tests.http_support import cookie, edge_client, from_address

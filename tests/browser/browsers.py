@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hub.security import CONTENT_SECURITY_POLICY
+from hub.api.security import CONTENT_SECURITY_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = ROOT / "web"

@@ -10,8 +10,8 @@ import math
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hub.api.errors import api_error
 from hub.codes import ApiCode
-from hub.errors import api_error
 from hub.ratelimit import client_address
 
 WINDOW = 60.0

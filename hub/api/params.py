@@ -10,10 +10,11 @@ import json
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
+from hub.api.errors import ApiError, api_error
 from hub.codes import ApiCode
 from hub.domain.text import text_problem
-from hub.errors import ApiError
 
 MAX_TEXT = 1024
 """The longest string any field of a body may hold; each field may have a tighter bound of its own."""
@@ -45,6 +46,16 @@ async def json_object(request: Request) -> dict[str, Any]:
         raise ApiError(ApiCode.BAD_REQUEST, "The body must be a JSON object.")
     _check_text(body, "the body")
     return body
+
+
+def strings(body: dict[str, Any], *names: str) -> bool:
+    """Each of `names` is a string in `body`."""
+    return all(isinstance(body.get(name), str) for name in names)
+
+
+def bad_json(expected: str) -> JSONResponse:
+    """The answer to a body that lacks what the endpoint expects, which `expected` describes."""
+    return api_error(ApiCode.BAD_REQUEST, f"Send a JSON object with {expected}.")
 
 
 def path_id(request: Request, name: str) -> int:

@@ -6,11 +6,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.auth import requires
+from hub.api.access import requires
+from hub.api.errors import error
 from hub.codes import Code
 from hub.domain.bagcodes import normalise
 from hub.domain.rules import Actor, Role
-from hub.errors import error
 from hub.store import bills as store
 from hub.store.live import bill_item
 

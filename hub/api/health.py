@@ -6,6 +6,7 @@ import asyncio
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 READY_TIMEOUT = 2.0
 
@@ -31,3 +32,6 @@ async def ready(request: Request) -> JSONResponse:
         checks["broker"] = f"error: {type(exc).__name__}"
     ok = all(value == "ok" for value in checks.values())
     return JSONResponse({"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+
+
+routes = [Route("/health", health), Route("/ready", ready)]

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.auth import requires
+from hub.api.access import requires
 from hub.domain.rules import Actor
 from hub.store import areas as store
 

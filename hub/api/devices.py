@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub.auth import requires
+from hub.api.access import requires
+from hub.api.errors import api_error
 from hub.codes import ApiCode
 from hub.connections import Revocation
 from hub.domain.rules import Actor, Role
-from hub.errors import api_error
 from hub.protocol import DEVICE_PATTERN
 from hub.store import audit
 from hub.store import devices as store

@@ -1,0 +1,9 @@
+"""The HTTP edge: every `/api/` endpoint and the probes, one module per resource, each exporting `routes`.
+
+Resources: `login` (login, logout, me), `users`, `areas`, `bills`, `walltokens`, `devices`, `health`.
+What guards and shapes every request: `security` (origin, body size, headers), `apilimit` (requests
+per address), `errors` (the JSON error answer), `params` (reading bodies and ids), `access` (roles).
+
+Handlers read the request, call the logic outside this package (SQL in `hub.store`, rules in
+`hub.domain`, accounts and sessions in `hub.accounts` and `hub.auth`) and answer JSON.
+"""

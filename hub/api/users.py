@@ -1,0 +1,78 @@
+"""User admin: create accounts, list them, log a user out everywhere, lift a user's login limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hub import accounts
+from hub.api.access import requires
+from hub.api.errors import api_error
+from hub.api.params import bad_json, json_object, path_id, strings
+from hub.codes import ApiCode
+from hub.connections import Revocation
+from hub.domain.rules import Actor, Role
+from hub.store import audit
+
+
+@requires(Role.ADMIN)
+async def create_user(request: Request, actor: Actor) -> Response:
+    """Admin: create an account (audited with the admin as actor)."""
+    body = await json_object(request)
+    if not strings(body, "username", "password", "role") or not (
+            body.get("area") is None or isinstance(body["area"], str)):
+        return bad_json('"username", "password" and "role" strings and an "area" string or null')
+    try:
+        user_id = await accounts.create_user(request.app.state.hub.pool, username=body["username"],
+                                             password=body["password"], role=body["role"],
+                                             area=body.get("area"), actor_id=actor.user_id)
+    except accounts.AccountError as exc:
+        return api_error(exc.code, exc.message)
+    return JSONResponse({"user": await accounts.get_user(request.app.state.hub.pool, user_id)}, status_code=201)
+
+
+@requires(Role.ADMIN)
+async def list_users(request: Request, actor: Actor) -> Response:
+    """Admin: every account, for the admin page; `locked` while its account-wide login limit holds."""
+    hub = request.app.state.hub
+    users = await accounts.list_users(hub.pool)
+    locked = await asyncio.gather(*(hub.login_guard.locked(user["username"]) for user in users))
+    return JSONResponse({"users": [{**user, "locked": lock} for user, lock in zip(users, locked)]})
+
+
+@requires(Role.ADMIN)
+async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
+    """Admin: log a user out everywhere (audited)."""
+    user_id = path_id(request, "user_id")
+    try:
+        count = await accounts.revoke_user_sessions(request.app.state.hub.pool, user_id, actor_id=actor.user_id)
+    except accounts.AccountError as exc:
+        return api_error(exc.code, exc.message)
+    request.app.state.hub.connections.revoke(Revocation(user_id=user_id))
+    return JSONResponse({"revoked": count})
+
+
+@requires(Role.ADMIN)
+async def unlock_user(request: Request, actor: Actor) -> Response:
+    """Admin: lift every login limit on a user's account, whoever caused it (audited)."""
+    hub = request.app.state.hub
+    user_id = path_id(request, "user_id")
+    user = await accounts.get_user(hub.pool, user_id)
+    if user is None:
+        return api_error(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
+    failures = await hub.login_guard.failures(user["username"])
+    await hub.login_guard.unlock(user["username"])
+    await audit.insert_audit(hub.pool, actor.user_id, "user.unlock", f"user:{user_id}",
+                             {"counted_attempts": failures}, {"counted_attempts": 0})
+    return JSONResponse({"unlocked": user_id})
+
+
+routes = [
+    Route("/api/users", create_user, methods=["POST"]),
+    Route("/api/users", list_users, methods=["GET"]),
+    Route("/api/users/{user_id}/revoke-sessions", revoke_user_sessions, methods=["POST"]),
+    Route("/api/users/{user_id}/unlock", unlock_user, methods=["POST"]),
+]

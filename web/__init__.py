@@ -1,0 +1,1 @@
+"""The pages, shipped inside the package as `hub._web` (see hub/resources.py)."""
