@@ -1,1 +1,0 @@
-"""The schema, shipped inside the package as `hub._migrations` (see hub/resources.py)."""

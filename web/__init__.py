@@ -1,1 +1,0 @@
-"""The pages, shipped inside the package as `hub._web` (see hub/resources.py)."""
