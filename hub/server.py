@@ -26,6 +26,7 @@ import socket
 import threading
 from multiprocessing.process import BaseProcess
 from typing import Any
+from urllib.parse import unquote_plus
 
 import uvicorn
 import uvicorn.config
@@ -36,13 +37,19 @@ logger = logging.getLogger("tracetrack.server")
 
 RESPAWN_DELAY = 1.0
 
-_TOKEN = re.compile(r"(?i)((?:^|[?&;])token=)[^&;\s\"]*")
+_PARAMETER = re.compile(r"((?:^|[?&;])([^=&;?\s\"]*)=)[^&;\s\"]*")
 REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """`text` with the value of every `token=` query parameter replaced by [redacted]."""
-    return _TOKEN.sub(rf"\g<1>{REDACTED}", text)
+    """`text` with the value of every `token` query parameter replaced by [redacted], however its name
+    is spelled on the wire (`%74oken`, `TOKEN`, `+token`): the name is judged as the app decodes it."""
+
+    def mask(match: re.Match[str]) -> str:
+        secret = unquote_plus(match[2]).strip().lower() == "token"
+        return f"{match[1]}{REDACTED}" if secret else match[0]
+
+    return _PARAMETER.sub(mask, text)
 
 
 class RedactTokens(logging.Filter):

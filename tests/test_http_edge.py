@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from hub.api.errors import LastResort
 from hub.api.security import BodyLimit, SecurityHeaders
+from hub.server import redact
 from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 from tests.http_support import cookie, edge_client, from_address
@@ -197,10 +198,24 @@ def test_over_https_answers_add_hsts_and_secure_cookies(settings: Settings, clea
         assert "secure" in response.headers["set-cookie"].lower()
 
 
+TOKEN_SPELLINGS = ["token", "TOKEN", "%74oken", "tok%65n", "%54%4F%4B%45%4E", "token%20"]
+
+
 def test_api_answers_and_token_urls_are_not_cached(client: TestClient) -> None:
+    """Before, only a literal `token=` was: `?%74oken=` reaches the app as `token` all the same."""
     assert client.get("/api/me").headers["cache-control"] == "no-store"
-    assert client.get("/dashboard.html?wall=1&token=abc").headers["cache-control"] == "no-store"
+    for name in TOKEN_SPELLINGS:
+        assert client.get(f"/dashboard.html?wall=1&{name}=abc").headers["cache-control"] == "no-store", name
     assert client.get("/dashboard.html").headers.get("cache-control") != "no-store"
+
+
+@pytest.mark.parametrize("name", TOKEN_SPELLINGS)
+def test_the_access_log_masks_a_token_however_its_name_is_spelled(name: str) -> None:
+    line = f'127.0.0.1:5 - "GET /ws/dashboard?scope=all&{name}=S3CRET-t0ken&format=json HTTP/1.1" 101'
+    masked = redact(line)
+    assert "S3CRET-t0ken" not in masked
+    assert masked == line.replace("S3CRET-t0ken", "[redacted]")
+    assert redact("/index.html?next=/scanner.html&tokens=2") == "/index.html?next=/scanner.html&tokens=2"
 
 
 # --- item 15: errors are JSON with a code, never a traceback -------------------------------------

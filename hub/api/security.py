@@ -136,7 +136,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        no_store = scope["path"].startswith("/api/") or b"token=" in scope.get("query_string", b"")
+        # A query may carry a wall-screen token (under any spelling of its name): never kept in a cache.
+        no_store = scope["path"].startswith("/api/") or bool(scope.get("query_string"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
