@@ -114,11 +114,7 @@ class DashboardConnection:
 
     def _reply(self, message: dict[str, object]) -> None:
         """Answers to the client go out even while a snapshot is due (it does not carry them)."""
-        try:
-            frame = protocol.encode(message, self.binary)
-        except (OverflowError, TypeError, ValueError):  # a ping id this encoding cannot hold
-            frame = protocol.encode(protocol.error("this ping's 'id' cannot be echoed in this encoding"),
-                                    self.binary)
+        frame = protocol.encode(message, self.binary)
         if self._queue and self._queued_bytes + len(frame) > self._max_bytes:
             logger.info("closing a dashboard with %d bytes of answers unread", self._queued_bytes)
             self.end(Close.SLOW_CONSUMER, "slow consumer: answers not read")

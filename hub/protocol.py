@@ -137,7 +137,9 @@ def parse_hello(message: dict[str, Any]) -> Hello:
     device = _field(message, "device", str)
     if not DEVICE_PATTERN.fullmatch(device):
         raise ProtocolError("'device' must be 1-64 characters of A-Z a-z 0-9 . _ : -")
-    last_seq = message.get("last_seq", 0)
+    last_seq = message.get("last_seq")
+    if last_seq is None:  # absent or nil: not known, as for every optional field
+        last_seq = 0
     if not isinstance(last_seq, int) or isinstance(last_seq, bool) or not 0 <= last_seq < MAX_SEQ:
         raise ProtocolError("'last_seq' must be a whole number from 0")
     return Hello(device, last_seq)

@@ -207,12 +207,7 @@ class ScannerSession:
         if kind == "op":
             await self._operation(message)
         elif kind == "ping":
-            try:
-                pong = protocol.encode({"t": "pong", "id": message.get("id")}, self.binary)
-            except (OverflowError, TypeError, ValueError):  # a JSON integer msgpack cannot hold, say
-                self._send(protocol.error("this ping's 'id' cannot be echoed in this encoding"))
-                return
-            self._queue(pong, urgent=True)
+            self._queue(protocol.encode({"t": "pong", "id": message.get("id")}, self.binary), urgent=True)
         else:
             self._send(protocol.error(f"unknown message type {kind!r}"))
 

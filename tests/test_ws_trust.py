@@ -145,6 +145,14 @@ async def test_a_device_id_with_a_trailing_newline_is_refused(client: TestClient
     assert await clean_db.fetchval("SELECT count(*) FROM devices") == 0
 
 
+@pytest.mark.parametrize("text", [False, True])
+async def test_a_nil_last_seq_is_an_absent_one(client: TestClient, text: bool) -> None:
+    """Before: nil, which every other optional field accepts as "not known", closed the hello with 1002."""
+    conn = Connection(client, make_user(client), text=text)
+    conn.send({"t": "hello", "device": f"hh-nil-{int(text)}", "last_seq": None})
+    assert conn.receive()["t"] == "welcome"
+
+
 async def test_a_dashboard_scope_of_any_text_is_answered_not_crashed(
         client: TestClient, clean_db: asyncpg.Pool) -> None:
     """Before: `scope=bill:A%00B` from a dispatcher reached PostgreSQL, which refused the NUL, and
