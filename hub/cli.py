@@ -202,7 +202,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
                 ws_max_size=settings.max_frame_bytes,
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
             )
-            server.run(config, workers, settings.handshake_timeout)
+            server.run(config, workers, server.ConnectionTimeouts(settings.handshake_timeout,
+                                                                  settings.unread_timeout))
     except KeyboardInterrupt:
         # Asked to stop before serving began: a clean stop, not a failure.
         logging.getLogger("tracetrack").info("stopped")

@@ -7,7 +7,7 @@ rather than by uvicorn's `Multiprocess`, whose workers run a plain `uvicorn.Serv
 that drain.
 
 uvicorn waits for a request's headers for ever: a connection that sends them a byte at a time (or
-never) is held open (slow loris). The hub gives every connection `header_timeout` seconds for the
+never) is held open (slow loris). The hub gives every connection `timeouts.headers` seconds for the
 headers of each request, the websocket upgrade included.
 
 uvicorn logs every request line with its query string, which for a wall screen holds its token:
@@ -24,8 +24,9 @@ import re
 import signal
 import socket
 import threading
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote_plus
 
 import uvicorn
@@ -79,13 +80,30 @@ def _find_hub(app: Any) -> Any:
     return getattr(app.state, "hub", None) if app is not None else None
 
 
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing a connection whose request headers do not arrive in time."""
+@dataclass(frozen=True)
+class ConnectionTimeouts:
+    """Seconds a connection has for each request's headers, and for taking what is sent to it."""
 
-    header_timeout = 10.0
+    headers: float
+    unread: float
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request headers do not arrive in time.
+
+    It also bounds how long the kernel keeps a connection whose peer takes none of what is sent
+    (TCP_USER_TIMEOUT, zero-window probes included): closing a websocket only queues a close frame
+    behind the unread data, and uvicorn never aborts a transport, so a client that stops reading
+    would otherwise hold its socket, and its buffers, for as long as it likes.
+    """
+
+    timeouts: ClassVar[ConnectionTimeouts]  # set on the subclass HubServer.startup makes
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._headers_due: asyncio.TimerHandle | None = None
+        sock = transport.get_extra_info("socket")
+        if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT") and sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(self.timeouts.unread * 1000))
         super().connection_made(transport)
         self._await_headers()
 
@@ -103,7 +121,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _await_headers(self) -> None:
         self._headers_arrived()
-        self._headers_due = self.loop.call_later(self.header_timeout, self._headers_late)
+        self._headers_due = self.loop.call_later(self.timeouts.headers, self._headers_late)
 
     def _headers_arrived(self) -> None:
         if self._headers_due is not None:
@@ -117,14 +135,14 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
 
 class HubServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, header_timeout: float) -> None:
+    def __init__(self, config: uvicorn.Config, timeouts: ConnectionTimeouts) -> None:
         super().__init__(config)
-        self.header_timeout = header_timeout
+        self.timeouts = timeouts
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if issubclass(self.config.http_protocol_class, HttpToolsProtocol):
             self.config.http_protocol_class = type("HubHttpProtocol", (HeaderTimeoutProtocol,),
-                                                   {"header_timeout": self.header_timeout})
+                                                   {"timeouts": self.timeouts})
         else:
             logger.warning("no httptools: request headers are not timed (slow clients are not dropped)")
         await super().startup(sockets)
@@ -141,20 +159,20 @@ class HubServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def run(config: uvicorn.Config, workers: int, header_timeout: float) -> None:
+def run(config: uvicorn.Config, workers: int, timeouts: ConnectionTimeouts) -> None:
     """Serve in this process, or in `workers` processes sharing one listening socket."""
     if workers == 1:
-        HubServer(config, header_timeout).run()
+        HubServer(config, timeouts).run()
         return
-    _supervise(config, config.bind_socket(), workers, header_timeout)
+    _supervise(config, config.bind_socket(), workers, timeouts)
 
 
-def _serve_worker(config: uvicorn.Config, sock: socket.socket, header_timeout: float) -> None:
+def _serve_worker(config: uvicorn.Config, sock: socket.socket, timeouts: ConnectionTimeouts) -> None:
     config.configure_logging()
-    HubServer(config, header_timeout).run(sockets=[sock])
+    HubServer(config, timeouts).run(sockets=[sock])
 
 
-def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int, header_timeout: float) -> None:
+def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int, timeouts: ConnectionTimeouts) -> None:
     """Keep `workers` hub processes serving `sock` until SIGINT or SIGTERM, then stop them gracefully.
 
     A worker that dies is replaced, so one crash does not take the process's share of scanners away.
@@ -165,7 +183,7 @@ def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int, header
         signal.signal(sig, lambda *_: stopping.set())
 
     def start() -> BaseProcess:
-        process = spawn.Process(target=_serve_worker, args=(config, sock, header_timeout),
+        process = spawn.Process(target=_serve_worker, args=(config, sock, timeouts),
                                 name="tracetrack-worker")
         process.start()
         return process

@@ -179,6 +179,9 @@ class Settings:
     handshake_timeout: float = option("HANDSHAKE_TIMEOUT", 10.0,
         "Seconds a client has to send its request headers, and a scanner its hello, before it is dropped.",
         _parse_positive_float)
+    unread_timeout: float = option("UNREAD_TIMEOUT", 30.0,
+        "Seconds data sent to a client may stay unacknowledged (it stopped reading, or vanished) before "
+        "its connection is dropped.", _parse_positive_float)
     session_recheck_seconds: float = option("SESSION_RECHECK_SECONDS", 30.0,
         "Seconds between re-checks of an open websocket's login (revocations also arrive through the broker).",
         _parse_positive_float)

@@ -4,6 +4,7 @@ and a scanner websocket that never says hello, on a real hub process (uvicorn pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from typing import Any
@@ -11,11 +12,13 @@ from typing import Any
 import asyncpg
 import httpx
 import msgpack
+import psutil
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from hub import accounts
+from tests.hubprocess import create_users, login
 
 SOCKETS = 30
 
@@ -82,3 +85,48 @@ async def test_connections_that_do_not_finish_their_headers_are_dropped(hub_proc
     await ws.send(msgpack.packb({"t": "ping", "id": 1}))
     assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)) == {"t": "pong", "id": 1}
     await ws.close()
+
+
+def _upgrade(port: int, token: str) -> socket.socket:
+    """A raw /ws/scan connection that has said hello and reads nothing, with a tiny receive buffer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET /ws/scan HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Cookie: tt_session={token}\r\n\r\n".encode())
+    assert sock.recv(12) == b"HTTP/1.1 101"
+    sock.sendall(_masked(msgpack.packb({"t": "hello", "device": "hh-deaf", "last_seq": 0})))
+    return sock
+
+
+def _masked(payload: bytes) -> bytes:
+    """One client binary frame (masked with a zero key, as RFC 6455 allows)."""
+    size = len(payload)
+    length = bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    return b"\x82" + length + b"\0\0\0\0" + payload
+
+
+def _hub_side_open(hub: Any, client_port: int) -> bool:
+    return any(c.raddr and c.raddr.port == client_port and c.status == psutil.CONN_ESTABLISHED
+               for c in psutil.Process(hub.process.pid).net_connections(kind="tcp"))
+
+
+async def test_a_client_that_stops_reading_loses_its_socket_not_just_its_session(
+        hub_process: Any, clean_db: asyncpg.Pool) -> None:
+    """Before: the hub cut such a client (4008) but its close frame sat behind the unread data and
+    uvicorn never aborts a transport, so the socket, and its buffers, stayed as long as the client liked."""
+    await create_users(clean_db, ["deaf"])
+    hub = await asyncio.to_thread(lambda: hub_process(UNREAD_TIMEOUT="2").start())
+    sock = _upgrade(hub.port, await login(hub.url, "deaf"))
+    client_port = sock.getsockname()[1]
+    ping = _masked(msgpack.packb({"t": "ping", "id": "x" * 30_000}))
+    sock.settimeout(0.2)
+    with contextlib.suppress(OSError):
+        for _ in range(400):  # 12 MB of pongs asked for: past SCANNER_QUEUE_BYTES, then nothing is read
+            sock.sendall(ping)
+    deadline = time.monotonic() + 40
+    while _hub_side_open(hub, client_port) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert not _hub_side_open(hub, client_port)
+    sock.close()
