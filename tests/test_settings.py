@@ -103,7 +103,8 @@ def test_production_needs_a_session_secret() -> None:
 
 
 @pytest.mark.parametrize("password", ["admin", "Password", "changeme", "tracetrack", "a", "aaaaaaaaaaaa",
-                                      "Password123", "admin123"])
+                                      "Password123", "admin123", "password1234", "adminadminadmin",
+                                      "qwertyuiop12", "warehouse1"])
 def test_production_refuses_a_weak_admin_password(password: str) -> None:
     with pytest.raises(SettingsError, match="^ADMIN_PASSWORD is not acceptable in production: "):
         Settings.from_env({**PRODUCTION, "ADMIN_PASSWORD": password})
