@@ -16,8 +16,8 @@ from hub.dashboard import DashboardConnection
 from hub.domain.rules import Role
 from hub.livestate import Scope
 from hub.scanner import ScannerSession, SessionContext
+from hub.store import bills as bills_store
 from hub.store import devices
-from hub.store import walltokens as walltokens_store
 from hub.transport import WebSocketTransport
 
 
@@ -150,5 +150,5 @@ async def _scope_within(hub: Any, scope: Scope, area: str) -> bool:
     if scope.kind == "area":
         return scope.value == area
     if scope.kind == "bill":
-        return await walltokens_store.bill_area(hub.pool, scope.value) == area
+        return await bills_store.area_of(hub.pool, scope.value) == area
     return False

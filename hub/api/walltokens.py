@@ -21,6 +21,7 @@ from hub.api.params import json_object, path_id
 from hub.codes import ApiCode
 from hub.connections import Revocation, wall_principal
 from hub.domain.rules import Actor, Role
+from hub.store import areas as areas_store
 from hub.store import audit
 from hub.store import walltokens as store
 from hub.walltokens import view
@@ -51,7 +52,7 @@ async def issue(request: Request, actor: Actor) -> Response:
     if isinstance(expires_days, str):
         return api_error(ApiCode.BAD_REQUEST, expires_days)
     hub = request.app.state.hub
-    if area is not None and not await store.area_exists(hub.pool, area):
+    if area is not None and not await areas_store.exists(hub.pool, area):
         return api_error(ApiCode.UNKNOWN_AREA, f"There is no dispatch area {area!r}.")
     token = secrets.token_urlsafe(32)
     async with hub.pool.acquire() as conn, conn.transaction():

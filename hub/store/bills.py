@@ -25,3 +25,9 @@ async def find(db: Any, code: str) -> tuple[asyncpg.Record, list[str]] | None:
         """SELECT b.code FROM bill_parents bp JOIN bags b ON b.id = bp.parent_id
             WHERE bp.bill_id = $1 ORDER BY bp.added_at, b.code""", row["id"], timeout=TIMEOUT)
     return row, [p["code"] for p in parents]
+
+
+async def area_of(db: Any, code: str) -> str | None:
+    """The dispatch area of a bill; None when there is no such bill."""
+    area: str | None = await db.fetchval("SELECT area FROM bills WHERE code = $1", code, timeout=TIMEOUT)
+    return area

@@ -42,11 +42,3 @@ async def list_all(db: Any) -> list[asyncpg.Record]:
         timeout=TIMEOUT)
     return rows
 
-
-async def area_exists(db: Any, area: str) -> bool:
-    return bool(await db.fetchval("SELECT true FROM areas WHERE name = $1", area, timeout=TIMEOUT))
-
-
-async def bill_area(db: Any, code: str) -> str | None:
-    area: str | None = await db.fetchval("SELECT area FROM bills WHERE code = $1", code, timeout=TIMEOUT)
-    return area
