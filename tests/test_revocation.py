@@ -71,6 +71,21 @@ async def test_logout_closes_that_sessions_sockets_only(client: TestClient, sock
     assert other.ack(1)["code"] == "OK"
 
 
+async def test_a_login_over_an_old_cookie_closes_that_sessions_sockets_at_once(
+        client: TestClient, sockets: Sockets, clean_db: asyncpg.Pool) -> None:
+    """A login revokes the session of the cookie it is sent with (another operator takes the handheld):
+    before, that session's open scanner kept scanning until its next periodic re-check."""
+    token = make_user(client)
+    scanner = sockets.scanner(token, "hh-handed-over")
+    started = time.monotonic()
+    response = client.post("/api/login", json={"username": "admin", "password": ADMIN_PASSWORD},
+                           headers={"cookie": f"tt_session={token}"})
+    client.cookies.clear()
+    assert response.status_code == 200, response.text
+    closed_with(scanner, 4001)
+    assert time.monotonic() - started < 5
+
+
 async def test_a_scan_never_revives_an_expired_session(clean_db: asyncpg.Pool) -> None:
     user = await accounts.create_user(clean_db, username="idle", password="scan-all-day-long",
                                       role="dispatcher", area="lucknow")

@@ -34,6 +34,12 @@ def rate_limited(retry_after: int) -> JSONResponse:
                      {"Retry-After": str(retry_after)})
 
 
+async def _end_session(hub: Any, token: str) -> None:
+    """Revoke the session and close its open websockets, on this hub now and on the others via the broker."""
+    await accounts.revoke_session(hub.pool, hub.session_secret, token)
+    hub.connections.revoke(Revocation(token_hash=accounts.token_hash(hub.session_secret, token)))
+
+
 async def login(request: Request) -> Response:
     """Check the password, open a session and set its cookie; one answer for every wrong password.
 
@@ -57,7 +63,7 @@ async def login(request: Request) -> Response:
     await hub.login_guard.succeeded(username, address)
     old_token = request.cookies.get(COOKIE_NAME)
     if old_token:
-        await accounts.revoke_session(hub.pool, hub.session_secret, old_token)
+        await _end_session(hub, old_token)
     token = await accounts.open_session(hub.pool, hub.session_secret, actor.user_id,
                                         request.headers.get("user-agent", ""))
     response = JSONResponse({"user": user_json(actor), "home": HOME[actor.role]})
@@ -70,9 +76,7 @@ async def logout(request: Request) -> Response:
     """Revoke this session and clear the cookie; harmless without one."""
     token = request.cookies.get(COOKIE_NAME)
     if token:
-        hub = request.app.state.hub
-        await accounts.revoke_session(hub.pool, hub.session_secret, token)
-        hub.connections.revoke(Revocation(token_hash=accounts.token_hash(hub.session_secret, token)))
+        await _end_session(request.app.state.hub, token)
     response = JSONResponse({"ok": True})
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax",
                            secure=request.app.state.hub.settings.secure_cookies)
