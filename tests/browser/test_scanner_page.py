@@ -9,6 +9,7 @@ Screenshots: test-artifacts/screenshots/scanner-*.png.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,25 @@ def test_protocol_client_pipelines_within_max_inflight_and_resends_in_order(fake
     expect(page.locator("#recent li[data-status='error']")).to_have_count(1)
     expect(page.locator("#recent li[data-status='ok']")).to_have_count(4)
     expect(page.locator("#count")).to_have_text("3")
+
+
+def test_a_rate_limited_scan_is_resent_after_the_wait_the_hub_names(fake_site: Any) -> None:
+    """docs/protocol.md 9.8: after RATE_LIMITED, resend after `retry_after_ms`. Before, the page
+    resent on its own 1 s backoff, into the same limit."""
+    arrived: list[tuple[int, float]] = []
+
+    def answer(op: dict[str, Any]) -> dict[str, Any]:
+        arrived.append((op["seq"], time.monotonic()))
+        if len(arrived) == 1:
+            return ack(op["seq"], Code.RATE_LIMITED, {"retry_after_ms": 3000, "resend_from": op["seq"]})
+        return ack(op["seq"], Code.OK, {"parent": "SB00001", "count": 0, "capacity": 30, "complete": False,
+                                        "created": True})
+
+    hub = FakeHub(answer)
+    page = fake_site("/scanner.html", hub, role="dispatcher")
+    wedge(page, "SB00001")
+    until(page, lambda: len(arrived) == 2, timeout=15)
+    (first, sent), (again, resent) = arrived
+    assert first == again == 1
+    assert resent - sent >= 2.9
+    expect(page.locator("#pending")).to_have_text("All sent ✓")

@@ -60,6 +60,7 @@ export class ScanLink extends EventTarget {
     this.onlineSince = 0;
     this.hold = false; // after a RETRY ack: send nothing until the connection is quiet
     this.retryDelay = RETRY_FIRST_MS;
+    this.retryAfter = 0; // the hub's own wait (RATE_LIMITED's data.retry_after_ms), when longer
     this.retryTimer = null;
     this.welcome = null;
     this.stopped = false;
@@ -324,6 +325,7 @@ export class ScanLink extends EventTarget {
       // resend from the lowest waiting seq after a delay (so the order stays as scanned).
       this.sent.delete(seq);
       this.hold = true;
+      this.retryAfter = Math.max(this.retryAfter, Number(ack.data && ack.data.retry_after_ms) || 0);
       if (entry) this._emit("retry", { entry, ack });
       this._releaseHold();
       return;
@@ -345,13 +347,15 @@ export class ScanLink extends EventTarget {
   _releaseHold() {
     if (this.inflight.size > 0 || this.retryTimer) return;
     const ws = this.ws;
+    const delay = Math.max(this.retryDelay, this.retryAfter);
+    this.retryAfter = 0;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (this.ws !== ws) return;
       this.hold = false;
       this.sent = new Set(this.inflight);
       this._pump();
-    }, this.retryDelay);
+    }, delay);
     this.retryDelay = Math.min(this.retryDelay * 2, BACKOFF_MAX_MS);
   }
 
