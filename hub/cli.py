@@ -1,4 +1,4 @@
-"""The `tracetrack` command line: serve, migrate, createuser, seed.
+"""The `tracetrack` command line: serve, migrate, createuser, seed, backup, restore.
 
 Start-up problems become one clean line and a non-zero exit, never a traceback. SIGTERM is handled
 like Ctrl-C, so however the hub is asked to stop, an embedded PostgreSQL it started stops with it.
@@ -14,6 +14,7 @@ import os
 import signal
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -298,3 +299,35 @@ def seed(bags: int) -> None:
         assert settings.database_url is not None
         report = asyncio.run(run(settings.database_url))
     click.echo(str(report))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    """Back the database up to FILE (pg_dump custom format), with progress."""
+    from hub import backup as backups
+
+    with database(_settings()) as settings:
+        assert settings.database_url is not None
+        try:
+            done = backups.backup(settings.database_url, file)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"backed up {done.tables} tables to {file}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--clean", is_flag=True,
+              help="Restore into a database that is not empty, dropping what the backup holds first.")
+def restore(file: Path, clean: bool) -> None:
+    """Restore a backup made by `tracetrack backup` from FILE into an empty database, with progress."""
+    from hub import backup as backups
+
+    with database(_settings()) as settings:
+        assert settings.database_url is not None
+        try:
+            tables = backups.restore(settings.database_url, file, clean)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {tables} tables from {file}")

@@ -19,6 +19,8 @@ COMMANDS = {
     "migrate": "Apply database migrations that have not been applied yet.",
     "createuser": "Create a user account with a role and a dispatch area.",
     "seed": "Fill the database with realistic data: parents, children, bills, users, scan history.",
+    "backup": "Back the database up to FILE (pg_dump custom format), with progress.",
+    "restore": "Restore a backup made by `tracetrack backup` from FILE into an empty database, with progress.",
 }
 
 
@@ -40,6 +42,7 @@ def test_each_command_says_what_it_does(command: str, says: str) -> None:
     ("serve", ["--host", "--port", "--workers"]),
     ("createuser", ["--role", "--area", "--password"]),
     ("seed", ["--bags"]),
+    ("restore", ["--clean"]),
 ])
 def test_each_command_documents_its_options(command: str, options: list[str]) -> None:
     output = CliRunner().invoke(main, [command, "--help"]).output
