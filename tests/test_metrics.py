@@ -21,6 +21,7 @@ from tests.hubprocess import HubProcess
 from tests.metrics_support import BEARER, TOKEN, samples, total, value
 from tests.remote_support import RemoteScanner, unique_prefix
 from tests.support import Scanner, make_user
+from tests.ws_support import Socket
 
 
 @pytest.fixture
@@ -49,15 +50,21 @@ def test_scans_batches_connections_cache_and_pool_are_counted(metered: TestClien
 
     before = scrape()
     codes: collections.Counter[str] = collections.Counter()
-    with Scanner(metered, make_user(metered)) as scanner:
+    user = make_user(metered)
+    dashboard = Socket(metered, "/ws/dashboard", user)
+    assert dashboard.receive()["t"] == "snapshot"
+    with Scanner(metered, user) as scanner:
         codes[scanner.do("parent", code="SB00001")["code"]] += 1
         for n in range(1, 4):
             codes[scanner.do("child", code=f"C{n:05d}", parent="SB00001")["code"]] += 1
         codes[scanner.do("child", code="C00001", parent="SB00002")["code"]] += 1
         during = scrape()
+    dashboard.close()
     assert codes["OK"] == 4 and sum(codes.values()) == 5
     assert value(during, "tracetrack_connected", kind="scanner") == value(before, "tracetrack_connected",
                                                                           kind="scanner") + 1
+    assert value(during, "tracetrack_connected", kind="dashboard") == value(before, "tracetrack_connected",
+                                                                            kind="dashboard") + 1
     for code, count in codes.items():
         assert value(during, "tracetrack_scans_total", result=code) - value(
             before, "tracetrack_scans_total", result=code) == count
