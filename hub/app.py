@@ -16,8 +16,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from hub import auth, websockets
+from hub import auth, metrics, websockets
 from hub.api import areas, bills, devices, errors, health, login, users, walltokens
+from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
 from hub.batch import Committed
@@ -94,6 +95,7 @@ class Hub:
         if message is None:
             return
         if channel == BATCHES:
+            metrics.observe_broker_lag(message["at"])
             self.cache.update(parents_as_bags(message))
             self.fanout.on_batch(message)
         elif channel == PRESENCE:
@@ -164,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *areas.routes,
         *bills.routes,
         *devices.routes,
+        *metrics_api.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
         WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
+from hub import metrics
 from hub.codes import Code
 from hub.domain import rules
 from hub.domain.rules import Actor, Bag, Operation, Outcome
@@ -25,6 +26,7 @@ class BagCache:
 
     def get(self, code: str) -> Bag | None:
         bag = self._bags.get(code)
+        metrics.BAG_CACHE.labels("miss" if bag is None else "hit").inc()
         if bag is not None:
             self._bags.move_to_end(code)
         return bag

@@ -20,9 +20,11 @@ import asyncio
 import copy
 import logging
 import multiprocessing
+import os
 import re
 import signal
 import socket
+import tempfile
 import threading
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -31,8 +33,11 @@ from urllib.parse import unquote_plus
 
 import uvicorn
 import uvicorn.config
+from prometheus_client import multiprocess
 from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from hub.metrics import MULTIPROC_DIR
 
 logger = logging.getLogger("tracetrack.server")
 
@@ -176,7 +181,17 @@ def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int, timeou
     """Keep `workers` hub processes serving `sock` until SIGINT or SIGTERM, then stop them gracefully.
 
     A worker that dies is replaced, so one crash does not take the process's share of scanners away.
+    The workers keep their metrics in a fresh directory, so a scrape of any one reports them all.
     """
+    with tempfile.TemporaryDirectory(prefix="tracetrack-metrics-") as directory:
+        os.environ[MULTIPROC_DIR] = directory
+        try:
+            _keep_serving(config, sock, workers, timeouts)
+        finally:
+            del os.environ[MULTIPROC_DIR]
+
+
+def _keep_serving(config: uvicorn.Config, sock: socket.socket, workers: int, timeouts: ConnectionTimeouts) -> None:
     spawn = multiprocessing.get_context("spawn")
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -194,6 +209,7 @@ def _supervise(config: uvicorn.Config, sock: socket.socket, workers: int, timeou
         for n, process in enumerate(processes):
             if not process.is_alive():
                 logger.warning("worker %s exited with %s; starting another", process.pid, process.exitcode)
+                multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
                 processes[n] = start()
     for process in processes:
         process.terminate()

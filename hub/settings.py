@@ -196,6 +196,8 @@ class Settings:
         "Time zone in which a dashboard's 'today' starts at midnight.", _parse_timezone)
     shutdown_timeout: float = option("SHUTDOWN_TIMEOUT", 10.0,
         "Seconds a graceful shutdown may take before pending work is cancelled.", _parse_positive_float)
+    metrics_token: str | None = option("METRICS_TOKEN", None,
+        "Bearer token a Prometheus scraper sends for /metrics. Unset: /metrics answers 404.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from hub import accounts, auth, walltokens
+from hub import accounts, auth, metrics, walltokens
 from hub.api import security
 from hub.codes import Close
 from hub.connections import Connection, user_principal, wall_principal
@@ -61,10 +61,11 @@ async def scan_endpoint(websocket: WebSocket) -> None:
     )
     session = ScannerSession(WebSocketTransport(websocket), actor, context,
                              accounts.token_hash(hub.session_secret, token))
-    await _serve(websocket, session, session.run)
+    await _serve(websocket, session, session.run, "scanner")
 
 
-async def _serve(websocket: WebSocket, connection: Connection, run: Callable[[], Awaitable[None]]) -> None:
+async def _serve(websocket: WebSocket, connection: Connection, run: Callable[[], Awaitable[None]],
+                 kind: str) -> None:
     """Run a connection admitted under the caps, counted for as long as it is open."""
     connections = websocket.app.state.hub.connections
     refused = connections.admit(connection)
@@ -72,7 +73,8 @@ async def _serve(websocket: WebSocket, connection: Connection, run: Callable[[],
         await websocket.close(Close.TOO_MANY_CONNECTIONS, refused)
         return
     try:
-        await run()
+        with metrics.CONNECTED.labels(kind).track_inprogress():
+            await run()
     finally:
         connections.leave(connection)
 
@@ -107,7 +109,7 @@ async def dashboard_endpoint(websocket: WebSocket) -> None:
         principal=viewer.principal, user_id=viewer.user_id, token_hash=viewer.token_hash,
         recheck_seconds=hub.settings.session_recheck_seconds,
     )
-    await _serve(websocket, connection, connection.run)
+    await _serve(websocket, connection, connection.run, "dashboard")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from hub import metrics
 from hub.batch import Committed, Result, Submission, apply_batch
 from hub.codes import Code
 from hub.domain.bagcodes import ParentFormat
@@ -148,8 +149,10 @@ class BatchWriter:
 
     async def _commit(self, batch: list[Submission]) -> None:
         committed: list[Committed] = []
+        metrics.BATCH_SIZE.observe(len(batch))
         try:
-            results = await self._apply_parts(batch, set(), committed)
+            with metrics.COMMIT_SECONDS.time():
+                results = await self._apply_parts(batch, set(), committed)
         except Exception:
             logger.exception("batch of %d failed unexpectedly; its operations will be retried", len(batch))
             results = [Result(Outcome(Code.RETRY))] * len(batch)
@@ -157,6 +160,8 @@ class BatchWriter:
             if result.outcome.code is Code.RETRY:
                 self._blocked.add(sub.device)
             self._resolve(sub, result)
+            metrics.SCANS.labels(result.outcome.code.value).inc()
+        metrics.observe_pool(self._pool)
         for transaction in committed:
             if transaction.seq:
                 try:

@@ -1,0 +1,34 @@
+"""/metrics: the hub's Prometheus metrics, for a scraper holding METRICS_TOKEN.
+
+Counts of scans and connections say how busy a warehouse is, so they are not public: unset, the
+endpoint does not exist (404); set, a scrape must send `Authorization: Bearer METRICS_TOKEN`.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hub import metrics
+from hub.api.errors import api_error
+from hub.codes import ApiCode
+
+
+async def scrape(request: Request) -> Response:
+    hub = request.app.state.hub
+    token = hub.settings.metrics_token
+    if token is None:
+        return api_error(ApiCode.NOT_FOUND)
+    sent = request.headers.get("authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return api_error(ApiCode.UNAUTHENTICATED, "send Authorization: Bearer METRICS_TOKEN",
+                         headers={"www-authenticate": "Bearer"})
+    metrics.observe_pool(hub.pool)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", scrape)]

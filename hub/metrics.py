@@ -1,0 +1,56 @@
+"""Every Prometheus metric of the hub, defined once, and what a scrape of them answers.
+
+Under `serve --workers N` each worker keeps its values in files of the directory named by
+PROMETHEUS_MULTIPROC_DIR (the supervisor makes a fresh one and sets it before it starts them), and
+a scrape of any worker reads all of them: counters and histograms add up, gauges are summed over the
+live workers. A single hub process keeps them in memory, in prometheus-client's default registry.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import asyncpg
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+SCANS = Counter("tracetrack_scans", "Operations the batch writer answered, by result code.", ["result"])
+BATCH_SIZE = Histogram("tracetrack_batch_size", "Operations in each batch the writer took.",
+                       buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
+COMMIT_SECONDS = Histogram("tracetrack_commit_seconds", "Seconds to apply and commit one batch, retries included.",
+                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+CONNECTED = Gauge("tracetrack_connected", "Open websockets, by kind (scanner or dashboard).", ["kind"],
+                  multiprocess_mode="livesum")
+BAG_CACHE = Counter("tracetrack_bag_cache_lookups", "Bag cache lookups, by result (hit or miss).", ["result"])
+POOL_SIZE = Gauge("tracetrack_db_pool_size", "PostgreSQL connections open in the pools.",
+                  multiprocess_mode="livesum")
+POOL_IN_USE = Gauge("tracetrack_db_pool_in_use", "PostgreSQL connections of the pools in use.",
+                    multiprocess_mode="livesum")
+BROKER_LAG = Histogram("tracetrack_broker_lag_seconds",
+                       "Seconds from another hub's batch time to its arrival here through the broker.",
+                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+
+def observe_pool(pool: asyncpg.Pool) -> None:
+    """Record how much of this process's pool is in use (after each commit, and at each scrape)."""
+    size = pool.get_size()
+    POOL_SIZE.set(size)
+    POOL_IN_USE.set(size - pool.get_idle_size())
+
+
+def observe_broker_lag(batch_time: float) -> None:
+    """A batch another hub applied at `batch_time` (its Unix time) has arrived here."""
+    BROKER_LAG.observe(max(0.0, time.time() - batch_time))
+
+
+def exposition() -> bytes:
+    """The metrics in Prometheus's text format: of every worker when several run, else of this process."""
+    directory = os.environ.get(MULTIPROC_DIR)
+    if not directory:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
+    return generate_latest(registry)
