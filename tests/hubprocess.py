@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 
 from hub import accounts
 from tests.services import free_port
@@ -65,6 +66,21 @@ class HubProcess:
     def ws_url(self, path: str) -> str:
         """The websocket address of `path` on this hub, e.g. "/ws/scan"."""
         return self.url.replace("http://", "ws://", 1) + path
+
+    def workers(self, count: int, timeout: float = 60.0) -> list[psutil.Process]:
+        """Under `--workers`: the supervisor's `count` worker processes, once each has started serving."""
+        assert self.process is not None
+        supervisor = psutil.Process(self.process.pid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            workers = [p for p in supervisor.children() if "resource_tracker" not in " ".join(p.cmdline())]
+            log = self.log()
+            serving = [w for w in workers if f"Started server process [{w.pid}]" in log]
+            if len(workers) == len(serving) == count and log.count("Application startup complete") >= count:
+                assert httpx.get(f"{self.url}/ready", timeout=5).status_code == 200
+                return workers
+            time.sleep(0.2)
+        raise AssertionError(f"expected {count} workers:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

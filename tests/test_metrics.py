@@ -86,23 +86,11 @@ def _serving_sockets(worker: psutil.Process, port: int) -> int:
                if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
 
 
-def _workers(hub: HubProcess, count: int, timeout: float = 60.0) -> list[psutil.Process]:
-    assert hub.process is not None
-    supervisor = psutil.Process(hub.process.pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        workers = [p for p in supervisor.children() if "resource_tracker" not in " ".join(p.cmdline())]
-        if len(workers) == count and hub.log().count("Application startup complete") >= count:
-            return workers
-        time.sleep(0.2)
-    raise AssertionError(f"expected {count} workers:\n{hub.log()}")
-
-
 async def test_two_workers_report_the_sum_of_both(hub_process: type[HubProcess], redis_url: str,
                                                   redis_prefix: str, pool: asyncpg.Pool) -> None:
     hub = hub_process(REDIS_URL=redis_url, REDIS_PREFIX=unique_prefix(redis_prefix), METRICS_TOKEN=TOKEN)
     hub.start("--workers", "2")
-    workers = await asyncio.to_thread(_workers, hub, 2)
+    workers = await asyncio.to_thread(hub.workers, 2)
     account = await make_account(pool)
     scanners: list[RemoteScanner] = []
     codes: collections.Counter[str] = collections.Counter()
