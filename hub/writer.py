@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -160,7 +160,8 @@ class BatchWriter:
             if result.outcome.code is Code.RETRY:
                 self._blocked.add(sub.device)
             self._resolve(sub, result)
-            metrics.SCANS.labels(result.outcome.code.value).inc()
+        for code, count in Counter(result.outcome.code.value for result in results).items():
+            metrics.SCANS.labels(code).inc(count)  # once per code, not per scan: the batch is the unit
         metrics.observe_pool(self._pool)
         for transaction in committed:
             if transaction.seq:
