@@ -130,8 +130,8 @@ async def show(request: Request, actor: Actor) -> Response:
                       device: {type: string}
                       detail: {type: object}
                 history_truncated: {type: boolean}
-      "401": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG: no such bag, or one of another area"}
     """
     db = request.app.state.hub.pool
     row = await store.find(db, normalise(request.path_params["code"]))
@@ -182,9 +182,9 @@ async def listing(request: Request, actor: Actor) -> Response:
                       parent: {type: [string, "null"]}
                       bill: {type: [string, "null"]}
                 next: {type: [string, "null"]}
-      "400": {$ref: "#/components/responses/Error"}
-      "401": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: "INVALID_FILTER, INVALID_CURSOR"}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a non-admin named another area"}
     """
     hub = request.app.state.hub
     flt = filters.bag_filter(request.query_params, actor, hub.settings.zone)
