@@ -132,7 +132,6 @@ def test_a_rejected_attempt_from_another_area_stays_out_of_the_history(client: T
     ({"from": "yesterday"}, "INVALID_FILTER", "from"), ({"to": "2026-13-01"}, "INVALID_FILTER", "to"),
     ({"to": "9999-12-31"}, "INVALID_FILTER", "to"), ({"area": "Not An Area"}, "INVALID_FILTER", "area"),
     ({"colour": "red"}, "INVALID_FILTER", "colour"), ({"prefix": "X" * 41}, "INVALID_FILTER", "prefix"),
-    ({"prefix": "\u202eSB"}, "INVALID_FILTER", "prefix"),
     ({"after": "nonsense"}, "INVALID_CURSOR", None), ({"after": "W10"}, "INVALID_CURSOR", None),
     ({"after": "WyJzY2FucyIsIjIwMjYtMTEtMjdUMTg6MDA6MDArMDA6MDAiLDFd"}, "INVALID_CURSOR", None),  # a scans cursor
     ({"after": "WyJiYWdzIiwiMjAyNi0xMS0yN1QxODowMDowMCIsMV0"}, "INVALID_CURSOR", None),  # no offset
