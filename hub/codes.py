@@ -169,6 +169,11 @@ class ApiCode(enum.StrEnum):
     UNKNOWN_USER = "UNKNOWN_USER"
     UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
     UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+    # Admin: users, areas, devices
+    LAST_ADMIN = "LAST_ADMIN"
+    OWN_ACCOUNT = "OWN_ACCOUNT"
+    AREA_EXISTS = "AREA_EXISTS"
+    INVALID_AREA = "INVALID_AREA"
 
     @property
     def status(self) -> int:
@@ -203,4 +208,8 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
     ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
     ApiCode.UNKNOWN_DEVICE: ApiInfo(404, "No user holds this scanner device."),
+    ApiCode.LAST_ADMIN: ApiInfo(409, "This is the last active admin; make another admin first."),
+    ApiCode.OWN_ACCOUNT: ApiInfo(403, "You cannot change your own role or deactivate yourself."),
+    ApiCode.AREA_EXISTS: ApiInfo(409, "A dispatch area with this name already exists."),
+    ApiCode.INVALID_AREA: ApiInfo(400, "An area name is 2 to 40 characters of a-z 0-9 _, starting with a letter."),
 }
