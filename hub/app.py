@@ -32,7 +32,15 @@ from hub.fanout import Fanout
 from hub.loginguard import LoginGuard, LoginLimits
 from hub.migrate import migrate
 from hub.presence import Presence
-from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
+from hub.publication import (
+    BATCHES,
+    DEVICE_NAMES,
+    PRESENCE,
+    Publisher,
+    batch_message,
+    parents_as_bags,
+    read_frame,
+)
 from hub.ratelimit import Limiter, create_limiter
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
@@ -102,6 +110,13 @@ class Hub:
             self.presence.on_message(message)
         elif channel == REVOCATIONS:
             self.connections.on_message(message)
+        elif channel == DEVICE_NAMES:
+            self.fanout.device_renamed(message["device"], message["name"])
+
+    def device_renamed(self, device: str, name: str | None) -> None:
+        """A device's new name (committed): this hub's dashboards now, the other hubs' via the broker."""
+        self.fanout.device_renamed(device, name)
+        self.publisher.publish(DEVICE_NAMES, {"origin": self.origin, "device": device, "name": name})
 
     async def on_broker_availability(self, available: bool) -> None:
         """Without the broker other hubs' scans are missing: dashboards are told they are stale."""
