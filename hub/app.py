@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, bills, devices, errors, health, login, users, walltokens
+from hub.api import areas, billedit, bills, corrections, devices, errors, health, login, users, walltokens
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -32,7 +32,7 @@ from hub.fanout import Fanout
 from hub.loginguard import LoginGuard, LoginLimits
 from hub.migrate import migrate
 from hub.presence import Presence
-from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
+from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, forgotten, parents_as_bags, read_frame
 from hub.ratelimit import Limiter, create_limiter
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
@@ -84,6 +84,7 @@ class Hub:
 
     async def on_commit(self, committed: Committed) -> None:
         """A batch is durable: this process's cache and dashboards now, the other hubs via the broker."""
+        self.cache.forget(committed.forget)
         self.cache.update(committed.bags)
         message = batch_message(committed, self.origin)
         self.fanout.on_batch(message)
@@ -96,6 +97,7 @@ class Hub:
             return
         if channel == BATCHES:
             metrics.observe_broker_lag(message["at"])
+            self.cache.forget(forgotten(message))
             self.cache.update(parents_as_bags(message))
             self.fanout.on_batch(message)
         elif channel == PRESENCE:
@@ -165,6 +167,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *walltokens.routes,
         *areas.routes,
         *bills.routes,
+        *billedit.routes,
+        *corrections.routes,
         *devices.routes,
         *metrics_api.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
