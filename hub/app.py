@@ -17,7 +17,22 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, audit, bags, bills, devices, errors, health, login, openapi, scans, users, walltokens
+from hub.api import (
+    areas,
+    audit,
+    bags,
+    billedit,
+    bills,
+    corrections,
+    devices,
+    errors,
+    health,
+    login,
+    openapi,
+    scans,
+    users,
+    walltokens,
+)
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -38,6 +53,7 @@ from hub.publication import (
     PRESENCE,
     Publisher,
     batch_message,
+    forgotten,
     parents_as_bags,
     read_frame,
 )
@@ -92,6 +108,7 @@ class Hub:
 
     async def on_commit(self, committed: Committed) -> None:
         """A batch is durable: this process's cache and dashboards now, the other hubs via the broker."""
+        self.cache.forget(committed.forget)
         self.cache.update(committed.bags)
         message = batch_message(committed, self.origin)
         self.fanout.on_batch(message)
@@ -104,6 +121,7 @@ class Hub:
             return
         if channel == BATCHES:
             metrics.observe_broker_lag(message["at"])
+            self.cache.forget(forgotten(message))
             self.cache.update(parents_as_bags(message))
             self.fanout.on_batch(message)
         elif channel == PRESENCE:
@@ -183,6 +201,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *bills.routes,
         *scans.routes,
         *audit.routes,
+        *billedit.routes,
+        *corrections.routes,
         *devices.routes,
         *metrics_api.routes,
         *openapi.routes,
