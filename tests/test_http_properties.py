@@ -21,15 +21,16 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from hub.api import areas, bills, devices, login, users, walltokens
+from hub.api import areas, billedit, bills, corrections, devices, login, users, walltokens
 from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 from tests.http_support import cookie, edge_client
 
-ROUTES = [(route.path, method) for module in (login, users, walltokens, areas, bills, devices)
+ROUTES = [(route.path, method) for module in (login, users, walltokens, areas, bills, devices, corrections, billedit)
           for route in module.routes
           if isinstance(route, Route) for method in sorted(route.methods or ()) if method != "HEAD"]
-FIELDS = ["username", "password", "role", "area", "label", "expires_days", "code"]
+FIELDS = ["username", "password", "role", "area", "label", "expires_days", "code", "parent", "destination",
+          "vehicle"]
 
 text = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=60) | st.sampled_from(
     ["\x00", "\ud800", "a\udfffb", "\u202eevil", "\u200b", "x" * 2000, "admin", "lucknow", "dispatcher", ""])
