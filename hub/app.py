@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, bills, devices, errors, health, login, openapi, users, walltokens
+from hub.api import areas, audit, bags, bills, devices, errors, health, login, openapi, scans, users, walltokens
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -179,7 +179,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *users.routes,
         *walltokens.routes,
         *areas.routes,
+        *bags.routes,
         *bills.routes,
+        *scans.routes,
+        *audit.routes,
         *devices.routes,
         *metrics_api.routes,
         *openapi.routes,

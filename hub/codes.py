@@ -169,6 +169,11 @@ class ApiCode(enum.StrEnum):
     UNKNOWN_USER = "UNKNOWN_USER"
     UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
     UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+    # Records
+    UNKNOWN_BAG = "UNKNOWN_BAG"
+    UNKNOWN_BILL = "UNKNOWN_BILL"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    INVALID_FILTER = "INVALID_FILTER"
     # Admin: users, areas, devices
     LAST_ADMIN = "LAST_ADMIN"
     OWN_ACCOUNT = "OWN_ACCOUNT"
@@ -208,6 +213,10 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
     ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
     ApiCode.UNKNOWN_DEVICE: ApiInfo(404, "No user holds this scanner device."),
+    ApiCode.UNKNOWN_BAG: ApiInfo(404, "There is no bag with this code."),
+    ApiCode.UNKNOWN_BILL: ApiInfo(404, "There is no bill with this number."),
+    ApiCode.INVALID_CURSOR: ApiInfo(400, "The page cursor is not one this list gave out; start again from page 1."),
+    ApiCode.INVALID_FILTER: ApiInfo(400, "A filter of the list is not valid."),
     ApiCode.LAST_ADMIN: ApiInfo(409, "This is the last active admin; make another admin first."),
     ApiCode.OWN_ACCOUNT: ApiInfo(403, "You cannot change your own role or deactivate yourself."),
     ApiCode.AREA_EXISTS: ApiInfo(409, "A dispatch area with this name already exists."),
