@@ -169,6 +169,12 @@ class ApiCode(enum.StrEnum):
     UNKNOWN_USER = "UNKNOWN_USER"
     UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
     UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+    # Transfer (imports and exports)
+    IMPORT_UNREADABLE = "IMPORT_UNREADABLE"
+    IMPORT_COLUMNS = "IMPORT_COLUMNS"
+    IMPORT_EMPTY = "IMPORT_EMPTY"
+    IMPORT_TOO_MANY_ROWS = "IMPORT_TOO_MANY_ROWS"
+    UNKNOWN_IMPORT = "UNKNOWN_IMPORT"
 
     @property
     def status(self) -> int:
@@ -203,4 +209,9 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
     ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
     ApiCode.UNKNOWN_DEVICE: ApiInfo(404, "No user holds this scanner device."),
+    ApiCode.IMPORT_UNREADABLE: ApiInfo(400, "The file is neither UTF-8 CSV nor an Excel workbook the hub can read."),
+    ApiCode.IMPORT_COLUMNS: ApiInfo(400, "The file's first row does not name the columns this import needs."),
+    ApiCode.IMPORT_EMPTY: ApiInfo(400, "The file has no rows to import."),
+    ApiCode.IMPORT_TOO_MANY_ROWS: ApiInfo(400, "The file has more rows than one import may hold; split it."),
+    ApiCode.UNKNOWN_IMPORT: ApiInfo(404, "There is no such import."),
 }
