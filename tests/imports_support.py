@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -74,3 +75,16 @@ async def state(pool: asyncpg.Pool) -> dict[str, Any]:
             "JOIN bills b ON b.id = bp.bill_id ORDER BY p.code")],
         "bills": [tuple(r) for r in await pool.fetch("SELECT code, parent_count, status FROM bills ORDER BY code")],
     }
+
+
+def state_of(database_url: str) -> dict[str, Any]:
+    """`state` from a test that runs outside the event loop (a hypothesis test)."""
+
+    async def read() -> dict[str, Any]:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        try:
+            return await state(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(read())
