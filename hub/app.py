@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, bills, devices, errors, health, imports, login, users, walltokens
+from hub.api import areas, bags, bills, devices, errors, health, imports, login, users, walltokens
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -184,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *users.routes,
         *walltokens.routes,
         *areas.routes,
+        *bags.routes,
         *bills.routes,
         *devices.routes,
         *imports.routes,
