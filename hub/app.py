@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, bags, bills, devices, errors, health, imports, login, users, walltokens
+from hub.api import areas, bags, bills, devices, errors, exports, health, imports, login, users, walltokens
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -188,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *bills.routes,
         *devices.routes,
         *imports.routes,
+        *exports.routes,
         *metrics_api.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
         WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),

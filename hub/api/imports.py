@@ -25,6 +25,7 @@ from hub.api.errors import api_error
 from hub.api.params import path_id
 from hub.codes import ApiCode
 from hub.domain import importplan
+from hub.domain.cells import defused
 from hub.domain.rules import Actor, Role
 from hub.domain.sheets import COLUMNS, SheetError, read_rows
 from hub.domain.text import text_problem
@@ -174,13 +175,8 @@ async def error_report(request: Request, actor: Actor) -> Response:
 
 def _csv_line(cells: list[str]) -> str:
     out = io.StringIO()
-    csv.writer(out).writerow([_defused(cell) for cell in cells])
+    csv.writer(out).writerow([defused(cell) for cell in cells])
     return out.getvalue()
-
-
-def _defused(cell: str) -> str:
-    """A cell a spreadsheet will not run as a formula (CSV injection): a leading = + - @ is quoted."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 routes = [
