@@ -6,7 +6,6 @@ that does not exist (404 UNKNOWN_BAG), so its existence cannot be inferred.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -18,6 +17,7 @@ from hub.api import cursor, filters
 from hub.api.access import requires
 from hub.api.cursor import Order
 from hub.api.errors import api_error
+from hub.api.times import iso
 from hub.codes import ApiCode
 from hub.domain.bagcodes import normalise
 from hub.domain.filters import bag_status
@@ -26,10 +26,6 @@ from hub.domain.timeline import event_kind
 from hub.store import bags as store
 
 CHILD_KG = 1
-
-
-def iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
 
 
 def _kind(row: asyncpg.Record) -> str:
@@ -130,8 +126,8 @@ async def show(request: Request, actor: Actor) -> Response:
                       device: {type: string}
                       detail: {type: object}
                 history_truncated: {type: boolean}
-      "401": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG: no such bag, or one of another area"}
     """
     db = request.app.state.hub.pool
     row = await store.find(db, normalise(request.path_params["code"]))
@@ -182,9 +178,9 @@ async def listing(request: Request, actor: Actor) -> Response:
                       parent: {type: [string, "null"]}
                       bill: {type: [string, "null"]}
                 next: {type: [string, "null"]}
-      "400": {$ref: "#/components/responses/Error"}
-      "401": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: "INVALID_FILTER, INVALID_CURSOR"}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a non-admin named another area"}
     """
     hub = request.app.state.hub
     flt = filters.bag_filter(request.query_params, actor, hub.settings.zone)

@@ -25,13 +25,17 @@ from starlette.routing import Route
 from hub.api import filters
 from hub.api.access import requires
 from hub.api.bags import bag_item
+from hub.api.bills import bill_item
 from hub.api.errors import ApiError, api_error
+from hub.api.scans import scan_item
 from hub.codes import ApiCode
-from hub.domain.filters import BagFilter, BagKind, BagStatus
+from hub.domain.filters import BagFilter, BagKind, BagStatus, BillFilter, ScanFilter
 from hub.domain.rules import Actor
 from hub.exports import Cell, Workbook, csv_chunk
 from hub.store import audit
 from hub.store import bags as bags_store
+from hub.store import bills as bills_store
+from hub.store import scans as scans_store
 from hub.store.keyset import Key, Page
 
 CHUNK = 2000
@@ -68,10 +72,23 @@ def _link_item(row: asyncpg.Record) -> dict[str, Any]:
     return {"child": item["code"], "parent": item["parent"], "area": item["area"], "created_at": item["created_at"]}
 
 
+def _bills_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> BillFilter:
+    return filters.bill_filter(params, actor, zone, extra=())
+
+
+def _scans_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> ScanFilter:
+    return filters.scan_filter(params, actor, zone, extra=())
+
+
 DATASETS: dict[str, Dataset] = {
     "bags": Dataset(_bags_filter, bags_store.list_bags, bag_item,
                     ("code", "kind", "area", "status", "child_count", "capacity", "created_at", "parent", "bill")),
     "links": Dataset(_links_filter, bags_store.list_bags, _link_item, ("child", "parent", "area", "created_at")),
+    "bills": Dataset(_bills_filter, bills_store.list_bills, bill_item,
+                     ("code", "area", "status", "parent_count", "capacity", "destination", "vehicle", "created_at",
+                      "completed_at")),
+    "scans": Dataset(_scans_filter, scans_store.list_scans, scan_item,
+                     ("id", "at", "client_at", "device", "user", "area", "op", "code", "target", "result", "detail")),
 }
 
 
@@ -118,10 +135,10 @@ async def export(request: Request, actor: Actor) -> Response:
         content:
           text/csv: {schema: {type: string}}
           application/vnd.openxmlformats-officedocument.spreadsheetml.sheet: {schema: {type: string, format: binary}}
-      "400": {$ref: "#/components/responses/Error"}
-      "401": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: "INVALID_FILTER: not a filter of the list"}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a non-admin named another area"}
+      "404": {$ref: "#/components/responses/Error", description: "NOT_FOUND: no such dataset or format"}
     """
     hub = request.app.state.hub
     name, fmt = request.path_params["dataset"], request.path_params["format"]

@@ -64,10 +64,14 @@ async def start_import(request: Request, actor: Actor) -> Response:
       "200":
         description: "NDJSON lines: {event: started|progress|finished|failed, import?, done?, rows?}"
         content: {application/x-ndjson: {schema: {type: string}}}
-      "400": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "413": {$ref: "#/components/responses/Error"}
-      "415": {$ref: "#/components/responses/Error"}
+      "400":
+        $ref: "#/components/responses/Error"
+        description: "BAD_REQUEST, INVALID_TEXT, UNKNOWN_AREA, IMPORT_UNREADABLE, IMPORT_COLUMNS, IMPORT_EMPTY,
+          IMPORT_TOO_MANY_ROWS: the file cannot be imported"
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN, CROSS_ORIGIN"}
+      "413": {$ref: "#/components/responses/Error", description: "PAYLOAD_TOO_LARGE: the file is over IMPORT_MAX_BYTES"}
+      "415": {$ref: "#/components/responses/Error", description: "UNSUPPORTED_MEDIA_TYPE: not CSV or Excel"}
     """
     hub = request.app.state.hub
     query = request.query_params
@@ -114,7 +118,8 @@ async def list_imports(request: Request, actor: Actor) -> Response:
         description: The latest 50 imports
         content:
           application/json: {schema: {type: object, properties: {imports: {type: array, items: {type: object}}}}}
-      "403": {$ref: "#/components/responses/Error"}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: FORBIDDEN}
     """
     return JSONResponse({"imports": await store.recent(request.app.state.hub.pool, RECENT)})
 
@@ -131,7 +136,10 @@ async def show_import(request: Request, actor: Actor) -> Response:
       "200":
         description: The import
         content: {application/json: {schema: {type: object, properties: {import: {type: object}}}}}
-      "404": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: INVALID_ID}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: FORBIDDEN}
+      "404": {$ref: "#/components/responses/Error", description: UNKNOWN_IMPORT}
     """
     record = await store.get(request.app.state.hub.pool, path_id(request, "import_id"))
     if record is None:
@@ -151,7 +159,10 @@ async def error_report(request: Request, actor: Actor) -> Response:
       "200":
         description: CSV, one line per bad row
         content: {text/csv: {schema: {type: string}}}
-      "404": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: INVALID_ID}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: FORBIDDEN}
+      "404": {$ref: "#/components/responses/Error", description: UNKNOWN_IMPORT}
     """
     pool = request.app.state.hub.pool
     import_id = path_id(request, "import_id")
