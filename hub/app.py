@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
@@ -26,7 +27,9 @@ from hub.api import (
     corrections,
     devices,
     errors,
+    exports,
     health,
+    imports,
     login,
     openapi,
     scans,
@@ -82,6 +85,7 @@ class Hub:
     limiter: Limiter
     origin: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanners: dict[str, ScannerSession] = field(default_factory=dict)
+    jobs: set[asyncio.Task[Any]] = field(default_factory=set)
     writer: BatchWriter = field(init=False)
     publisher: Publisher = field(init=False)
     fanout: Fanout = field(init=False)
@@ -140,6 +144,23 @@ class Hub:
         """Without the broker other hubs' scans are missing: dashboards are told they are stale."""
         await self.fanout.set_stale(not available)
 
+    def spawn(self, job: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `job` (an import) to its end whether or not its requester stays; shutdown awaits it."""
+        task = asyncio.create_task(job)
+        self.jobs.add(task)
+        task.add_done_callback(self.jobs.discard)
+        return task
+
+    async def finish_jobs(self, timeout: float) -> None:
+        """Shutdown: let running jobs finish (within `timeout`), then cancel what is left."""
+        if not self.jobs:
+            return
+        _, pending = await asyncio.wait(set(self.jobs), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
     async def _announce_presence(self, message: dict[str, object]) -> None:
         self.publisher.publish(PRESENCE, message)
 
@@ -171,6 +192,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         try:
             yield hub
         finally:
+            await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)
             await hub.presence.close()
             await hub.publisher.close(settings.shutdown_timeout)
@@ -204,6 +226,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *billedit.routes,
         *corrections.routes,
         *devices.routes,
+        *imports.routes,
+        *exports.routes,
         *metrics_api.routes,
         *openapi.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
@@ -213,8 +237,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [
         Middleware(SecurityHeaders, https=settings.https),
         Middleware(errors.LastResort),
-        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-        Middleware(SameOrigin, allowed=settings.allowed_origins, https=settings.https),
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                   uploads={imports.UPLOAD_PATH: settings.import_max_bytes}),
+        Middleware(SameOrigin, allowed=settings.allowed_origins, https=settings.https,
+                   uploads={imports.UPLOAD_PATH: imports.UPLOAD_TYPES}),
         Middleware(ApiRateLimit, per_minute=settings.api_requests_per_minute),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,

@@ -248,9 +248,14 @@ def _audit_target(op: rules.Audited) -> str:
     return f"bill:{op.bill}" if isinstance(op, rules.EditBill) else f"bag:{op.code}"
 
 
-async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
-                      formats: tuple[ParentFormat, ...], now: datetime) -> tuple[list[Result], Committed]:
-    """Apply `subs` in order inside the caller's transaction; return each one's result."""
+async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats: tuple[ParentFormat, ...],
+                      now: datetime, *, sequence: bool = True) -> tuple[list[Result], Committed]:
+    """Apply `subs` in order inside the caller's transaction; return each one's result.
+
+    `sequence=False` leaves the batch's place in commit order (`Committed.seq`) to the caller, who
+    takes it just before committing (a group of batches in one transaction holds the commit clock
+    only at its end); such a batch changed something exactly when it has events.
+    """
     results: list[Result | None] = [None] * len(subs)
     last_seq = await store.lock_devices(conn, sorted({s.device for s in subs}))
     recorded = await store.recorded_results(
@@ -399,5 +404,6 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     committed.bags = list(bags.values())
     committed.bills = list(world.bills.values())
     committed.forget = sorted({bag.code for bag in world.deleted} | corrected)
-    committed.seq = await store.next_commit_seq(conn)
+    if sequence:
+        committed.seq = await store.next_commit_seq(conn)
     return [r for r in results if r is not None], committed

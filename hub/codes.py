@@ -194,6 +194,12 @@ class ApiCode(enum.StrEnum):
     OWN_ACCOUNT = "OWN_ACCOUNT"
     AREA_EXISTS = "AREA_EXISTS"
     INVALID_AREA = "INVALID_AREA"
+    # Transfer (imports and exports)
+    IMPORT_UNREADABLE = "IMPORT_UNREADABLE"
+    IMPORT_COLUMNS = "IMPORT_COLUMNS"
+    IMPORT_EMPTY = "IMPORT_EMPTY"
+    IMPORT_TOO_MANY_ROWS = "IMPORT_TOO_MANY_ROWS"
+    UNKNOWN_IMPORT = "UNKNOWN_IMPORT"
 
     @property
     def status(self) -> int:
@@ -236,4 +242,9 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.OWN_ACCOUNT: ApiInfo(403, "You cannot change your own role or deactivate yourself."),
     ApiCode.AREA_EXISTS: ApiInfo(409, "A dispatch area with this name already exists."),
     ApiCode.INVALID_AREA: ApiInfo(400, "An area name is 2 to 40 characters of a-z 0-9 _, starting with a letter."),
+    ApiCode.IMPORT_UNREADABLE: ApiInfo(400, "The file is neither UTF-8 CSV nor an Excel workbook the hub can read."),
+    ApiCode.IMPORT_COLUMNS: ApiInfo(400, "The file's first row does not name the columns this import needs."),
+    ApiCode.IMPORT_EMPTY: ApiInfo(400, "The file has no rows to import."),
+    ApiCode.IMPORT_TOO_MANY_ROWS: ApiInfo(400, "The file has more rows than one import may hold; split it."),
+    ApiCode.UNKNOWN_IMPORT: ApiInfo(404, "There is no such import."),
 }

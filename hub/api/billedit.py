@@ -54,7 +54,9 @@ async def edit(request: Request, actor: Actor) -> Response:
       "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a dispatcher"}
       "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BILL: no such bill, or one of another area"}
       "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
-      "503": {$ref: "#/components/responses/Error", description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     body = await json_object(request)
     given = {name: _field(body, name) for name in FIELDS if name in body}

@@ -44,12 +44,18 @@ async def move(request: Request, actor: Actor) -> Response:
       "200":
         description: Moved; data is the new parent's count, the child and the parent it left
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error", description: "BAD_REQUEST, INVALID_TEXT, INVALID_CODE, NOT_A_CHILD, NOT_A_PARENT"}
+      "400":
+        $ref: "#/components/responses/Error"
+        description: "BAD_REQUEST, INVALID_TEXT, INVALID_CODE, NOT_A_CHILD, NOT_A_PARENT"
       "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
       "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG, UNKNOWN_PARENT"}
-      "409": {$ref: "#/components/responses/Error", description: "NOT_IN_PARENT, ALREADY_IN_PARENT, PARENT_ON_BILL, PARENT_FULL, WRONG_AREA: the new parent is in another area (reassign instead)"}
+      "409":
+        $ref: "#/components/responses/Error"
+        description: "NOT_IN_PARENT, ALREADY_IN_PARENT, PARENT_ON_BILL, PARENT_FULL, WRONG_AREA"
       "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
-      "503": {$ref: "#/components/responses/Error", description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     body = await json_object(request)
     if not strings(body, "parent"):
@@ -75,7 +81,9 @@ async def take_out(request: Request, actor: Actor) -> Response:
       "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
       "409": {$ref: "#/components/responses/Error", description: "NOT_IN_PARENT, PARENT_ON_BILL"}
       "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
-      "503": {$ref: "#/components/responses/Error", description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     return await _correct(request, actor, TakeOut(_code(request)))
 
@@ -98,7 +106,9 @@ async def take_off_bill(request: Request, actor: Actor) -> Response:
       "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
       "409": {$ref: "#/components/responses/Error", description: "NOT_ON_BILL, BILL_NOT_OPEN: reopen the bill first"}
       "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
-      "503": {$ref: "#/components/responses/Error", description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     return await _correct(request, actor, TakeOffBill(_code(request)))
 
@@ -119,12 +129,18 @@ async def reassign(request: Request, actor: Actor) -> Response:
       "200":
         description: Reassigned; data names the new and the former area and the children moved
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error", description: "BAD_REQUEST, INVALID_TEXT, INVALID_CODE, NOT_A_PARENT, UNKNOWN_AREA"}
+      "400":
+        $ref: "#/components/responses/Error"
+        description: "BAD_REQUEST, INVALID_TEXT, INVALID_CODE, NOT_A_PARENT, UNKNOWN_AREA"
       "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
       "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
-      "409": {$ref: "#/components/responses/Error", description: "SAME_AREA, PARENT_ON_BILL: take it off the bill first"}
+      "409":
+        $ref: "#/components/responses/Error"
+        description: "SAME_AREA, PARENT_ON_BILL: take it off the bill first"
       "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
-      "503": {$ref: "#/components/responses/Error", description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     body = await json_object(request)
     if not strings(body, "area"):
@@ -150,7 +166,9 @@ async def delete(request: Request, actor: Actor) -> Response:
       "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
       "409": {$ref: "#/components/responses/Error", description: "BAG_NOT_EMPTY, BAG_IN_PARENT, BAG_ON_BILL"}
       "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
-      "503": {$ref: "#/components/responses/Error", description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     return await _correct(request, actor, DeleteBag(_code(request)))
 
