@@ -65,7 +65,7 @@ function render(info) {
     el("td", { class: "n", text: p.child_count ?? "–" }),
     el("td", { class: "n", text: p.child_count === undefined ? "–" : kg(kgText(p.child_count)) }), // one child: 1 kg
     el("td", { class: "n", text: kg(p.expected_kg) }),
-    el("td", { text: `${when(p.added_at)}${p.added_by ? ` · ${p.added_by}` : ""}` }))));
+    el("td", { class: "added", text: `${when(p.added_at)}${p.added_by ? ` · ${p.added_by}` : ""}` }))));
   labelCells($("parents"));
   $("no-parents").hidden = parents.length > 0;
   $("parents").hidden = parents.length === 0;
