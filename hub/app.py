@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, bills, devices, errors, health, login, users, walltokens
+from hub.api import areas, bags, bills, devices, errors, health, login, openapi, users, walltokens
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -164,9 +164,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *users.routes,
         *walltokens.routes,
         *areas.routes,
+        *bags.routes,
         *bills.routes,
         *devices.routes,
         *metrics_api.routes,
+        *openapi.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
         WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),

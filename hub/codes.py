@@ -169,6 +169,11 @@ class ApiCode(enum.StrEnum):
     UNKNOWN_USER = "UNKNOWN_USER"
     UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
     UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+    # Records
+    UNKNOWN_BAG = "UNKNOWN_BAG"
+    UNKNOWN_BILL = "UNKNOWN_BILL"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    INVALID_FILTER = "INVALID_FILTER"
 
     @property
     def status(self) -> int:
@@ -203,4 +208,8 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
     ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
     ApiCode.UNKNOWN_DEVICE: ApiInfo(404, "No user holds this scanner device."),
+    ApiCode.UNKNOWN_BAG: ApiInfo(404, "There is no bag with this code."),
+    ApiCode.UNKNOWN_BILL: ApiInfo(404, "There is no bill with this number."),
+    ApiCode.INVALID_CURSOR: ApiInfo(400, "The page cursor is not one this list gave out; start again from page 1."),
+    ApiCode.INVALID_FILTER: ApiInfo(400, "A filter of the list is not valid."),
 }

@@ -13,6 +13,23 @@ from hub.store import areas as store
 
 @requires()
 async def listing(request: Request, actor: Actor) -> Response:
+    """Every dispatch area, by label.
+    ---
+    summary: List dispatch areas
+    tags: [areas]
+    responses:
+      "200":
+        description: Every area
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                areas:
+                  type: array
+                  items: {type: object, properties: {name: {type: string}, label: {type: string}}}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+    """
     rows = await store.list_all(request.app.state.hub.pool)
     return JSONResponse({"areas": [{"name": r["name"], "label": r["label"]} for r in rows]})
 

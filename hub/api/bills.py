@@ -17,6 +17,35 @@ from hub.store.live import bill_item
 
 @requires(Role.ADMIN, Role.BILLER)
 async def show(request: Request, actor: Actor) -> Response:
+    """Biller, admin: a bill and its parents.
+    ---
+    summary: A bill
+    tags: [bills]
+    parameters:
+      - {name: code, in: path, required: true, schema: {type: string}, description: Normalised like a scan}
+    responses:
+      "200":
+        description: The bill
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                bill:
+                  type: object
+                  properties:
+                    code: {type: string}
+                    area: {type: string}
+                    status: {type: string, enum: [open, completed]}
+                    capacity: {type: integer}
+                    parent_count: {type: integer}
+                    destination: {type: string}
+                    vehicle: {type: string}
+                    parents: {type: array, items: {type: string}}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN, WRONG_AREA"}
+      "404": {$ref: "#/components/responses/Error", description: UNKNOWN_BILL}
+    """
     found = await store.find(request.app.state.hub.pool, normalise(request.path_params["code"]))
     if found is None:
         return error(404, Code.UNKNOWN_BILL.value, Code.UNKNOWN_BILL.message)

@@ -22,7 +22,31 @@ from hub.store import devices as store
 
 @requires(Role.ADMIN)
 async def listing(request: Request, actor: Actor) -> Response:
-    """Admin: every bound device, with its owner."""
+    """Admin: every bound device, with its owner.
+    ---
+    summary: List devices
+    tags: [devices]
+    responses:
+      "200":
+        description: Every device bound to a user
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                devices:
+                  type: array
+                  items:
+                    type: object
+                    properties:
+                      device: {type: string}
+                      owner: {type: object, properties: {id: {type: integer}, username: {type: string}}}
+                      last_seq: {type: integer}
+                      bound_at: {type: [string, "null"], format: date-time}
+                      last_scan_at: {type: string, format: date-time}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+    """
     rows = await store.list_bound(request.app.state.hub.pool)
     return JSONResponse({"devices": [
         {"device": r["device_id"], "owner": {"id": r["owner_id"], "username": r["username"]},
@@ -33,7 +57,28 @@ async def listing(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def release(request: Request, actor: Actor) -> Response:
-    """Admin: unbind a device from its user (audited), closing its open connections everywhere."""
+    """Admin: unbind a device from its user (audited), closing its open connections everywhere.
+    ---
+    summary: Release a device
+    tags: [devices]
+    parameters:
+      - {name: device, in: path, required: true, schema: {type: string, pattern: "^[A-Za-z0-9._:-]{1,64}$"}}
+    responses:
+      "200":
+        description: Released; its sockets close on every hub
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                released: {type: string}
+                owner: {type: object, properties: {id: {type: integer}, username: {type: string}}}
+                closed: {type: integer, description: Connections closed on this hub}
+      "400": {$ref: "#/components/responses/Error", description: BAD_REQUEST}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: UNKNOWN_DEVICE}
+    """
     device = request.path_params["device"]
     if not DEVICE_PATTERN.match(device):
         return api_error(ApiCode.BAD_REQUEST, "A device id is 1-64 characters of A-Z a-z 0-9 . _ : -")

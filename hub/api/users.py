@@ -20,7 +20,45 @@ from hub.store import audit
 
 @requires(Role.ADMIN)
 async def create_user(request: Request, actor: Actor) -> Response:
-    """Admin: create an account (audited with the admin as actor)."""
+    """Admin: create an account (audited with the admin as actor).
+    ---
+    summary: Create a user
+    tags: [users]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [username, password, role]
+            properties:
+              username: {type: string, pattern: "^[a-z0-9_.-]{2,40}$"}
+              password: {type: string}
+              role: {type: string, enum: [admin, biller, dispatcher]}
+              area: {type: [string, "null"], description: Required for billers and dispatchers}
+    responses:
+      "201":
+        description: Created
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                user:
+                  type: object
+                  properties:
+                    id: {type: integer}
+                    username: {type: string}
+                    role: {type: string}
+                    area: {type: [string, "null"]}
+      "400":
+        $ref: "#/components/responses/Error"
+        description: "BAD_REQUEST, INVALID_TEXT, INVALID_USERNAME, INVALID_ROLE, WEAK_PASSWORD, AREA_REQUIRED,
+          UNKNOWN_AREA"
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "409": {$ref: "#/components/responses/Error", description: USERNAME_TAKEN}
+    """
     body = await json_object(request)
     if not strings(body, "username", "password", "role") or not (
             body.get("area") is None or isinstance(body["area"], str)):
@@ -36,7 +74,33 @@ async def create_user(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def list_users(request: Request, actor: Actor) -> Response:
-    """Admin: every account, for the admin page; `locked` while its account-wide login limit holds."""
+    """Admin: every account, for the admin page; `locked` while its account-wide login limit holds.
+    ---
+    summary: List users
+    tags: [users]
+    responses:
+      "200":
+        description: Every account, by username
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                users:
+                  type: array
+                  items:
+                    type: object
+                    properties:
+                      id: {type: integer}
+                      username: {type: string}
+                      role: {type: string, enum: [admin, biller, dispatcher]}
+                      area: {type: [string, "null"]}
+                      active: {type: boolean}
+                      sessions: {type: integer, description: Live sessions}
+                      locked: {type: boolean, description: The account-wide login limit holds}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+    """
     hub = request.app.state.hub
     users = await accounts.list_users(hub.pool)
     locked = await asyncio.gather(*(hub.login_guard.locked(user["username"]) for user in users))
@@ -45,7 +109,21 @@ async def list_users(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
-    """Admin: log a user out everywhere (audited)."""
+    """Admin: log a user out everywhere (audited).
+    ---
+    summary: Log a user out everywhere
+    tags: [users]
+    parameters:
+      - {name: user_id, in: path, required: true, schema: {type: integer, minimum: 1}}
+    responses:
+      "200":
+        description: Every session of the user, and its open websockets on every hub, have ended
+        content: {application/json: {schema: {type: object, properties: {revoked: {type: integer}}}}}
+      "400": {$ref: "#/components/responses/Error", description: INVALID_ID}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: UNKNOWN_USER}
+    """
     user_id = path_id(request, "user_id")
     try:
         count = await accounts.revoke_user_sessions(request.app.state.hub.pool, user_id, actor_id=actor.user_id)
@@ -57,7 +135,21 @@ async def revoke_user_sessions(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def unlock_user(request: Request, actor: Actor) -> Response:
-    """Admin: lift every login limit on a user's account, whoever caused it (audited)."""
+    """Admin: lift every login limit on a user's account, whoever caused it (audited).
+    ---
+    summary: Unlock a user's logins
+    tags: [users]
+    parameters:
+      - {name: user_id, in: path, required: true, schema: {type: integer, minimum: 1}}
+    responses:
+      "200":
+        description: The user's login limits are reset
+        content: {application/json: {schema: {type: object, properties: {unlocked: {type: integer}}}}}
+      "400": {$ref: "#/components/responses/Error", description: INVALID_ID}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: UNKNOWN_USER}
+    """
     hub = request.app.state.hub
     user_id = path_id(request, "user_id")
     user = await accounts.get_user(hub.pool, user_id)
