@@ -1,20 +1,27 @@
-"""A faked records API for the page tests: the contract's answers (GET /api/bags/{code}, the
-bags, bills, scans and audit lists with keyset cursors, a bill's detail, the corrections and the
-bill edit) served from plain dicts through Playwright's routing, every request recorded.
+"""Helpers of the records pages' tests (lookup, lists, bill detail, audit).
 
-The pages are served by `static_web` (web/ under the hub's Content-Security-Policy); what this
-fake answers follows the shapes of /work/wt/briefs/contract.md, so that the pages are tested
-against the contract itself, beside the tests against a real hub."""
+- `FakeRecords`: the records API's answers (GET /api/bags/{code}, the bags, bills, scans and audit
+  lists with keyset cursors, a bill's detail, the corrections and the bill edit) served from plain
+  dicts through Playwright's routing, every request recorded: for what a real hub makes hard to
+  stage (long values, refusals, every role), with the pages served by `static_web`.
+- `scan`, `fill`: bags made through real scans over the websocket, for the tests on a real hub."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import msgpack
+from websockets.sync.client import connect
+
 from tests.browser.page_support import watch_errors
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import LiveHub
 
 AT = "2030-01-02T08:00:05+00:00"
 LIST_FIELDS = {"bags": "bags", "bills": "bills", "scans": "scans", "audit": "entries"}
@@ -147,3 +154,21 @@ def open_records_page(browser: Any, base: str, path: str, fake: FakeRecords,
     page.goto(f"{base}{path}")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     return page, errors
+
+
+def scan(hub: LiveHub, token: str, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Send `ops` over a websocket of their own (a handheld of the user of `token`); their acks."""
+    url = hub.url.replace("http://", "ws://") + "/ws/scan"
+    with connect(url, additional_headers={"Cookie": f"tt_session={token}"}) as ws:
+        ws.send(msgpack.packb({"t": "hello", "device": f"hh-{uuid.uuid4().hex[:8]}", "last_seq": 0}))
+        assert msgpack.unpackb(ws.recv(10))["t"] == "welcome"
+        for seq, op in enumerate(ops, 1):
+            ws.send(msgpack.packb({"t": "op", "seq": seq, **op}))
+        return [msgpack.unpackb(ws.recv(10)) for _ in ops]
+
+
+def fill(hub: LiveHub, token: str, parent: str, children: list[str]) -> None:
+    """Scan `parent`, then each of `children` into it; every scan must be accepted."""
+    acks = scan(hub, token, [{"op": "parent", "code": parent}]
+                + [{"op": "child", "code": child, "parent": parent} for child in children])
+    assert all(a["code"] == "OK" for a in acks), [a for a in acks if a["code"] != "OK"]
