@@ -14,7 +14,7 @@ import { FIELDS, LiveState } from "./livestate.js";
 import { drawRateChart } from "./rate-chart.js";
 import { labelCells } from "./tables.js";
 import { el, linkOrText } from "./dom.js";
-import { billHref, codeHref, lookupHref, scansHref } from "./hrefs.js";
+import { billHref, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
 import { fillNav } from "./nav.js";
 
 const RENDER_MS = 120; // coalesce bursts of deltas into one repaint
@@ -429,7 +429,8 @@ function renderEvents() {
       el("span", { class: "result", text: ok ? "OK" : e.result }),
       el("span", { class: "what" },
         el("b", { text: OPS[e.op] ?? words(e.op) }), " ",
-        linkOrText(href(codeHref(e.op, e.code)), e.code || "", { class: "mono" }), target ? ` → ${e.target}` : null,
+        linkOrText(href(codeHref(e.op, e.code)), e.code || "", { class: "mono" }), target ? " → " : null,
+        target ? linkOrText(href(targetHref(e.op, e.target)), e.target, { class: "mono" }) : null,
         ok ? null : el("span", { class: "why", title: said?.say || null, text: said?.title || words(e.result) }),
         later ? el("span", { class: "later", text: `reached the hub ${hhmmss(received)}` }) : null),
       el("span", { class: "who", title: e.device }, linkOrText(href(scansHref("user", e.user)), e.user || "?"), " · ",
