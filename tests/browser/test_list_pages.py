@@ -51,6 +51,8 @@ def test_bags_filters_and_pages_back_and_forth(browser: Any, screenshots: Path) 
         rows = page.locator("#list tbody tr")
         expect(rows).to_have_count(3)
         expect(page.locator("#prev")).to_be_disabled()
+        expect(page.locator("nav[data-nav] a").last).to_have_text("Admin")  # an admin's pages: all of them
+        expect(page.locator("nav[data-nav] a")).to_have_count(11)
         page.select_option("select[name=kind]", "parent")
         page.select_option("select[name=area]", "indore")
         page.click("#filters button[type=submit]")
@@ -102,6 +104,9 @@ def test_scans_lead_to_bags_bills_and_the_scans_of_a_user(browser: Any, screensh
         rows = page.locator("#list tbody tr")
         expect(rows).to_have_count(3)
         expect(page.locator("label.area-filter")).to_be_hidden()  # a biller sees their own area only
+        expect(page.locator("nav[data-nav] a")).to_have_text(
+            ["Scanner", "Bill scanner", "Lookup", "Bags", "Bills", "Scans", "Returns", "Dashboard"])
+        expect(page.locator("nav[data-nav] a[aria-current=page]")).to_have_text("Scans")
         assert rows.nth(0).locator("a", has_text="B-7").get_attribute("href") == "/bill.html?code=B-7"
         assert rows.nth(1).locator("a", has_text="SB00017").get_attribute("href") == "/lookup.html?code=SB00017"
         assert rows.nth(2).locator("a", has_text="B-7").get_attribute("href") == "/bill.html?code=B-7"

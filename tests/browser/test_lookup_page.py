@@ -75,6 +75,7 @@ def test_a_scanned_parent_shows_its_children_bill_and_history(browser: Any, scre
         wedge(page, "C12345678")
         expect(page.locator("#page-message")).to_contain_text("No such bag")
         expect(page.locator("#page-message")).to_contain_text("C12345678")
+        expect(page.locator("#prefix-search")).to_have_attribute("href", "/bags.html?prefix=C12345678")
         expect(page.locator("#bag")).to_be_hidden()
         page.go_back()
         expect(page.locator("#bag-code")).to_have_text("C00017000")

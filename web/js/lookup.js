@@ -31,6 +31,8 @@ async function lookup(code, push = true) {
     clear();
     if (error instanceof ApiError && error.status === 404) {
       show("error", { title: "No such bag", say: `There is no bag with the code ${normal}. Check the label and scan it again.` });
+      $("page-message").append(el("a", { id: "prefix-search", href: `/bags.html?${new URLSearchParams({ prefix: normal })}`,
+        text: `Bags whose code starts with ${normal}` }));
     } else {
       show("error", explainError(error));
     }
