@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, bags, bills, devices, errors, health, login, openapi, users, walltokens
+from hub.api import areas, audit, bags, bills, devices, errors, health, login, openapi, scans, users, walltokens
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -32,7 +32,15 @@ from hub.fanout import Fanout
 from hub.loginguard import LoginGuard, LoginLimits
 from hub.migrate import migrate
 from hub.presence import Presence
-from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, parents_as_bags, read_frame
+from hub.publication import (
+    BATCHES,
+    DEVICE_NAMES,
+    PRESENCE,
+    Publisher,
+    batch_message,
+    parents_as_bags,
+    read_frame,
+)
 from hub.ratelimit import Limiter, create_limiter
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
@@ -102,6 +110,13 @@ class Hub:
             self.presence.on_message(message)
         elif channel == REVOCATIONS:
             self.connections.on_message(message)
+        elif channel == DEVICE_NAMES:
+            self.fanout.device_renamed(message["device"], message["name"])
+
+    def device_renamed(self, device: str, name: str | None) -> None:
+        """A device's new name (committed): this hub's dashboards now, the other hubs' via the broker."""
+        self.fanout.device_renamed(device, name)
+        self.publisher.publish(DEVICE_NAMES, {"origin": self.origin, "device": device, "name": name})
 
     async def on_broker_availability(self, available: bool) -> None:
         """Without the broker other hubs' scans are missing: dashboards are told they are stale."""
@@ -166,6 +181,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *areas.routes,
         *bags.routes,
         *bills.routes,
+        *scans.routes,
+        *audit.routes,
         *devices.routes,
         *metrics_api.routes,
         *openapi.routes,

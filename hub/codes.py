@@ -174,6 +174,11 @@ class ApiCode(enum.StrEnum):
     UNKNOWN_BILL = "UNKNOWN_BILL"
     INVALID_CURSOR = "INVALID_CURSOR"
     INVALID_FILTER = "INVALID_FILTER"
+    # Admin: users, areas, devices
+    LAST_ADMIN = "LAST_ADMIN"
+    OWN_ACCOUNT = "OWN_ACCOUNT"
+    AREA_EXISTS = "AREA_EXISTS"
+    INVALID_AREA = "INVALID_AREA"
 
     @property
     def status(self) -> int:
@@ -212,4 +217,8 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.UNKNOWN_BILL: ApiInfo(404, "There is no bill with this number."),
     ApiCode.INVALID_CURSOR: ApiInfo(400, "The page cursor is not one this list gave out; start again from page 1."),
     ApiCode.INVALID_FILTER: ApiInfo(400, "A filter of the list is not valid."),
+    ApiCode.LAST_ADMIN: ApiInfo(409, "This is the last active admin; make another admin first."),
+    ApiCode.OWN_ACCOUNT: ApiInfo(403, "You cannot change your own role or deactivate yourself."),
+    ApiCode.AREA_EXISTS: ApiInfo(409, "A dispatch area with this name already exists."),
+    ApiCode.INVALID_AREA: ApiInfo(400, "An area name is 2 to 40 characters of a-z 0-9 _, starting with a letter."),
 }

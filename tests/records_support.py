@@ -4,8 +4,10 @@ over every page of a list endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import string
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +18,7 @@ from starlette.testclient import TestClient
 from tests.http_support import cookie
 
 AREAS = ("lucknow", "indore", "jaipur")
-START = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+START = datetime(2025, 11, 27, 18, 0, tzinfo=UTC)  # in the past: rows added now are newer
 PASSWORD_HASH = "not-a-real-hash"
 
 
@@ -202,3 +204,49 @@ def within(params: dict[str, str]) -> tuple[datetime, datetime]:
     """The instants a reference keeps for `from` and `to` given as date-times with offsets."""
     return (datetime.fromisoformat(params["from"]) if "from" in params else datetime.min.replace(tzinfo=UTC),
             datetime.fromisoformat(params["to"]) if "to" in params else datetime.max.replace(tzinfo=UTC))
+
+
+def walk_while_inserting(client: TestClient, path: str, token: str, key: str, database_url: str, insert: str,
+                         limit: int = 4) -> tuple[list[dict[str, Any]], int, int]:
+    """Walk every page of a list while another task, on its own connection, runs `insert` (SQL with
+    $1 = a running number) between every two pages; returns the rows seen, the pages and the inserts."""
+    page_done, inserted_one = threading.Semaphore(0), threading.Semaphore(0)
+    stop = threading.Event()
+    inserted = 0
+
+    async def inserter() -> None:
+        nonlocal inserted
+        conn = await asyncpg.connect(database_url)
+        try:
+            while True:
+                page_done.acquire()
+                if stop.is_set():
+                    return
+                await conn.execute(insert, inserted)
+                inserted += 1
+                inserted_one.release()
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(inserter()))
+    thread.start()
+    seen: list[dict[str, Any]] = []
+    pages = 0
+    after = None
+    try:
+        while True:
+            response = client.get(path, params={"limit": str(limit), **({"after": after} if after else {})},
+                                  headers=cookie(token))
+            assert response.status_code == 200, response.text
+            body = response.json()
+            seen.extend(body[key])
+            pages += 1
+            after = body["next"]
+            if after is None:
+                return seen, pages, inserted
+            page_done.release()
+            inserted_one.acquire()
+    finally:
+        stop.set()
+        page_done.release()
+        thread.join()

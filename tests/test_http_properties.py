@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from hub.api import areas, bills, devices, login, users, walltokens
+from hub.api import areas, audit, bags, bills, devices, login, scans, users, walltokens
 from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 from tests.http_support import cookie, edge_client
 
-ROUTES = [(route.path, method) for module in (login, users, walltokens, areas, bills, devices)
+ROUTES = [(route.path, method) for module in (login, users, walltokens, areas, bills, devices, bags, scans, audit)
           for route in module.routes
           if isinstance(route, Route) for method in sorted(route.methods or ()) if method != "HEAD"]
 FIELDS = ["username", "password", "role", "area", "label", "expires_days", "code"]

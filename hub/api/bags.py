@@ -6,7 +6,6 @@ that does not exist (404 UNKNOWN_BAG), so its existence cannot be inferred.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -18,6 +17,7 @@ from hub.api import cursor, filters
 from hub.api.access import requires
 from hub.api.cursor import Order
 from hub.api.errors import api_error
+from hub.api.times import iso
 from hub.codes import ApiCode
 from hub.domain.bagcodes import normalise
 from hub.domain.filters import bag_status
@@ -26,10 +26,6 @@ from hub.domain.timeline import event_kind
 from hub.store import bags as store
 
 CHILD_KG = 1
-
-
-def iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
 
 
 def _kind(row: asyncpg.Record) -> str:

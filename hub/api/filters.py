@@ -61,7 +61,8 @@ def _invalid(name: str, problem: str) -> ApiError:
 
 
 def _read(params: QueryParams, names: Sequence[str], extra: Collection[str]) -> dict[str, str]:
-    """The non-empty parameters among `names`; any other parameter (beyond `extra`) is an error."""
+    """The non-empty parameters among `names`; any other parameter (beyond `extra`) is an error.
+    Values must be printable text, except a `prefix`, which is normalised like a scanned code."""
     for name in params.keys():
         if name not in names and name not in extra:
             raise _invalid(name[:40], f"is not a filter of this list (use {', '.join(names)})")
@@ -71,7 +72,7 @@ def _read(params: QueryParams, names: Sequence[str], extra: Collection[str]) -> 
         if len(values) > 1:
             raise _invalid(name, "is given more than once")
         if values:
-            problem = text_problem(values[0], MAX_TEXT)
+            problem = text_problem(values[0], MAX_TEXT) if name != "prefix" else None
             if problem is not None:
                 raise _invalid(name, problem)
             found[name] = values[0]
@@ -131,7 +132,7 @@ def _username(values: Mapping[str, str], name: str) -> str | None:
 def bag_filter(params: QueryParams, actor: Actor, zone: tzinfo, extra: Collection[str] = PAGE_PARAMS) -> BagFilter:
     """`prefix`, `kind`, `area`, `status`, `from`, `to` -> BagFilter."""
     values = _read(params, ("prefix", "kind", "area", "status", "from", "to"), extra)
-    prefix = normalise(values["prefix"]) if "prefix" in values else None
+    prefix = normalise(values["prefix"][:MAX_TEXT]) if "prefix" in values else None
     if prefix is not None and len(prefix) > MAX_CODE:
         raise _invalid("prefix", f"is longer than a bag code ({MAX_CODE} characters)")
     kind = _choice(values, "kind", BagKind)

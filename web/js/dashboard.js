@@ -323,7 +323,7 @@ function renderSupervisor() {
     return el("tr", { class: live ? "online" : "offline", "data-device": s.device, "data-online": String(!!live) },
       el("td", {}, el("span", { class: "dot", title: live ? `online since ${hhmmss(live.since)}` : "offline" }),
         el("span", { class: "sr", text: live ? "online" : "offline" })),
-      el("td", { class: "mono", title: s.device }, linkOrText(href(scansHref("device", s.device)), shortDevice(s.device))),
+      el("td", { class: "mono", title: s.device }, linkOrText(href(scansHref("device", s.device)), deviceLabel(s.device))),
       el("td", {}, linkOrText(href(scansHref("user", s.user)), s.user || "–")),
       el("td", { text: s.area ? words(s.area) : "–" }),
       el("td", { class: "mono" }, live && live.parent ? linkOrText(href(lookupHref(live.parent)), live.parent) : ""),
@@ -362,8 +362,13 @@ function mayOpenBills() {
   return Boolean(view.user) && (view.user.role === "biller" || view.user.role === "admin");
 }
 
-/** Device ids can be long (a scanner page uses a UUID): the start is enough to tell them apart. */
-function shortDevice(device) {
+/**
+ * A scanner as people know it: the name an admin gave it, else its id. Ids can be long (a scanner
+ * page uses a UUID): the start is enough to tell them apart.
+ */
+function deviceLabel(device) {
+  const name = state.names.get(device);
+  if (name) return name;
   const text = String(device ?? "");
   return text.length > 20 ? `${text.slice(0, 17)}…` : text;
 }
@@ -434,7 +439,7 @@ function renderEvents() {
         ok ? null : el("span", { class: "why", title: said?.say || null, text: said?.title || words(e.result) }),
         later ? el("span", { class: "later", text: `reached the hub ${hhmmss(received)}` }) : null),
       el("span", { class: "who", title: e.device }, linkOrText(href(scansHref("user", e.user)), e.user || "?"), " · ",
-        linkOrText(href(scansHref("device", e.device)), shortDevice(e.device)), e.area ? ` · ${words(e.area)}` : null));
+        linkOrText(href(scansHref("device", e.device)), deviceLabel(e.device)), e.area ? ` · ${words(e.area)}` : null));
   });
   list.replaceChildren(...items);
   const empty = root.querySelector('[data-empty-for="events"]');
