@@ -1,7 +1,8 @@
 """The lookup and the bags list against a real hub process, with bags made by real scans: a
 dispatcher scans a code and sees its parent or children and its history, a refused scan included;
 another area's bag says exactly what a code that does not exist says; the bags list pages forward
-and back with the hub's own cursors.
+and back with the hub's own cursors; a bill's detail and its print manifest, the refused scans of
+a biller, another area's bill answered as unknown; the audit log shows a user's role change.
 
 Screenshots: test-artifacts/screenshots/live-*.png.
 """
@@ -12,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -100,5 +102,84 @@ def test_the_bags_list_pages_with_the_hubs_cursors(live_hub: LiveHub, browser: A
     expect(rows.first).to_have_attribute("data-code", seen[2])
     assert rows.first.locator("a").first.get_attribute("href") == f"/lookup.html?code={seen[2]}"
     page.screenshot(path=str(screenshots / "live-bags.png"), full_page=True)
+    page.close()
+    assert errors == []
+
+
+def test_bill_detail_print_scans_and_audit_on_a_real_hub(live_hub: LiveHub, browser: Any, screenshots: Path) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    minis = [live_hub.unused_parent("M444-") for _ in range(2)]
+    half = live_hub.unused_parent("M444-")
+    dispatcher = live_hub.login(*live_hub.make_user("dispatcher"))
+    for index, parent in enumerate(minis):
+        fill(live_hub, dispatcher, parent, [f"Q{tag}{index}{i:02d}" for i in range(15)])
+    fill(live_hub, dispatcher, half, [f"H{tag}{i:02d}" for i in range(4)])
+    biller, password = live_hub.make_user("biller")
+    bill = f"B-{tag}"
+    acks = scan(live_hub, live_hub.login(biller, password),
+                [{"op": "bill_create", "bill": bill, "capacity": 5, "destination": "Kanpur DC",
+                  "vehicle": "UP32 AB 1234"},
+                 *[{"op": "bill_add", "bill": bill, "parent": p} for p in minis],
+                 {"op": "bill_add", "bill": bill, "parent": half}])
+    assert [a["code"] for a in acks] == ["OK", "OK", "OK", "PARENT_INCOMPLETE"]
+
+    page = browser.new_page(viewport=PHONE)
+    errors = watch_errors(page)
+    page.goto(f"{live_hub.url}/?next=%2Fbill.html%3Fcode%3D{bill}")
+    log_in(page, biller, password)
+    page.wait_for_url(f"**/bill.html?code={bill}")
+    expect(page.locator("#bill-count")).to_have_text("2/5")
+    expect(page.locator("#parents tbody tr")).to_have_count(2)
+    expect(page.locator("#parents tbody")).to_contain_text(minis[0])
+    expect(page.locator("#total-actual")).to_have_text("30.00 kg")
+    expect(page.locator("#total-expected")).to_have_text("30.00 kg")
+    page.emulate_media(media="print")
+    expect(page.locator(".bar")).to_be_hidden()
+    expect(page.locator("#manifest")).to_contain_text("UP32 AB 1234")
+    expect(page.locator(".signatures")).to_be_visible()
+    page.screenshot(path=str(screenshots / "live-manifest-print.png"), full_page=True)
+    page.emulate_media(media="screen")
+
+    page.goto(f"{live_hub.url}/scans.html?result=rejected&user={biller}")
+    rows = page.locator("#list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Parent bag not full")
+    expect(rows.first.locator("a", has_text=half)).to_have_attribute("href", f"/lookup.html?code={half}")
+    expect(rows.first.locator("a", has_text=bill)).to_have_attribute("href", f"/bill.html?code={bill}")
+    page.close()
+
+    other = browser.new_page(viewport=PHONE)
+    more = watch_errors(other)
+    elsewhere, secret = live_hub.make_user("biller", area="indore")
+    other.goto(f"{live_hub.url}/?next=%2Fbill.html%3Fcode%3D{bill}")
+    log_in(other, elsewhere, secret)
+    other.wait_for_url(f"**/bill.html?code={bill}")
+    expect(other.locator("#page-message")).to_contain_text("No such bill")  # another area's bill: as unknown
+    expect(other.locator("#manifest")).to_be_hidden()
+    other.close()
+    assert errors == [] and more == []
+
+
+def test_the_audit_log_of_a_real_hub(live_hub: LiveHub, browser: Any) -> None:
+    username, _ = live_hub.make_user("dispatcher")
+    user_id = live_hub.sql("SELECT id FROM users WHERE username = $1", username)[0]["id"]
+    changed = httpx.patch(f"{live_hub.url}/api/users/{user_id}", json={"role": "biller"},
+                          cookies={"tt_session": live_hub.login("admin", ADMIN_PASSWORD)})
+    assert changed.status_code == 200, changed.text
+    page = browser.new_page(viewport=PHONE)
+    errors = watch_errors(page)
+    page.goto(f"{live_hub.url}/?next=%2Faudit.html")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    page.wait_for_url("**/audit.html")
+    page.fill("input[name=target]", f"user:{user_id}")
+    page.fill("input[name=action]", "user.change")
+    page.click("#filters button[type=submit]")
+    rows = page.locator("#list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("admin")
+    before, after = rows.first.locator("td").nth(4), rows.first.locator("td").nth(5)
+    expect(before.locator("dd.changed", has_text="dispatcher")).to_have_count(1)
+    expect(after.locator("dd.changed", has_text="biller")).to_have_count(1)
+    expect(after.locator("dd:not(.changed)", has_text=username)).to_have_count(1)  # the same on both sides
     page.close()
     assert errors == []
