@@ -87,6 +87,7 @@ def test_unknown_bill_dispatcher_and_narrow_screen(browser: Any, screenshots: Pa
         dispatcher = FakeRecords(role="dispatcher", area="lucknow", bills={"B-7": bill()})
         page, more = open_records_page(browser, base, "/bill.html?code=B-7", dispatcher, PHONE)
         expect(page.locator("#wrong-role")).to_be_visible()
+        expect(page.locator("#page-message")).to_contain_text("this page is for billers and admins")
         assert not any(r["path"] == "/api/bills/B-7" for r in dispatcher.requests)
         page.context.close()
 

@@ -57,7 +57,7 @@ export async function startPage(roles = ["dispatcher", "biller", "admin"]) {
     wrong.hidden = false;
     wrong.querySelector("a").href = session.home || "/";
     show("error", { title: "Not for your role",
-      say: `You are logged in as ${user.username} (${user.role}); this page is for ${roles.join(" and ")}s.` });
+      say: `You are logged in as ${user.username} (${user.role}); this page is for ${roles.map((r) => `${r}s`).join(" and ")}.` });
     document.body.dataset.ready = "true";
     return null;
   }
