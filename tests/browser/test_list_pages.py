@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.browsers import static_web
-from tests.browser.page_support import NARROW, PHONE, overflow
+from tests.browser.page_support import NARROW, PHONE, overflow, watch_errors
 from tests.browser.records_support import AT, FakeRecords, open_records_page
 
 pytestmark = pytest.mark.browser
@@ -208,4 +208,34 @@ def test_lists_fit_a_narrow_screen(browser: Any, screenshots: Path, path: str) -
         assert overflow(page) == []
         page.screenshot(path=str(screenshots / f"list-narrow-{path.strip('/').split('.')[0]}.png"), full_page=True)
         page.context.close()
+    assert errors == []
+
+
+# stands in for web/js/exports.js (stream transfer): a button per dataset that shows the filters it gets
+EXPORTS_STUB = """export function mountExport(container, dataset, paramsFn) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.format = "csv";
+  button.textContent = "CSV";
+  button.addEventListener("click", () => { button.dataset.params = paramsFn().toString(); });
+  container.append(button);
+}"""
+
+
+def test_export_buttons_get_the_lists_filters(browser: Any) -> None:
+    with static_web() as base:
+        context = browser.new_context(service_workers="block", viewport=PHONE)
+        page = context.new_page()
+        errors = watch_errors(page)
+        FakeRecords(lists={"bags": bag_rows(6)}).route(page)
+        page.route("**/js/exports.js", lambda route: route.fulfill(body=EXPORTS_STUB, content_type="text/javascript"))
+        page.goto(f"{base}/bags.html?limit=2&kind=parent")
+        expect(page.locator("#exports .export-set")).to_have_count(2)
+        expect(page.locator("#exports .export-name")).to_have_text(["Bags", "Child-parent links"])
+        page.click("#next")
+        expect(page.locator("#page-no")).to_have_text("Page 2")
+        links = page.locator("#exports [data-dataset=links] button")
+        links.click()
+        expect(links).to_have_attribute("data-params", "kind=parent")  # the filter, not the page or its size
+        context.close()
     assert errors == []

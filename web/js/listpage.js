@@ -41,11 +41,21 @@ async function fillAreas(select, user) {
   for (const area of areas) select.append(new Option(area.label, area.name));
 }
 
+const DATASETS = { bags: "Bags", links: "Child-parent links", bills: "Bills", scans: "Scans" };
+
+/** The export buttons of each dataset the container names (`data-export`), for the list's filters. */
 async function mountExports(container, filters) {
   if (!container) return;
   try {
     const { mountExport } = await import("./exports.js");
-    for (const dataset of container.dataset.export.split(" ")) mountExport(container, dataset, filters);
+    const datasets = container.dataset.export.split(" ");
+    for (const dataset of datasets) {
+      // a page with two datasets (bags and their links) says which buttons are which
+      const set = el("div", { class: "export-set", "data-dataset": dataset },
+        datasets.length > 1 ? el("span", { class: "export-name", text: DATASETS[dataset] || dataset }) : null);
+      container.append(set);
+      mountExport(set, dataset, filters);
+    }
   } catch (error) {
     console.info("list: no export buttons (web/js/exports.js)", error);
     container.hidden = true;
