@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, bills, devices, errors, health, login, users, walltokens
+from hub.api import areas, bills, devices, errors, health, login, returns, users, walltokens
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -165,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *walltokens.routes,
         *areas.routes,
         *bills.routes,
+        *returns.routes,
         *devices.routes,
         *metrics_api.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),

@@ -52,6 +52,14 @@ class Code(enum.StrEnum):
     BILL_EMPTY = "BILL_EMPTY"
     PARENT_INCOMPLETE = "PARENT_INCOMPLETE"
     ALREADY_ON_BILL = "ALREADY_ON_BILL"
+    # Returns
+    INVALID_RETURN = "INVALID_RETURN"
+    UNKNOWN_RETURN = "UNKNOWN_RETURN"
+    RETURN_NOT_OPEN = "RETURN_NOT_OPEN"
+    RETURN_EMPTY = "RETURN_EMPTY"
+    NOT_ON_BILL = "NOT_ON_BILL"
+    ALREADY_RETURNED = "ALREADY_RETURNED"
+    PARENT_ON_RETURN = "PARENT_ON_RETURN"
     # Transient
     CONFLICT = "CONFLICT"
     RETRY = "RETRY"
@@ -101,6 +109,13 @@ CODES: dict[Code, CodeInfo] = {
     Code.BILL_EMPTY: CodeInfo("A bill needs at least one parent bag before it can be finished."),
     Code.PARENT_INCOMPLETE: CodeInfo("This parent bag is not full yet; only full parents go on a bill."),
     Code.ALREADY_ON_BILL: CodeInfo("This parent bag is already on a bill."),
+    Code.INVALID_RETURN: CodeInfo("This is not a valid return ticket number."),
+    Code.UNKNOWN_RETURN: CodeInfo("There is no return ticket with this number."),
+    Code.RETURN_NOT_OPEN: CodeInfo("This return ticket is already finalised or cancelled."),
+    Code.RETURN_EMPTY: CodeInfo("A return ticket needs at least one parent bag before it can be finalised."),
+    Code.NOT_ON_BILL: CodeInfo("This parent bag is on no bill, so it cannot be returned."),
+    Code.ALREADY_RETURNED: CodeInfo("This parent bag is already on an open return ticket."),
+    Code.PARENT_ON_RETURN: CodeInfo("This parent bag is on an open return ticket; finalise or cancel it first."),
     Code.CONFLICT: CodeInfo("Another scanner changed this bag at the same moment; scan again."),
     Code.RETRY: CodeInfo("The hub could not save this scan just now; it will be sent again.", retry=True),
     Code.RATE_LIMITED: CodeInfo("Too many scans at once; this one will be sent again in a moment.", retry=True),
@@ -169,6 +184,10 @@ class ApiCode(enum.StrEnum):
     UNKNOWN_USER = "UNKNOWN_USER"
     UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
     UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+    # Returns
+    UNKNOWN_RETURN = "UNKNOWN_RETURN"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    INVALID_FILTER = "INVALID_FILTER"
 
     @property
     def status(self) -> int:
@@ -203,4 +222,7 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
     ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
     ApiCode.UNKNOWN_DEVICE: ApiInfo(404, "No user holds this scanner device."),
+    ApiCode.UNKNOWN_RETURN: ApiInfo(404, "There is no return ticket with this number."),
+    ApiCode.INVALID_CURSOR: ApiInfo(400, "The page cursor is not one this list gave out; start again from page 1."),
+    ApiCode.INVALID_FILTER: ApiInfo(400, "A filter of the list is not valid."),
 }

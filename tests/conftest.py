@@ -21,7 +21,7 @@ from tests.sessions_support import Sockets
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 DATA_TABLES = ("scan_stats", "scans", "devices", "bill_parents", "bills", "links", "bags", "audit_log",
-               "sessions", "wall_tokens")
+               "sessions", "wall_tokens", "return_parents", "return_tickets")
 
 
 @pytest.fixture(scope="session")

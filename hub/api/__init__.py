@@ -1,6 +1,6 @@
 """The HTTP edge: every `/api/` endpoint and the probes, one module per resource, each exporting `routes`.
 
-Resources: `login` (login, logout, me), `users`, `areas`, `bills`, `walltokens`, `devices`, `health`.
+Resources: `login` (login, logout, me), `users`, `areas`, `bills`, `returns`, `walltokens`, `devices`, `health`.
 What guards and shapes every request: `security` (origin, body size, headers), `apilimit` (requests
 per address), `errors` (the JSON error answer), `params` (reading bodies and ids), `access` (roles).
 

@@ -123,6 +123,35 @@ export const MESSAGES = {
     title: "Already on a bill",
     say: "This parent bag is already on a bill[ ({bill})] and cannot go on another. Scan the next parent bag.",
   },
+  // Returns
+  INVALID_RETURN: {
+    title: "Not a ticket number",
+    say: "This is not a valid return ticket number[: {reason}]. Check the number and try again.",
+  },
+  UNKNOWN_RETURN: {
+    title: "No such ticket",
+    say: "There is no return ticket with this number[ ({ticket})]. Open a ticket first.",
+  },
+  RETURN_NOT_OPEN: {
+    title: "Ticket is closed",
+    say: "Return ticket[ {ticket}] is already[ {status}]. Open a new ticket for these bags.",
+  },
+  RETURN_EMPTY: {
+    title: "Ticket is empty",
+    say: "Scan at least one returned parent bag onto the ticket before finalising it, or cancel it.",
+  },
+  NOT_ON_BILL: {
+    title: "Not on a bill",
+    say: "Parent bag[ {parent}] is on no bill, so it cannot be returned. Scan the next parent bag.",
+  },
+  ALREADY_RETURNED: {
+    title: "Already returned",
+    say: "Parent bag[ {parent}] is already on return ticket[ {ticket}]. Scan the next parent bag.",
+  },
+  PARENT_ON_RETURN: {
+    title: "Bag is being returned",
+    say: "This parent bag is on return ticket[ {ticket}]. Finalise or cancel that ticket before billing it again.",
+  },
   CONFLICT: {
     title: "Scan again",
     say: "Another scanner changed this bag at the same moment. Scan {code|it} again.",
