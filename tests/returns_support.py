@@ -6,10 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from anyio.from_thread import BlockingPortal
 from starlette.testclient import TestClient
 
-from tests.dashboard_support import Account, make_account
+from tests.dashboard_support import Account, make_account, sql_today, stats_today
 from tests.support import Scanner
+
+
+def portal(client: TestClient) -> BlockingPortal:
+    """The running app's event loop, to call the database from a test's thread."""
+    assert client.portal is not None, "the app's lifespan is not running"
+    return client.portal
 
 
 def hub_pool(client: TestClient) -> asyncpg.Pool:
@@ -19,7 +26,7 @@ def hub_pool(client: TestClient) -> asyncpg.Pool:
 
 def account(client: TestClient, role: str = "biller", area: str | None = "lucknow") -> Account:
     """A user with a live session (no login: argon2 is slow, and login has tests of its own)."""
-    made: Account = client.portal.call(make_account, hub_pool(client), role, area)
+    made: Account = portal(client).call(make_account, hub_pool(client), role, area)
     return made
 
 
@@ -41,7 +48,7 @@ def billed(scanner: Scanner, bill: str, parents: list[str], capacity: int = 5, f
 
 def fetch(client: TestClient, query: str, *args: Any) -> list[tuple[Any, ...]]:
     """Rows of `query` as tuples, read from the hub's own database."""
-    rows: list[asyncpg.Record] = client.portal.call(lambda: hub_pool(client).fetch(query, *args))
+    rows: list[asyncpg.Record] = portal(client).call(lambda: hub_pool(client).fetch(query, *args))
     return [tuple(row) for row in rows]
 
 
@@ -65,3 +72,9 @@ def ticket_state(client: TestClient, code: str) -> tuple[Any, ...]:
           JOIN bags b ON b.id = rp.parent_id JOIN bills l ON l.id = rp.bill_id
          WHERE t.code = $1 ORDER BY b.code""", code)
     return status, parents
+
+
+def counted_today(client: TestClient, day: str) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """The day's counters per area as SQL counts them from scans, links and bills, and as scan_stats holds them."""
+    return (portal(client).call(sql_today, hub_pool(client), day),
+            portal(client).call(stats_today, hub_pool(client), day))

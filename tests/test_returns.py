@@ -16,8 +16,8 @@ from hub.codes import Code
 from hub.domain import rules
 from hub.store import formats as formats_store
 from hub.writer import BatchWriter
-from tests.dashboard_support import DashboardView, sql_today, stats_today, totals
-from tests.returns_support import account, bill_state, billed, fetch, fill_mini, hub_pool, ticket_state
+from tests.dashboard_support import DashboardView, totals
+from tests.returns_support import account, bill_state, billed, counted_today, fetch, fill_mini, ticket_state
 from tests.support import Scanner
 from tests.ws_support import Socket, Watcher
 
@@ -73,8 +73,8 @@ def test_a_return_takes_parents_off_a_completed_bill_and_a_cancel_puts_them_back
             view.apply(watcher.next())
     finally:
         watcher.close()
-    counted = client.portal.call(sql_today, hub_pool(client), view.day)
-    assert client.portal.call(stats_today, hub_pool(client), view.day) == counted
+    counted, stats = counted_today(client, view.day)
+    assert stats == counted
     assert counted["jaipur"]["bills_completed"] == 1 and counted["jaipur"]["rejected"] == 4
     assert view.counters == totals(counted)
     assert set(view.bills) == {"B-2"}  # B-1 stayed completed throughout
@@ -117,8 +117,8 @@ def test_a_finalised_return_frees_its_parents_for_another_bill(client: TestClien
     finally:
         watcher.close()
     assert view.bills["B-12"]["count"] == 0 and view.bills["B-12"]["actual_kg"] == "0.00"
-    counted = client.portal.call(sql_today, hub_pool(client), view.day)
-    assert client.portal.call(stats_today, hub_pool(client), view.day) == counted
+    counted, stats = counted_today(client, view.day)
+    assert stats == counted
     assert view.counters == totals(counted)
 
 
