@@ -396,6 +396,8 @@ function renderNav() {
 const OPS = {
   parent: "Parent", child: "Child", undo: "Undo", bill_create: "New bill", bill_add: "Onto bill",
   bill_finish: "Finish bill", bill_reopen: "Reopen bill", invalid: "Unreadable",
+  return_open: "Return ticket", return_add: "Returned", return_finish: "Finalise return",
+  return_cancel: "Cancel return",
 };
 
 /**
