@@ -133,7 +133,10 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     locked_bills = await store.lock_bills(conn, bill_codes)
     last = await store.last_actions(conn, sorted(undo_users))
     areas = await store.existing_areas(conn, sorted(named_areas))
-    returning = await returns_store.open_returns(conn, list(loaded.values()))
+    # Only a bill addition or a return asks whether a parent is on an open ticket.
+    asked = returned | {sub.operation.parent for sub in subs
+                        if isinstance(sub.operation, rules.AddToBill) and sub.verdict is None}
+    returning = await returns_store.open_returns(conn, [loaded[code] for code in asked & loaded.keys()])
     return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last), areas=areas,
                  tickets=tickets, returning=returning)
 

@@ -365,3 +365,20 @@ async def test_a_cancelled_ticket_has_put_every_parent_back(conn: asyncpg.Connec
     with pytest.raises(asyncpg.CheckViolationError):  # at commit: the parent is still off its bill
         await conn.execute("UPDATE return_tickets SET status = 'cancelled', closed_at = now() WHERE id = $1", ticket)
     assert await conn.fetchval("SELECT status FROM return_tickets") == "open"
+
+
+def test_a_malformed_return_op_is_recorded_as_a_bad_request(client: TestClient) -> None:
+    biller = account(client, "biller", "bathinda")
+    with Scanner(client, biller.token) as scanner:
+        wrong_type = scanner.do("return_add", ticket=7, parent="M444-00091")
+        assert (wrong_type["code"], wrong_type["data"]["reason"]) == ("BAD_REQUEST", "field 'ticket' must be a string")
+        missing = scanner.do("return_open")
+        assert missing["data"]["reason"] == "field 'ticket' must be a string"
+        unknown = scanner.do("return_everything", ticket="R-91")
+        assert unknown["data"]["reason"] == "unknown op 'return_everything'"
+        assert scanner.do("return_open", ticket="R" * 41)["code"] == "INVALID_RETURN"
+        assert scanner.do("return_open", ticket="R" * 101)["code"] == "BAD_REQUEST"
+    assert fetch(client, "SELECT op, result FROM scans WHERE user_id = $1 ORDER BY seq", biller.user_id) == [
+        ("invalid", "BAD_REQUEST"), ("invalid", "BAD_REQUEST"), ("invalid", "BAD_REQUEST"),
+        ("return_open", "INVALID_RETURN"), ("invalid", "BAD_REQUEST")]
+    assert fetch(client, "SELECT count(*) FROM return_tickets") == [(0,)]

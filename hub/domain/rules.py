@@ -231,7 +231,8 @@ class World:
     `last_action` holds, per user id, their last undoable action; a user missing from it has none
     loaded, and such a user's undo is answered NOTHING_TO_UNDO. `areas` holds the dispatch areas that
     exist, at least those the operations name. `tickets` holds the return tickets the operations name;
-    `returning` maps each loaded parent that is on an open ticket to that ticket.
+    `returning` maps parents on an open ticket to that ticket, at least those the operations put on
+    a bill or return.
     """
 
     formats: tuple[ParentFormat, ...]
