@@ -19,6 +19,7 @@ from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Bag, Bill, Operation, Outcome, World
 from hub.store import batches as store
+from hub.store import returns as returns_store
 from hub.store.audit import AuditRow, insert_audits
 
 
@@ -80,11 +81,33 @@ def _touched(sub: Submission) -> tuple[set[str], set[str]]:
         return set(), {op.code}
     if isinstance(op, rules.AddToBill):
         return {op.parent}, {op.bill}
+    if isinstance(op, rules.ReturnAdd):
+        return {op.parent}, set()
+    if isinstance(op, rules.RETURN_OPERATIONS):
+        return set(), set()
     return set(), {op.bill}
 
 
 _FOLLOWED = (rules.Undo, rules.MoveChild, rules.TakeOut, rules.TakeOffBill)
 """Operations on a bag that also read the parent it is in, or the bill it is on."""
+
+
+def _ticket_codes(subs: list[Submission]) -> tuple[set[str], set[str], set[str]]:
+    """(every ticket the batch names, those it closes, whose parents and bills it must lock too,
+    the parents it returns, whose bills it must lock)."""
+    named: set[str] = set()
+    closing: set[str] = set()
+    returned: set[str] = set()
+    for sub in subs:
+        op = sub.operation
+        if sub.verdict is not None or not isinstance(op, rules.RETURN_OPERATIONS):
+            continue
+        named.add(op.code if isinstance(op, rules.ReturnOpen) else op.ticket)
+        if isinstance(op, (rules.ReturnFinish, rules.ReturnCancel)):
+            closing.add(op.ticket)
+        elif isinstance(op, rules.ReturnAdd):
+            returned.add(op.parent)
+    return named, closing, returned
 
 
 async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
@@ -111,6 +134,11 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
             reassigned.add(op.code)
         if isinstance(op, rules.Undo):
             undo_users.add(sub.actor.user_id)
+    named_tickets, closing, returned = _ticket_codes(subs)
+    tickets = await returns_store.lock_tickets(conn, named_tickets)
+    for code in closing & tickets.keys():
+        bag_codes |= tickets[code].parents.keys()
+        bill_codes |= set(tickets[code].parents.values())
     loaded = await store.lock_bags(conn, bag_codes)
     found = [loaded[code] for code in followed if code in loaded]
     parents = {bag.parent for bag in found if bag.parent} - loaded.keys()
@@ -118,10 +146,16 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     children = await store.lock_children(conn, reassigned & loaded.keys())
     loaded.update({code: bag for code, bag in children.items() if code not in loaded})
     bill_codes |= {bag.bill for bag in found if bag.bill}
+    bill_codes |= {loaded[code].bill or "" for code in returned & loaded.keys()} - {""}
     locked_bills = await store.lock_bills(conn, bill_codes)
     last = await store.last_actions(conn, sorted(undo_users))
     areas = await store.existing_areas(conn, sorted(named_areas))
-    return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last), areas=areas)
+    # Only a bill addition or a return asks whether a parent is on an open ticket.
+    asked = returned | {sub.operation.parent for sub in subs
+                        if isinstance(sub.operation, rules.AddToBill) and sub.verdict is None}
+    returning = await returns_store.open_returns(conn, [loaded[code] for code in asked & loaded.keys()])
+    return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last), areas=areas,
+                 tickets=tickets, returning=returning)
 
 
 def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcome) -> str:
@@ -132,6 +166,9 @@ def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcom
     if not outcome.ok and actor.area is not None:
         return actor.area
     code = None
+    ticket = _ticket_of(op)
+    if ticket is not None and ticket in world.tickets:
+        return world.tickets[ticket].area
     if isinstance(op, (rules.ScanParent, rules.Undo, *rules.CORRECTIONS)):
         code = op.code
     elif isinstance(op, rules.ScanChild):
@@ -148,6 +185,46 @@ def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcom
     if named in world.areas:
         return str(named)
     return actor.area or ""
+
+
+def _ticket_of(op: Operation | None) -> str | None:
+    if isinstance(op, rules.ReturnOpen):
+        return op.code
+    if isinstance(op, (rules.ReturnAdd, rules.ReturnFinish, rules.ReturnCancel)):
+        return op.ticket
+    return None
+
+
+@dataclass
+class _ReturnWrites:
+    """What a batch's return operations write besides the bill memberships (see `_note_return`)."""
+
+    creators: dict[str, int] = field(default_factory=dict)
+    returned: list[tuple[str, str, str, int, datetime]] = field(default_factory=list)
+    closed: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def _note_return(writes: _ReturnWrites, world: World, op: rules.ReturnOperation, outcome: Outcome,
+                 user: int, at: datetime) -> list[str]:
+    """Collect an accepted return operation's writes; return the parents it puts back onto bills."""
+    if isinstance(op, rules.ReturnOpen):
+        if outcome.data["created"]:
+            writes.creators[op.code] = user
+        return []
+    if isinstance(op, rules.ReturnAdd):
+        writes.returned.append((op.ticket, op.parent, world.tickets[op.ticket].parents[op.parent], user, at))
+        return []
+    writes.closed.append((op.ticket, world.tickets[op.ticket].status, user))
+    return list(world.tickets[op.ticket].parents) if isinstance(op, rules.ReturnCancel) else []
+
+
+async def _write_returns(conn: asyncpg.Connection, world: World, writes: _ReturnWrites, now: datetime) -> None:
+    """New tickets and returned parents, written before any parent leaves its bill."""
+    new = [ticket for ticket in world.tickets.values() if ticket.id is None]
+    await returns_store.insert_tickets(conn, new, [writes.creators.get(t.code) for t in new], now)
+    await returns_store.insert_returned(conn, [
+        (world.tickets[t].id, world.bags[p].id, world.bills[b].id, who, at)  # type: ignore[misc]
+        for t, p, b, who, at in writes.returned])
 
 
 def _stat_delta(op: Operation | None, outcome: Outcome) -> list[int]:
@@ -291,6 +368,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
     # so that it names who made it and when, which later undos read.
     relinked: set[str] = set()
     rebilled: set[str] = set()
+    return_writes = _ReturnWrites()
     committed = Committed(at=now)
     scans: list[tuple[Any, ...]] = []
     minute = _minute(now)
@@ -321,6 +399,11 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
                 relinked.add(op.code)
             elif isinstance(op, rules.AddToBill):
                 rebilled.add(op.parent)
+            elif isinstance(op, rules.RETURN_OPERATIONS):
+                when = now + timedelta(microseconds=i)
+                for parent in _note_return(return_writes, world, op, outcome, sub.actor.user_id, when):
+                    changed_by[parent] = (sub.actor.user_id, when)
+                    rebilled.add(parent)
             if isinstance(op, rules.ScanChild):
                 counted.counted_now(("link", op.code))
                 if outcome.data["complete"]:
@@ -379,7 +462,10 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
     edited = [b for b in world.bills.values()
               if b.id is not None and before_text.get(b.code) != (b.destination, b.vehicle)]
 
+    await _write_returns(conn, world, return_writes, now)
     await store.delete_bill_parents(conn, left_bill)  # type: ignore[arg-type]
+    await returns_store.close_tickets(
+        conn, [(world.tickets[t].id, status, who) for t, status, who in return_writes.closed], now)  # type: ignore[misc]
     await store.set_bill_status(conn, reopened, now)
     await store.delete_links(conn, unlinked)  # type: ignore[arg-type]
     await store.delete_bags(conn, [b.id for b in world.deleted if b.id is not None])

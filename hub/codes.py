@@ -60,6 +60,13 @@ class Code(enum.StrEnum):
     BAG_NOT_EMPTY = "BAG_NOT_EMPTY"
     BAG_IN_PARENT = "BAG_IN_PARENT"
     BAG_ON_BILL = "BAG_ON_BILL"
+    # Returns
+    INVALID_RETURN = "INVALID_RETURN"
+    UNKNOWN_RETURN = "UNKNOWN_RETURN"
+    RETURN_NOT_OPEN = "RETURN_NOT_OPEN"
+    RETURN_EMPTY = "RETURN_EMPTY"
+    ALREADY_RETURNED = "ALREADY_RETURNED"
+    PARENT_ON_RETURN = "PARENT_ON_RETURN"
     # Transient
     CONFLICT = "CONFLICT"
     RETRY = "RETRY"
@@ -116,6 +123,12 @@ CODES: dict[Code, CodeInfo] = {
     Code.BAG_NOT_EMPTY: CodeInfo("This parent bag holds child bags; take them out before deleting it."),
     Code.BAG_IN_PARENT: CodeInfo("This bag is inside a parent bag; take it out before deleting it."),
     Code.BAG_ON_BILL: CodeInfo("This parent bag is on a bill; take it off the bill before deleting it."),
+    Code.INVALID_RETURN: CodeInfo("This is not a valid return ticket number."),
+    Code.UNKNOWN_RETURN: CodeInfo("There is no return ticket with this number."),
+    Code.RETURN_NOT_OPEN: CodeInfo("This return ticket is already finalised or cancelled."),
+    Code.RETURN_EMPTY: CodeInfo("A return ticket needs at least one parent bag before it can be finalised."),
+    Code.ALREADY_RETURNED: CodeInfo("This parent bag is already on an open return ticket."),
+    Code.PARENT_ON_RETURN: CodeInfo("This parent bag is on an open return ticket; finalise or cancel it first."),
     Code.CONFLICT: CodeInfo("Another scanner changed this bag at the same moment; scan again."),
     Code.RETRY: CodeInfo("The hub could not save this scan just now; it will be sent again.", retry=True),
     Code.RATE_LIMITED: CodeInfo("Too many scans at once; this one will be sent again in a moment.", retry=True),
@@ -200,6 +213,8 @@ class ApiCode(enum.StrEnum):
     IMPORT_EMPTY = "IMPORT_EMPTY"
     IMPORT_TOO_MANY_ROWS = "IMPORT_TOO_MANY_ROWS"
     UNKNOWN_IMPORT = "UNKNOWN_IMPORT"
+    # Returns
+    UNKNOWN_RETURN = "UNKNOWN_RETURN"
 
     @property
     def status(self) -> int:
@@ -247,4 +262,5 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.IMPORT_EMPTY: ApiInfo(400, "The file has no rows to import."),
     ApiCode.IMPORT_TOO_MANY_ROWS: ApiInfo(400, "The file has more rows than one import may hold; split it."),
     ApiCode.UNKNOWN_IMPORT: ApiInfo(404, "There is no such import."),
+    ApiCode.UNKNOWN_RETURN: ApiInfo(404, "There is no return ticket with this number."),
 }

@@ -73,7 +73,10 @@ ACTORS = [
 AREAS = {"lucknow", "indore"}  # the dispatch areas that exist
 HOUR = timedelta(hours=1)
 RULE_CODES = set(Code) - {Code.BAD_REQUEST, Code.STALE_SEQ, Code.SEQ_TOO_FAR, Code.DEVICE_TAKEN, Code.CONFLICT,
-                          Code.RETRY, Code.RATE_LIMITED}
+                          Code.RETRY, Code.RATE_LIMITED} - {
+    # Return tickets have a model of their own: tests/test_returns_properties.py.
+    Code.INVALID_RETURN, Code.UNKNOWN_RETURN, Code.RETURN_NOT_OPEN, Code.RETURN_EMPTY, Code.NOT_ON_BILL,
+    Code.ALREADY_RETURNED, Code.PARENT_ON_RETURN}
 
 
 def kind(code: str) -> str:

@@ -8,9 +8,9 @@
 
 const CACHE = "tracetrack-shell-v4"; // a new name: activating drops older caches and what they held
 const SHELL = [
-  "/", "/index.html", "/scanner.html", "/bills.html", "/css/app.css", "/icon.svg",
+  "/", "/index.html", "/scanner.html", "/bills.html", "/returns.html", "/css/app.css", "/icon.svg",
   "/js/bagcodes.js", "/js/bills.js", "/js/feedback.js", "/js/link.js", "/js/login.js", "/js/messages.js",
-  "/js/msgpack.js", "/js/nav.js", "/js/outbox.js", "/js/pagestate.js", "/js/scanner.js", "/js/session.js", "/js/ui.js",
+  "/js/msgpack.js", "/js/nav.js", "/js/outbox.js", "/js/pagestate.js", "/js/returns.js", "/js/scanner.js", "/js/session.js", "/js/ui.js",
 ];
 const NETWORK_TIMEOUT_MS = 4000;
 const NEVER = ["/api/", "/ws/"];

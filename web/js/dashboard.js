@@ -403,6 +403,8 @@ const OPS = {
   bill_finish: "Finish bill", bill_reopen: "Reopen bill", invalid: "Unreadable",
   move_child: "Moved (admin)", take_out: "Taken out (admin)", take_off_bill: "Off bill (admin)",
   reassign_area: "Reassigned (admin)", delete_bag: "Deleted (admin)", bill_edit: "Bill edited",
+  return_open: "Return ticket", return_add: "Returned", return_finish: "Finalise return",
+  return_cancel: "Cancel return",
 };
 
 /**
