@@ -36,6 +36,11 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [migrations[version] for version in sorted(migrations)]
 
 
+MIGRATION_TIMEOUT = 24 * 3600.0
+"""A migration may build an index over tens of millions of rows: the pool's 30 s statement bound
+would stop it half way (and, being one transaction, undo it) on every start."""
+
+
 async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply what is not yet applied; return what was applied now (empty on a migrated database)."""
     await conn.execute("SELECT pg_advisory_lock($1)", _ADVISORY_LOCK)
@@ -53,7 +58,7 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
             if migration.version in applied:
                 continue
             async with conn.transaction():
-                await conn.execute(migration.sql)
+                await conn.execute(migration.sql, timeout=MIGRATION_TIMEOUT)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                     migration.version, migration.name,

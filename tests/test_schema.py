@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -88,6 +89,19 @@ async def test_hub_processes_migrating_at_once_apply_each_migration_once(empty_d
         await first.close()
         await second.close()
 
+
+
+async def test_a_migration_may_outlast_the_connections_statement_timeout(empty_database: str,
+                                                                        tmp_path: Path) -> None:
+    """An index over tens of millions of rows takes minutes; the hub's connections give up on a
+    statement after 30 s. Here the bound is 0.2 s and the migration takes 1 s."""
+    (tmp_path / "0001_slow.sql").write_text("SELECT pg_sleep(1); CREATE TABLE slowly_made (id int);")
+    conn = await asyncpg.connect(empty_database, command_timeout=0.2)
+    try:
+        assert [m.name for m in await migrate(conn, tmp_path)] == ["slow"]
+        assert await conn.fetchval("SELECT to_regclass('slowly_made') IS NOT NULL")
+    finally:
+        await conn.close()
 
 # --- helpers ----------------------------------------------------------------------------------
 
