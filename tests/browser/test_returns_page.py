@@ -93,6 +93,7 @@ def test_biller_returns_parents_cancels_then_finalises(live_hub: LiveHub, browse
     expect(page.locator("#msg-title")).to_have_text(f"Ticket {second} open")
     wedge(page, parents[1])
     expect(page.locator("#count")).to_have_text("1")
+    expect(page.locator("#pending")).to_have_attribute("data-count", "0")  # acked: nothing comes back late
     page.reload()  # the ticket and its numbers survive a reload
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#ticket-title")).to_have_text(second)
