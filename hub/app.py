@@ -22,7 +22,9 @@ from hub.api import (
     areas,
     audit,
     bags,
+    billedit,
     bills,
+    corrections,
     devices,
     errors,
     exports,
@@ -54,6 +56,7 @@ from hub.publication import (
     PRESENCE,
     Publisher,
     batch_message,
+    forgotten,
     parents_as_bags,
     read_frame,
 )
@@ -109,6 +112,7 @@ class Hub:
 
     async def on_commit(self, committed: Committed) -> None:
         """A batch is durable: this process's cache and dashboards now, the other hubs via the broker."""
+        self.cache.forget(committed.forget)
         self.cache.update(committed.bags)
         message = batch_message(committed, self.origin)
         self.fanout.on_batch(message)
@@ -121,6 +125,7 @@ class Hub:
             return
         if channel == BATCHES:
             metrics.observe_broker_lag(message["at"])
+            self.cache.forget(forgotten(message))
             self.cache.update(parents_as_bags(message))
             self.fanout.on_batch(message)
         elif channel == PRESENCE:
@@ -218,6 +223,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *bills.routes,
         *scans.routes,
         *audit.routes,
+        *billedit.routes,
+        *corrections.routes,
         *devices.routes,
         *imports.routes,
         *exports.routes,

@@ -52,6 +52,14 @@ class Code(enum.StrEnum):
     BILL_EMPTY = "BILL_EMPTY"
     PARENT_INCOMPLETE = "PARENT_INCOMPLETE"
     ALREADY_ON_BILL = "ALREADY_ON_BILL"
+    # Corrections
+    UNKNOWN_BAG = "UNKNOWN_BAG"
+    NOT_IN_PARENT = "NOT_IN_PARENT"
+    NOT_ON_BILL = "NOT_ON_BILL"
+    SAME_AREA = "SAME_AREA"
+    BAG_NOT_EMPTY = "BAG_NOT_EMPTY"
+    BAG_IN_PARENT = "BAG_IN_PARENT"
+    BAG_ON_BILL = "BAG_ON_BILL"
     # Transient
     CONFLICT = "CONFLICT"
     RETRY = "RETRY"
@@ -101,6 +109,13 @@ CODES: dict[Code, CodeInfo] = {
     Code.BILL_EMPTY: CodeInfo("A bill needs at least one parent bag before it can be finished."),
     Code.PARENT_INCOMPLETE: CodeInfo("This parent bag is not full yet; only full parents go on a bill."),
     Code.ALREADY_ON_BILL: CodeInfo("This parent bag is already on a bill."),
+    Code.UNKNOWN_BAG: CodeInfo("There is no bag with this code."),
+    Code.NOT_IN_PARENT: CodeInfo("This bag is not inside a parent bag."),
+    Code.NOT_ON_BILL: CodeInfo("This parent bag is not on a bill."),
+    Code.SAME_AREA: CodeInfo("This parent bag is already in this dispatch area."),
+    Code.BAG_NOT_EMPTY: CodeInfo("This parent bag holds child bags; take them out before deleting it."),
+    Code.BAG_IN_PARENT: CodeInfo("This bag is inside a parent bag; take it out before deleting it."),
+    Code.BAG_ON_BILL: CodeInfo("This parent bag is on a bill; take it off the bill before deleting it."),
     Code.CONFLICT: CodeInfo("Another scanner changed this bag at the same moment; scan again."),
     Code.RETRY: CodeInfo("The hub could not save this scan just now; it will be sent again.", retry=True),
     Code.RATE_LIMITED: CodeInfo("Too many scans at once; this one will be sent again in a moment.", retry=True),

@@ -1,9 +1,17 @@
+"""`python -m loadtest [OPTIONS]` drives scanners (loadtest.cli); `python -m loadtest records
+[OPTIONS]` times the read API (loadtest.records); `python -m loadtest transfer [OPTIONS]` times
+exports and imports (loadtest.transfer)."""
+
 import sys
 
-if sys.argv[1:2] == ["transfer"]:
-    from loadtest.transfer import main
+if sys.argv[1:2] == ["records"]:
+    from loadtest.records import main as records
 
-    main(sys.argv[2:], prog_name="python -m loadtest transfer")
+    records(sys.argv[2:], prog_name="python -m loadtest records")
+elif sys.argv[1:2] == ["transfer"]:
+    from loadtest.transfer import main as transfer
+
+    transfer(sys.argv[2:], prog_name="python -m loadtest transfer")
 else:
     from loadtest.cli import main
 
