@@ -14,20 +14,21 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from hub.domain.cells import defused
+from hub.domain.cells import FORMULA_STARTS, defused
 
 SHEET_ROWS = 1_048_576
 """Rows an Excel sheet holds, its header row included."""
 SEND_BYTES = 1 << 20
 
 Cell = str | int | None
+RISKY = frozenset(FORMULA_STARTS)
 
 
 def csv_chunk(rows: Sequence[Sequence[Cell]]) -> bytes:
     """Rows as CSV lines (UTF-8), text cells defused against formula injection."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows([[defused(c) if isinstance(c, str) else c for c in row] for row in rows])
+    writer.writerows([[defused(c) if type(c) is str and c[:1] in RISKY else c for c in row] for row in rows])
     return out.getvalue().encode()
 
 

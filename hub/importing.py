@@ -9,6 +9,7 @@ the same file again replays the recorded results and changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -71,13 +72,15 @@ async def run(pool: asyncpg.Pool, writer: BatchWriter, actor: Actor, file: Impor
                 results += await asyncio.gather(*(writer.submit(sub) for sub in window))
                 await progress.ops_done(len(results))
             committed = True
+        record = await _finish(pool, import_id, actor, file, planned, results, committed)
     except (DatabaseUnavailable, *_STORE_FAILURES):
-        logger.exception("import %d failed", import_id)
-        await store.mark_failed(pool, import_id)
-        record = await store.get(pool, import_id)
-        report({"event": "failed", "import": record})
-        return record or {}
-    record = await _finish(pool, import_id, actor, file, planned, results, committed)
+        logger.exception("import %d failed; running the same file again resumes it", import_id)
+        failed: dict[str, Any] | None = None
+        with contextlib.suppress(*_STORE_FAILURES):
+            await store.mark_failed(pool, import_id)
+            failed = await store.get(pool, import_id)
+        report({"event": "failed", "import": failed or {"id": import_id, "status": "failed"}})
+        return failed or {}
     report({"event": "finished", "import": record})
     return record
 

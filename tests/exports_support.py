@@ -13,11 +13,13 @@ from starlette.testclient import TestClient
 
 
 async def seed_children(pool: asyncpg.Pool, count: int, area: str = "lucknow", prefix: str = "EXP") -> None:
-    """`count` loose child bags in `area`, one SQL statement (generate_series), one millisecond apart."""
+    """`count` loose child bags in `area`, one SQL statement (generate_series), one millisecond apart;
+    then ANALYZE, so the planner knows the table is no longer small (as autovacuum would soon)."""
     await pool.execute(
         """INSERT INTO bags (code, kind, area, created_at)
            SELECT $1 || lpad(g::text, 9, '0'), 'C', $2, now() - g * interval '1 millisecond'
              FROM generate_series(1, $3) AS g""", prefix, area, count, timeout=600)
+    await pool.execute("ANALYZE bags", timeout=600)
 
 
 def list_all(client: TestClient, path: str, key: str, token: str, **params: str) -> list[dict[str, Any]]:
