@@ -187,8 +187,8 @@ class Counted:
     def _minute_of(self, fact: Fact) -> datetime:
         if fact in self._minutes:
             return self._minutes[fact]
-        bag = self._world.bags[fact[1]]
-        at = bag.linked_at if fact[0] == "link" else bag.completed_at
+        bag = self._world.bags.get(fact[1])
+        at = None if bag is None else bag.linked_at if fact[0] == "link" else bag.completed_at
         return _minute(at) if at is not None else self._minute
 
     def facts(self, codes: set[str]) -> dict[Fact, tuple[str, str | None]]:
