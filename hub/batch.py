@@ -248,6 +248,70 @@ def _audit_target(op: rules.Audited) -> str:
     return f"bill:{op.bill}" if isinstance(op, rules.EditBill) else f"bag:{op.code}"
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """The batch's bags and bills as loaded, against which its net effect is found."""
+
+    ids: dict[str, int | None]
+    parents: dict[str, str | None]
+    bills: dict[str, str | None]
+    areas: dict[str, str]
+    status: dict[str, str]
+    texts: dict[str, tuple[str, str]]
+
+    @classmethod
+    def of(cls, world: World) -> Loaded:
+        bags, bills = world.bags.values(), world.bills.values()
+        return cls(ids={b.code: b.id for b in bags}, parents={b.code: b.parent for b in bags},
+                   bills={b.code: b.bill for b in bags}, areas={b.code: b.area for b in bags},
+                   status={b.code: b.status for b in bills},
+                   texts={b.code: (b.destination, b.vehicle) for b in bills})
+
+
+async def _write_effects(conn: asyncpg.Connection, world: World, loaded: Loaded, creator: dict[str, int],
+                         changed_by: dict[str, tuple[int, datetime]], relinked: set[str], rebilled: set[str],
+                         now: datetime) -> None:
+    """Write the batch's net effect on bags, links, bills and bill memberships, set-wise, in the
+    order the constraints need: what goes first (a deleted bag must hold nothing), then new rows."""
+    bags = world.bags
+
+    def still(code: str) -> Bag:
+        """The loaded bag of `code` as the batch left it; an empty one if the batch deleted it (or
+        deleted it and made it anew, a new row)."""
+        bag = bags.get(code)
+        return bag if bag is not None and bag.id == loaded.ids[code] else Bag(code=code, kind="", area="")
+
+    left_bill = [loaded.ids[code] for code, bill in loaded.bills.items()
+                 if bill and (still(code).bill != bill or code in rebilled)]
+    joined_bill = [b for b in bags.values() if b.bill and (loaded.bills.get(b.code) != b.bill or b.code in rebilled)]
+    unlinked = [loaded.ids[code] for code, parent in loaded.parents.items()
+                if parent and (still(code).parent != parent or code in relinked)]
+    linked = [b for b in bags.values() if b.parent and (loaded.parents.get(b.code) != b.parent or b.code in relinked)]
+    moved = [(b.id, b.area) for b in bags.values() if b.id is not None and loaded.areas.get(b.code) != b.area]
+    bills = world.bills.values()
+    reopened = [b for b in bills if b.status == "open" and loaded.status.get(b.code) == "completed"]
+    finished = [b for b in bills if b.status == "completed" and loaded.status.get(b.code) != "completed"]
+    edited = [b for b in bills if b.id is not None and loaded.texts.get(b.code) != (b.destination, b.vehicle)]
+
+    await store.delete_bill_parents(conn, left_bill)  # type: ignore[arg-type]
+    await store.set_bill_status(conn, reopened, now)
+    await store.delete_links(conn, unlinked)  # type: ignore[arg-type]
+    await store.delete_bags(conn, [b.id for b in world.deleted if b.id is not None])
+    new_bags = [bag for bag in bags.values() if bag.id is None]
+    new_bills = [bill for bill in bills if bill.id is None]
+    await store.insert_bags(conn, new_bags, [creator.get(b.code) for b in new_bags], now)
+    await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
+    await store.set_areas(conn, moved)
+    await store.set_bill_text(conn, edited)
+    await store.insert_links(
+        conn, [(b.id, bags[b.parent].id, *changed_by[b.code]) for b in linked]  # type: ignore[index,misc]
+    )
+    await store.insert_bill_parents(
+        conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
+    )
+    await store.set_bill_status(conn, finished, now)
+
+
 async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
                       formats: tuple[ParentFormat, ...], now: datetime) -> tuple[list[Result], Committed]:
     """Apply `subs` in order inside the caller's transaction; return each one's result."""
@@ -271,12 +335,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
         return [r for r in results if r is not None], Committed(at=now)
     applying = [subs[i] for i in fresh]
     world = await _load_world(conn, applying, formats, now)
-    before_id = {code: bag.id for code, bag in world.bags.items()}
-    before_parent = {code: bag.parent for code, bag in world.bags.items()}
-    before_bill = {code: bag.bill for code, bag in world.bags.items()}
-    before_area = {code: bag.area for code, bag in world.bags.items()}
-    before_status = {code: bill.status for code, bill in world.bills.items()}
-    before_text = {code: (bill.destination, bill.vehicle) for code, bill in world.bills.items()}
+    loaded = Loaded.of(world)
     creator: dict[str, int] = {}
     # Who made each link or bill addition, and when: one microsecond apart in batch order, so that
     # an operator's last action is known even among several of theirs in one batch.
@@ -352,51 +411,13 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
                                for (shift_minute, shift_area), values in shifts.items()]
         committed.events.append(event)
 
-    bags = world.bags
-
-    def now_parent(code: str) -> str | None:
-        bag = bags.get(code)
-        return bag.parent if bag is not None and bag.id == before_id[code] else None
-
-    def now_bill(code: str) -> str | None:
-        bag = bags.get(code)
-        return bag.bill if bag is not None and bag.id == before_id[code] else None
-
-    left_bill = [before_id[code] for code, bill in before_bill.items()
-                 if bill and (now_bill(code) != bill or code in rebilled)]
-    joined_bill = [b for b in bags.values() if b.bill and (before_bill.get(b.code) != b.bill or b.code in rebilled)]
-    unlinked = [before_id[code] for code, parent in before_parent.items()
-                if parent and (now_parent(code) != parent or code in relinked)]
-    linked = [b for b in bags.values() if b.parent and (before_parent.get(b.code) != b.parent or b.code in relinked)]
-    moved = [(b.id, b.area) for b in bags.values() if b.id is not None and before_area.get(b.code) != b.area]
-    reopened = [b for b in world.bills.values() if b.status == "open" and before_status.get(b.code) == "completed"]
-    finished = [b for b in world.bills.values() if b.status == "completed" and before_status.get(b.code) != "completed"]
-    edited = [b for b in world.bills.values()
-              if b.id is not None and before_text.get(b.code) != (b.destination, b.vehicle)]
-
-    await store.delete_bill_parents(conn, left_bill)  # type: ignore[arg-type]
-    await store.set_bill_status(conn, reopened, now)
-    await store.delete_links(conn, unlinked)  # type: ignore[arg-type]
-    await store.delete_bags(conn, [b.id for b in world.deleted if b.id is not None])
-    new_bags = [bag for bag in bags.values() if bag.id is None]
-    new_bills = [bill for bill in world.bills.values() if bill.id is None]
-    await store.insert_bags(conn, new_bags, [creator.get(b.code) for b in new_bags], now)
-    await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
-    await store.set_areas(conn, moved)
-    await store.set_bill_text(conn, edited)
-    await store.insert_links(
-        conn, [(b.id, bags[b.parent].id, *changed_by[b.code]) for b in linked]  # type: ignore[index,misc]
-    )
-    await store.insert_bill_parents(
-        conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
-    )
-    await store.set_bill_status(conn, finished, now)
+    await _write_effects(conn, world, loaded, creator, changed_by, relinked, rebilled, now)
     await store.record_scans(conn, scans)
     await store.advance_devices(conn, devices, now)
     await store.add_stats(conn, stats)
     await insert_audits(conn, audits, now)
 
-    committed.bags = list(bags.values())
+    committed.bags = list(world.bags.values())
     committed.bills = list(world.bills.values())
     committed.forget = sorted({bag.code for bag in world.deleted} | corrected)
     committed.seq = await store.next_commit_seq(conn)
