@@ -19,6 +19,7 @@ import asyncpg
 
 from hub import passwords
 from hub.codes import ApiCode
+from hub.domain.accountrules import Account, AccountChange, change_problem, ends_sessions
 from hub.domain.credentials import password_problem
 from hub.domain.rules import Actor, Role
 from hub.passwords import needs_rehash, verify_password
@@ -55,7 +56,8 @@ def _username(raw: str) -> str:
     return username
 
 
-def _role(raw: str) -> Role:
+def parse_role(raw: str) -> Role:
+    """A role by name, or AccountError INVALID_ROLE."""
     try:
         return Role(raw)
     except ValueError:
@@ -88,7 +90,7 @@ async def create_user(pool: asyncpg.Pool, *, username: str, password: str, role:
     """Create an account and audit it; dispatchers and billers need a dispatch area."""
     name = _username(username)
     _check_password(password, name)
-    return await _create(pool, username=name, password=password, role=_role(role),
+    return await _create(pool, username=name, password=password, role=parse_role(role),
                          area=area or None, actor_id=actor_id)
 
 
@@ -107,6 +109,61 @@ async def _create(pool: asyncpg.Pool, *, username: str, password: str, role: Rol
         await audit.insert_audit(conn, actor_id, "user.create", f"user:{user_id}", None,
                                  user_view(user_id, username, role, area))
     return user_id
+
+
+def _account(row: asyncpg.Record) -> Account:
+    return Account(id=row["id"], username=row["username"], role=Role(row["role"]), area=row["area"],
+                   active=row["active"])
+
+
+def account_view(account: Account) -> dict[str, Any]:
+    """`user_view` with whether the account is active."""
+    return {**user_view(account.id, account.username, account.role, account.area), "active": account.active}
+
+
+async def change_user(pool: asyncpg.Pool, user_id: int, change: AccountChange, *, actor_id: int) -> tuple[Account, int]:
+    """Change a user's role, area or active state (audited); the account after, and how many of its
+    sessions ended (see `ends_sessions`; the caller closes its websockets).
+
+    The active admins are locked before the user, in one transaction, so that of two admins demoted
+    at the same moment the second sees the first's demotion and is refused `LAST_ADMIN`.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        admins = await store.lock_active_admins(conn)
+        row = await store.lock_user(conn, user_id)
+        if row is None:
+            raise AccountError(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
+        before = _account(row)
+        after = change.applied(before)
+        problem = change_problem(actor_id, before, after, len(admins))
+        if problem is not None:
+            raise AccountError(*problem)
+        if after == before:
+            return after, 0
+        try:
+            await store.update_user(conn, user_id, after.role, after.area, after.active)
+        except asyncpg.ForeignKeyViolationError:
+            raise AccountError(ApiCode.UNKNOWN_AREA, f"There is no dispatch area {after.area!r}.") from None
+        ended = await store.revoke_user_sessions(conn, user_id) if ends_sessions(before, after) else 0
+        await audit.insert_audit(conn, actor_id, "user.change", f"user:{user_id}", account_view(before),
+                                 {**account_view(after), "sessions_ended": ended})
+    return after, ended
+
+
+async def reset_password(pool: asyncpg.Pool, user_id: int, password: str, *, actor_id: int) -> int:
+    """Set a user's password (the same rule as for a new account), ending every session of theirs
+    (audited, without the password); how many were live."""
+    row = await store.find_user(pool, user_id)
+    if row is None:
+        raise AccountError(ApiCode.UNKNOWN_USER, f"There is no user {user_id}.")
+    _check_password(password, row["username"])
+    password_hash = await hash_password(password)
+    async with pool.acquire() as conn, conn.transaction():  # users are never deleted: it still exists
+        await store.set_password_hash(conn, user_id, password_hash)
+        ended = await store.revoke_user_sessions(conn, user_id)
+        await audit.insert_audit(conn, actor_id, "user.reset_password", f"user:{user_id}",
+                                 {"live_sessions": ended}, {"password": "reset", "live_sessions": 0})
+    return ended
 
 
 async def ensure_first_admin(pool: asyncpg.Pool, settings: Settings) -> str | None:

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
@@ -17,7 +18,25 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, billedit, bills, corrections, devices, errors, health, login, users, walltokens
+from hub.api import (
+    areas,
+    audit,
+    bags,
+    billedit,
+    bills,
+    corrections,
+    devices,
+    errors,
+    exports,
+    health,
+    imports,
+    login,
+    openapi,
+    returns,
+    scans,
+    users,
+    walltokens,
+)
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -32,7 +51,16 @@ from hub.fanout import Fanout
 from hub.loginguard import LoginGuard, LoginLimits
 from hub.migrate import migrate
 from hub.presence import Presence
-from hub.publication import BATCHES, PRESENCE, Publisher, batch_message, forgotten, parents_as_bags, read_frame
+from hub.publication import (
+    BATCHES,
+    DEVICE_NAMES,
+    PRESENCE,
+    Publisher,
+    batch_message,
+    forgotten,
+    parents_as_bags,
+    read_frame,
+)
 from hub.ratelimit import Limiter, create_limiter
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
@@ -58,6 +86,7 @@ class Hub:
     limiter: Limiter
     origin: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanners: dict[str, ScannerSession] = field(default_factory=dict)
+    jobs: set[asyncio.Task[Any]] = field(default_factory=set)
     writer: BatchWriter = field(init=False)
     publisher: Publisher = field(init=False)
     fanout: Fanout = field(init=False)
@@ -104,10 +133,34 @@ class Hub:
             self.presence.on_message(message)
         elif channel == REVOCATIONS:
             self.connections.on_message(message)
+        elif channel == DEVICE_NAMES:
+            self.fanout.device_renamed(message["device"], message["name"])
+
+    def device_renamed(self, device: str, name: str | None) -> None:
+        """A device's new name (committed): this hub's dashboards now, the other hubs' via the broker."""
+        self.fanout.device_renamed(device, name)
+        self.publisher.publish(DEVICE_NAMES, {"origin": self.origin, "device": device, "name": name})
 
     async def on_broker_availability(self, available: bool) -> None:
         """Without the broker other hubs' scans are missing: dashboards are told they are stale."""
         await self.fanout.set_stale(not available)
+
+    def spawn(self, job: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `job` (an import) to its end whether or not its requester stays; shutdown awaits it."""
+        task = asyncio.create_task(job)
+        self.jobs.add(task)
+        task.add_done_callback(self.jobs.discard)
+        return task
+
+    async def finish_jobs(self, timeout: float) -> None:
+        """Shutdown: let running jobs finish (within `timeout`), then cancel what is left."""
+        if not self.jobs:
+            return
+        _, pending = await asyncio.wait(set(self.jobs), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     async def _announce_presence(self, message: dict[str, object]) -> None:
         self.publisher.publish(PRESENCE, message)
@@ -140,6 +193,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         try:
             yield hub
         finally:
+            await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)
             await hub.presence.close()
             await hub.publisher.close(settings.shutdown_timeout)
@@ -166,11 +220,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *users.routes,
         *walltokens.routes,
         *areas.routes,
+        *bags.routes,
         *bills.routes,
+        *scans.routes,
+        *audit.routes,
         *billedit.routes,
         *corrections.routes,
+        *returns.routes,
         *devices.routes,
+        *imports.routes,
+        *exports.routes,
         *metrics_api.routes,
+        *openapi.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
         WebSocketRoute("/ws/dashboard", websockets.dashboard_endpoint),
         Mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web"),
@@ -178,8 +239,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [
         Middleware(SecurityHeaders, https=settings.https),
         Middleware(errors.LastResort),
-        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-        Middleware(SameOrigin, allowed=settings.allowed_origins, https=settings.https),
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                   uploads={imports.UPLOAD_PATH: settings.import_max_bytes}),
+        Middleware(SameOrigin, allowed=settings.allowed_origins, https=settings.https,
+                   uploads={imports.UPLOAD_PATH: imports.UPLOAD_TYPES}),
         Middleware(ApiRateLimit, per_minute=settings.api_requests_per_minute),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,

@@ -19,6 +19,7 @@ from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Bag, Bill, Operation, Outcome, World
 from hub.store import batches as store
+from hub.store import returns as returns_store
 from hub.store.audit import AuditRow, insert_audits
 
 
@@ -80,11 +81,33 @@ def _touched(sub: Submission) -> tuple[set[str], set[str]]:
         return set(), {op.code}
     if isinstance(op, rules.AddToBill):
         return {op.parent}, {op.bill}
+    if isinstance(op, rules.ReturnAdd):
+        return {op.parent}, set()
+    if isinstance(op, rules.RETURN_OPERATIONS):
+        return set(), set()
     return set(), {op.bill}
 
 
 _FOLLOWED = (rules.Undo, rules.MoveChild, rules.TakeOut, rules.TakeOffBill)
 """Operations on a bag that also read the parent it is in, or the bill it is on."""
+
+
+def _ticket_codes(subs: list[Submission]) -> tuple[set[str], set[str], set[str]]:
+    """(every ticket the batch names, those it closes, whose parents and bills it must lock too,
+    the parents it returns, whose bills it must lock)."""
+    named: set[str] = set()
+    closing: set[str] = set()
+    returned: set[str] = set()
+    for sub in subs:
+        op = sub.operation
+        if sub.verdict is not None or not isinstance(op, rules.RETURN_OPERATIONS):
+            continue
+        named.add(op.code if isinstance(op, rules.ReturnOpen) else op.ticket)
+        if isinstance(op, (rules.ReturnFinish, rules.ReturnCancel)):
+            closing.add(op.ticket)
+        elif isinstance(op, rules.ReturnAdd):
+            returned.add(op.parent)
+    return named, closing, returned
 
 
 async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
@@ -111,6 +134,11 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
             reassigned.add(op.code)
         if isinstance(op, rules.Undo):
             undo_users.add(sub.actor.user_id)
+    named_tickets, closing, returned = _ticket_codes(subs)
+    tickets = await returns_store.lock_tickets(conn, named_tickets)
+    for code in closing & tickets.keys():
+        bag_codes |= tickets[code].parents.keys()
+        bill_codes |= set(tickets[code].parents.values())
     loaded = await store.lock_bags(conn, bag_codes)
     found = [loaded[code] for code in followed if code in loaded]
     parents = {bag.parent for bag in found if bag.parent} - loaded.keys()
@@ -118,10 +146,17 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     children = await store.lock_children(conn, reassigned & loaded.keys())
     loaded.update({code: bag for code, bag in children.items() if code not in loaded})
     bill_codes |= {bag.bill for bag in found if bag.bill}
+    bill_codes |= {loaded[code].bill or "" for code in returned & loaded.keys()} - {""}
     locked_bills = await store.lock_bills(conn, bill_codes)
     last = await store.last_actions(conn, sorted(undo_users))
     areas = await store.existing_areas(conn, sorted(named_areas))
-    return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last), areas=areas)
+    # Only a bill addition, a return or a correction of a parent (or of a child in it) asks whether
+    # a parent is on an open ticket.
+    asked = returned | reassigned | parents | {bag.parent for bag in found if bag.parent} | {
+        sub.operation.parent for sub in subs if isinstance(sub.operation, rules.AddToBill) and sub.verdict is None}
+    returning = await returns_store.open_returns(conn, [loaded[code] for code in asked & loaded.keys()])
+    return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last), areas=areas,
+                 tickets=tickets, returning=returning)
 
 
 def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcome) -> str:
@@ -132,6 +167,9 @@ def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcom
     if not outcome.ok and actor.area is not None:
         return actor.area
     code = None
+    ticket = _ticket_of(op)
+    if ticket is not None and ticket in world.tickets:
+        return world.tickets[ticket].area
     if isinstance(op, (rules.ScanParent, rules.Undo, *rules.CORRECTIONS)):
         code = op.code
     elif isinstance(op, rules.ScanChild):
@@ -148,6 +186,46 @@ def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcom
     if named in world.areas:
         return str(named)
     return actor.area or ""
+
+
+def _ticket_of(op: Operation | None) -> str | None:
+    if isinstance(op, rules.ReturnOpen):
+        return op.code
+    if isinstance(op, (rules.ReturnAdd, rules.ReturnFinish, rules.ReturnCancel)):
+        return op.ticket
+    return None
+
+
+@dataclass
+class _ReturnWrites:
+    """What a batch's return operations write besides the bill memberships (see `_note_return`)."""
+
+    creators: dict[str, int] = field(default_factory=dict)
+    returned: list[tuple[str, str, str, int, datetime]] = field(default_factory=list)
+    closed: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def _note_return(writes: _ReturnWrites, world: World, op: rules.ReturnOperation, outcome: Outcome,
+                 user: int, at: datetime) -> list[str]:
+    """Collect an accepted return operation's writes; return the parents it puts back onto bills."""
+    if isinstance(op, rules.ReturnOpen):
+        if outcome.data["created"]:
+            writes.creators[op.code] = user
+        return []
+    if isinstance(op, rules.ReturnAdd):
+        writes.returned.append((op.ticket, op.parent, world.tickets[op.ticket].parents[op.parent], user, at))
+        return []
+    writes.closed.append((op.ticket, world.tickets[op.ticket].status, user))
+    return list(world.tickets[op.ticket].parents) if isinstance(op, rules.ReturnCancel) else []
+
+
+async def _write_returns(conn: asyncpg.Connection, world: World, writes: _ReturnWrites, now: datetime) -> None:
+    """New tickets and returned parents, written before any parent leaves its bill."""
+    new = [ticket for ticket in world.tickets.values() if ticket.id is None]
+    await returns_store.insert_tickets(conn, new, [writes.creators.get(t.code) for t in new], now)
+    await returns_store.insert_returned(conn, [
+        (world.tickets[t].id, world.bags[p].id, world.bills[b].id, who, at)  # type: ignore[misc]
+        for t, p, b, who, at in writes.returned])
 
 
 def _stat_delta(op: Operation | None, outcome: Outcome) -> list[int]:
@@ -248,73 +326,14 @@ def _audit_target(op: rules.Audited) -> str:
     return f"bill:{op.bill}" if isinstance(op, rules.EditBill) else f"bag:{op.code}"
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """The batch's bags and bills as loaded, against which its net effect is found."""
+async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats: tuple[ParentFormat, ...],
+                      now: datetime, *, sequence: bool = True) -> tuple[list[Result], Committed]:
+    """Apply `subs` in order inside the caller's transaction; return each one's result.
 
-    ids: dict[str, int | None]
-    parents: dict[str, str | None]
-    bills: dict[str, str | None]
-    areas: dict[str, str]
-    status: dict[str, str]
-    texts: dict[str, tuple[str, str]]
-
-    @classmethod
-    def of(cls, world: World) -> Loaded:
-        bags, bills = world.bags.values(), world.bills.values()
-        return cls(ids={b.code: b.id for b in bags}, parents={b.code: b.parent for b in bags},
-                   bills={b.code: b.bill for b in bags}, areas={b.code: b.area for b in bags},
-                   status={b.code: b.status for b in bills},
-                   texts={b.code: (b.destination, b.vehicle) for b in bills})
-
-
-async def _write_effects(conn: asyncpg.Connection, world: World, loaded: Loaded, creator: dict[str, int],
-                         changed_by: dict[str, tuple[int, datetime]], relinked: set[str], rebilled: set[str],
-                         now: datetime) -> None:
-    """Write the batch's net effect on bags, links, bills and bill memberships, set-wise, in the
-    order the constraints need: what goes first (a deleted bag must hold nothing), then new rows."""
-    bags = world.bags
-
-    def still(code: str) -> Bag:
-        """The loaded bag of `code` as the batch left it; an empty one if the batch deleted it (or
-        deleted it and made it anew, a new row)."""
-        bag = bags.get(code)
-        return bag if bag is not None and bag.id == loaded.ids[code] else Bag(code=code, kind="", area="")
-
-    left_bill = [loaded.ids[code] for code, bill in loaded.bills.items()
-                 if bill and (still(code).bill != bill or code in rebilled)]
-    joined_bill = [b for b in bags.values() if b.bill and (loaded.bills.get(b.code) != b.bill or b.code in rebilled)]
-    unlinked = [loaded.ids[code] for code, parent in loaded.parents.items()
-                if parent and (still(code).parent != parent or code in relinked)]
-    linked = [b for b in bags.values() if b.parent and (loaded.parents.get(b.code) != b.parent or b.code in relinked)]
-    moved = [(b.id, b.area) for b in bags.values() if b.id is not None and loaded.areas.get(b.code) != b.area]
-    bills = world.bills.values()
-    reopened = [b for b in bills if b.status == "open" and loaded.status.get(b.code) == "completed"]
-    finished = [b for b in bills if b.status == "completed" and loaded.status.get(b.code) != "completed"]
-    edited = [b for b in bills if b.id is not None and loaded.texts.get(b.code) != (b.destination, b.vehicle)]
-
-    await store.delete_bill_parents(conn, left_bill)  # type: ignore[arg-type]
-    await store.set_bill_status(conn, reopened, now)
-    await store.delete_links(conn, unlinked)  # type: ignore[arg-type]
-    await store.delete_bags(conn, [b.id for b in world.deleted if b.id is not None])
-    new_bags = [bag for bag in bags.values() if bag.id is None]
-    new_bills = [bill for bill in bills if bill.id is None]
-    await store.insert_bags(conn, new_bags, [creator.get(b.code) for b in new_bags], now)
-    await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
-    await store.set_areas(conn, moved)
-    await store.set_bill_text(conn, edited)
-    await store.insert_links(
-        conn, [(b.id, bags[b.parent].id, *changed_by[b.code]) for b in linked]  # type: ignore[index,misc]
-    )
-    await store.insert_bill_parents(
-        conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
-    )
-    await store.set_bill_status(conn, finished, now)
-
-
-async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
-                      formats: tuple[ParentFormat, ...], now: datetime) -> tuple[list[Result], Committed]:
-    """Apply `subs` in order inside the caller's transaction; return each one's result."""
+    `sequence=False` leaves the batch's place in commit order (`Committed.seq`) to the caller, who
+    takes it just before committing (a group of batches in one transaction holds the commit clock
+    only at its end); such a batch changed something exactly when it has events.
+    """
     results: list[Result | None] = [None] * len(subs)
     last_seq = await store.lock_devices(conn, sorted({s.device for s in subs}))
     recorded = await store.recorded_results(
@@ -335,7 +354,12 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
         return [r for r in results if r is not None], Committed(at=now)
     applying = [subs[i] for i in fresh]
     world = await _load_world(conn, applying, formats, now)
-    loaded = Loaded.of(world)
+    before_id = {code: bag.id for code, bag in world.bags.items()}
+    before_parent = {code: bag.parent for code, bag in world.bags.items()}
+    before_bill = {code: bag.bill for code, bag in world.bags.items()}
+    before_area = {code: bag.area for code, bag in world.bags.items()}
+    before_status = {code: bill.status for code, bill in world.bills.items()}
+    before_text = {code: (bill.destination, bill.vehicle) for code, bill in world.bills.items()}
     creator: dict[str, int] = {}
     # Who made each link or bill addition, and when: one microsecond apart in batch order, so that
     # an operator's last action is known even among several of theirs in one batch.
@@ -345,6 +369,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     # so that it names who made it and when, which later undos read.
     relinked: set[str] = set()
     rebilled: set[str] = set()
+    return_writes = _ReturnWrites()
     committed = Committed(at=now)
     scans: list[tuple[Any, ...]] = []
     minute = _minute(now)
@@ -375,6 +400,11 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
                 relinked.add(op.code)
             elif isinstance(op, rules.AddToBill):
                 rebilled.add(op.parent)
+            elif isinstance(op, rules.RETURN_OPERATIONS):
+                when = now + timedelta(microseconds=i)
+                for parent in _note_return(return_writes, world, op, outcome, sub.actor.user_id, when):
+                    changed_by[parent] = (sub.actor.user_id, when)
+                    rebilled.add(parent)
             if isinstance(op, rules.ScanChild):
                 counted.counted_now(("link", op.code))
                 if outcome.data["complete"]:
@@ -411,14 +441,56 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
                                for (shift_minute, shift_area), values in shifts.items()]
         committed.events.append(event)
 
-    await _write_effects(conn, world, loaded, creator, changed_by, relinked, rebilled, now)
+    bags = world.bags
+
+    def now_parent(code: str) -> str | None:
+        bag = bags.get(code)
+        return bag.parent if bag is not None and bag.id == before_id[code] else None
+
+    def now_bill(code: str) -> str | None:
+        bag = bags.get(code)
+        return bag.bill if bag is not None and bag.id == before_id[code] else None
+
+    left_bill = [before_id[code] for code, bill in before_bill.items()
+                 if bill and (now_bill(code) != bill or code in rebilled)]
+    joined_bill = [b for b in bags.values() if b.bill and (before_bill.get(b.code) != b.bill or b.code in rebilled)]
+    unlinked = [before_id[code] for code, parent in before_parent.items()
+                if parent and (now_parent(code) != parent or code in relinked)]
+    linked = [b for b in bags.values() if b.parent and (before_parent.get(b.code) != b.parent or b.code in relinked)]
+    moved = [(b.id, b.area) for b in bags.values() if b.id is not None and before_area.get(b.code) != b.area]
+    reopened = [b for b in world.bills.values() if b.status == "open" and before_status.get(b.code) == "completed"]
+    finished = [b for b in world.bills.values() if b.status == "completed" and before_status.get(b.code) != "completed"]
+    edited = [b for b in world.bills.values()
+              if b.id is not None and before_text.get(b.code) != (b.destination, b.vehicle)]
+
+    await _write_returns(conn, world, return_writes, now)
+    await store.delete_bill_parents(conn, left_bill)  # type: ignore[arg-type]
+    await returns_store.close_tickets(
+        conn, [(world.tickets[t].id, status, who) for t, status, who in return_writes.closed], now)  # type: ignore[misc]
+    await store.set_bill_status(conn, reopened, now)
+    await store.delete_links(conn, unlinked)  # type: ignore[arg-type]
+    await store.delete_bags(conn, [b.id for b in world.deleted if b.id is not None])
+    new_bags = [bag for bag in bags.values() if bag.id is None]
+    new_bills = [bill for bill in world.bills.values() if bill.id is None]
+    await store.insert_bags(conn, new_bags, [creator.get(b.code) for b in new_bags], now)
+    await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
+    await store.set_areas(conn, moved)
+    await store.set_bill_text(conn, edited)
+    await store.insert_links(
+        conn, [(b.id, bags[b.parent].id, *changed_by[b.code]) for b in linked]  # type: ignore[index,misc]
+    )
+    await store.insert_bill_parents(
+        conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
+    )
+    await store.set_bill_status(conn, finished, now)
     await store.record_scans(conn, scans)
     await store.advance_devices(conn, devices, now)
     await store.add_stats(conn, stats)
     await insert_audits(conn, audits, now)
 
-    committed.bags = list(world.bags.values())
+    committed.bags = list(bags.values())
     committed.bills = list(world.bills.values())
     committed.forget = sorted({bag.code for bag in world.deleted} | corrected)
-    committed.seq = await store.next_commit_seq(conn)
+    if sequence:
+        committed.seq = await store.next_commit_seq(conn)
     return [r for r in results if r is not None], committed

@@ -60,6 +60,13 @@ class Code(enum.StrEnum):
     BAG_NOT_EMPTY = "BAG_NOT_EMPTY"
     BAG_IN_PARENT = "BAG_IN_PARENT"
     BAG_ON_BILL = "BAG_ON_BILL"
+    # Returns
+    INVALID_RETURN = "INVALID_RETURN"
+    UNKNOWN_RETURN = "UNKNOWN_RETURN"
+    RETURN_NOT_OPEN = "RETURN_NOT_OPEN"
+    RETURN_EMPTY = "RETURN_EMPTY"
+    ALREADY_RETURNED = "ALREADY_RETURNED"
+    PARENT_ON_RETURN = "PARENT_ON_RETURN"
     # Transient
     CONFLICT = "CONFLICT"
     RETRY = "RETRY"
@@ -116,6 +123,12 @@ CODES: dict[Code, CodeInfo] = {
     Code.BAG_NOT_EMPTY: CodeInfo("This parent bag holds child bags; take them out before deleting it."),
     Code.BAG_IN_PARENT: CodeInfo("This bag is inside a parent bag; take it out before deleting it."),
     Code.BAG_ON_BILL: CodeInfo("This parent bag is on a bill; take it off the bill before deleting it."),
+    Code.INVALID_RETURN: CodeInfo("This is not a valid return ticket number."),
+    Code.UNKNOWN_RETURN: CodeInfo("There is no return ticket with this number."),
+    Code.RETURN_NOT_OPEN: CodeInfo("This return ticket is already finalised or cancelled."),
+    Code.RETURN_EMPTY: CodeInfo("A return ticket needs at least one parent bag before it can be finalised."),
+    Code.ALREADY_RETURNED: CodeInfo("This parent bag is already on an open return ticket."),
+    Code.PARENT_ON_RETURN: CodeInfo("This parent bag is on an open return ticket; finalise or cancel it first."),
     Code.CONFLICT: CodeInfo("Another scanner changed this bag at the same moment; scan again."),
     Code.RETRY: CodeInfo("The hub could not save this scan just now; it will be sent again.", retry=True),
     Code.RATE_LIMITED: CodeInfo("Too many scans at once; this one will be sent again in a moment.", retry=True),
@@ -184,6 +197,24 @@ class ApiCode(enum.StrEnum):
     UNKNOWN_USER = "UNKNOWN_USER"
     UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
     UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+    # Records
+    UNKNOWN_BAG = "UNKNOWN_BAG"
+    UNKNOWN_BILL = "UNKNOWN_BILL"
+    INVALID_CURSOR = "INVALID_CURSOR"
+    INVALID_FILTER = "INVALID_FILTER"
+    # Admin: users, areas, devices
+    LAST_ADMIN = "LAST_ADMIN"
+    OWN_ACCOUNT = "OWN_ACCOUNT"
+    AREA_EXISTS = "AREA_EXISTS"
+    INVALID_AREA = "INVALID_AREA"
+    # Transfer (imports and exports)
+    IMPORT_UNREADABLE = "IMPORT_UNREADABLE"
+    IMPORT_COLUMNS = "IMPORT_COLUMNS"
+    IMPORT_EMPTY = "IMPORT_EMPTY"
+    IMPORT_TOO_MANY_ROWS = "IMPORT_TOO_MANY_ROWS"
+    UNKNOWN_IMPORT = "UNKNOWN_IMPORT"
+    # Returns
+    UNKNOWN_RETURN = "UNKNOWN_RETURN"
 
     @property
     def status(self) -> int:
@@ -218,4 +249,18 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.UNKNOWN_USER: ApiInfo(404, "There is no such user."),
     ApiCode.UNKNOWN_TOKEN: ApiInfo(404, "There is no such live wall-screen token."),
     ApiCode.UNKNOWN_DEVICE: ApiInfo(404, "No user holds this scanner device."),
+    ApiCode.UNKNOWN_BAG: ApiInfo(404, "There is no bag with this code."),
+    ApiCode.UNKNOWN_BILL: ApiInfo(404, "There is no bill with this number."),
+    ApiCode.INVALID_CURSOR: ApiInfo(400, "The page cursor is not one this list gave out; start again from page 1."),
+    ApiCode.INVALID_FILTER: ApiInfo(400, "A filter of the list is not valid."),
+    ApiCode.LAST_ADMIN: ApiInfo(409, "This is the last active admin; make another admin first."),
+    ApiCode.OWN_ACCOUNT: ApiInfo(403, "You cannot change your own role or deactivate yourself."),
+    ApiCode.AREA_EXISTS: ApiInfo(409, "A dispatch area with this name already exists."),
+    ApiCode.INVALID_AREA: ApiInfo(400, "An area name is 2 to 40 characters of a-z 0-9 _, starting with a letter."),
+    ApiCode.IMPORT_UNREADABLE: ApiInfo(400, "The file is neither UTF-8 CSV nor an Excel workbook the hub can read."),
+    ApiCode.IMPORT_COLUMNS: ApiInfo(400, "The file's first row does not name the columns this import needs."),
+    ApiCode.IMPORT_EMPTY: ApiInfo(400, "The file has no rows to import."),
+    ApiCode.IMPORT_TOO_MANY_ROWS: ApiInfo(400, "The file has more rows than one import may hold; split it."),
+    ApiCode.UNKNOWN_IMPORT: ApiInfo(404, "There is no such import."),
+    ApiCode.UNKNOWN_RETURN: ApiInfo(404, "There is no return ticket with this number."),
 }

@@ -69,7 +69,17 @@ class Fanout:
 
     def snapshot(self, scope: Scope) -> dict[str, Any]:
         assert self.state is not None
-        return {**self.state.snapshot(scope), "online": self._online(scope), "stale": self.stale}
+        return {**self.state.snapshot(scope), "online": self._online(scope), "stale": self.stale,
+                "names": self.state.names}
+
+    def device_renamed(self, device: str, name: str | None) -> None:
+        """An admin named a device (None: took its name away), on any hub: every dashboard is told."""
+        if self.state is not None:
+            if name is None:
+                self.state.names.pop(device, None)
+            else:
+                self.state.names[device] = name
+        self._broadcast(lambda scope: {"t": "names", "names": {device: name}})
 
     def on_batch(self, batch: dict[str, Any]) -> None:
         """A committed batch from any hub; applied now if it is the next seq, else held for the gap."""

@@ -88,6 +88,8 @@ class LiveState:
     parents: dict[str, dict[str, Any]] = field(default_factory=dict)
     bills: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
+    names: dict[str, str] = field(default_factory=dict)
+    """device -> the name an admin gave it (only named devices), shown instead of the id."""
 
     def apply(self, batch: dict[str, Any]) -> Change:
         """Move the state from seq S to S+1 with one committed batch (a broker publication)."""

@@ -213,6 +213,21 @@ def parse_operation(message: dict[str, Any], seq: int) -> Operation:
         return rules.FinishBill(_code(message, "bill", seq))
     if kind == "bill_reopen":
         return rules.ReopenBill(_code(message, "bill", seq))
+    if isinstance(kind, str) and kind.startswith("return_"):
+        return _return_operation(kind, message, seq)
+    raise ProtocolError(f"unknown op {shown(kind)}", seq)
+
+
+def _return_operation(kind: str, message: dict[str, Any], seq: int) -> Operation:
+    """The return-ticket ops: each names its `ticket`; `return_add` also the `parent` that came back."""
+    if kind == "return_open":
+        return rules.ReturnOpen(_code(message, "ticket", seq), _area(message, seq))
+    if kind == "return_add":
+        return rules.ReturnAdd(_code(message, "ticket", seq), _code(message, "parent", seq))
+    if kind == "return_finish":
+        return rules.ReturnFinish(_code(message, "ticket", seq))
+    if kind == "return_cancel":
+        return rules.ReturnCancel(_code(message, "ticket", seq))
     raise ProtocolError(f"unknown op {shown(kind)}", seq)
 
 

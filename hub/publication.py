@@ -18,6 +18,8 @@ logger = logging.getLogger("tracetrack.publication")
 
 BATCHES = "batches"
 PRESENCE = "presence"
+DEVICE_NAMES = "device_names"
+"""An admin renamed a device: `{"origin", "device", "name"}` (name null: the name was taken away)."""
 QUEUE_LIMIT = 1000
 
 

@@ -168,7 +168,7 @@ def test_a_dispatcher_watches_only_their_own_area(client: TestClient) -> None:
         assert snapshot["t"] == "snapshot" and snapshot["scope"] == "area:lucknow"
         assert other.receive()["scope"] == "area:indore"
         bill_snapshot = bill.receive()
-        assert set(bill_snapshot) == {"t", "seq", "scope", "bills", "events", "online", "stale"}
+        assert set(bill_snapshot) == {"t", "seq", "scope", "bills", "events", "online", "stale", "names"}
         assert bill_snapshot["scope"] == "bill:LUCK-1" and [b["code"] for b in bill_snapshot["bills"]] == ["LUCK-1"]
         assert bill_snapshot["online"] == []
 
@@ -272,7 +272,7 @@ def test_snapshot_and_deltas_are_exact_in_both_formats(client: TestClient) -> No
         assert isinstance(packed.frames[0], bytes)
         assert text.receive() == first and isinstance(text.frames[0], str)
         assert set(first) == {"t", "seq", "scope", "day", "counters", "areas", "scanners", "per_minute",
-                              "parents", "bills", "events", "online", "stale"}
+                              "parents", "bills", "events", "online", "stale", "names"}
         assert first["stale"] is False and first["counters"] == ZERO
         with Scanner(client, dispatcher.token) as scanner:
             fill_mini_parent(scanner, "M444-00001", "JA")

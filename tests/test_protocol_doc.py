@@ -89,7 +89,8 @@ def test_the_document_states_the_limits_the_hub_enforces(stated: str) -> None:
 def test_every_op_and_its_fields_are_documented() -> None:
     documented = {row[0].strip("`"): row[1] for row in table(section(4), "`op`")}
     assert set(documented) == {op.op for op in (rules.ScanParent, rules.ScanChild, rules.Undo, rules.CreateBill,
-                                                rules.AddToBill, rules.FinishBill, rules.ReopenBill)}
+                                                rules.AddToBill, rules.FinishBill, rules.ReopenBill,
+                                                *rules.RETURN_OPERATIONS)}
     assert "`area`" in documented["parent"] and "`area`" in documented["bill_create"]
 
 

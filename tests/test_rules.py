@@ -30,6 +30,10 @@ from hub.domain.rules import (
     Outcome,
     ReassignArea,
     ReopenBill,
+    ReturnAdd,
+    ReturnCancel,
+    ReturnFinish,
+    ReturnOpen,
     Role,
     ScanChild,
     ScanParent,
@@ -489,6 +493,107 @@ SCENARIOS += [
     Scenario("a vehicle of 201 characters in an edit", Code.INVALID_BILL, BINA, EditBill("B1", vehicle="v" * 201),
              {"reason": "the vehicle is longer than 200 characters"}, open_bill),
 ]
+# --- return tickets ---------------------------------------------------------------------------
+
+
+def ticket_view(code: str, count: int, status: str = "open", area: str = "lucknow") -> dict[str, Any]:
+    return {"ticket": code, "area": area, "status": status, "count": count}
+
+
+def open_ticket(world: World) -> None:
+    """SB00001 is on completed bill B1 (capacity 2); return ticket R1 is open in lucknow."""
+    parent_on_completed_bill(world)
+    ok(world, BINA, ReturnOpen("R1"))
+
+
+def returned_one(world: World) -> None:
+    open_ticket(world)
+    ok(world, BINA, ReturnAdd("R1", "SB00001"))
+
+
+def finalised_one(world: World) -> None:
+    returned_one(world)
+    ok(world, BINA, ReturnFinish("R1"))
+
+
+def returned_then_bill_filled(world: World) -> None:
+    """B1 (capacity 1) gave SB00001 back to R1, was reopened and took M444-00001 in its place."""
+    full_bill_and_another_full_parent(world)
+    ok(world, BINA, FinishBill("B1"))
+    ok(world, BINA, ReturnOpen("R1"))
+    ok(world, BINA, ReturnAdd("R1", "SB00001"))
+    ok(world, BINA, ReopenBill("B1"))
+    ok(world, BINA, AddToBill("B1", "M444-00001"))
+
+
+TICKET_NUMBER = {"reason": "a return ticket number is 1-40 characters of A-Z 0-9 / _ -, "
+                           "starting with a letter or digit"}
+
+SCENARIOS.extend([
+    Scenario("a biller opens a return ticket", Code.OK, BINA, ReturnOpen("R1"),
+             {**ticket_view("R1", 0), "created": True}),
+    Scenario("an admin opens a ticket in the area named", Code.OK, ROOT, ReturnOpen("R1", "indore"),
+             {**ticket_view("R1", 0, area="indore"), "created": True}, with_areas),
+    Scenario("an open ticket scanned again resumes", Code.OK, BINA, ReturnOpen("R1"),
+             {**ticket_view("R1", 1), "created": False}, returned_one),
+    Scenario("a parent comes back off its completed bill", Code.OK, BINA, ReturnAdd("R1", "SB00001"),
+             {**ticket_view("R1", 1), "parent": "SB00001",
+              "from_bill": bill_view("B1", 0, 2, "completed", 0, 0)}, open_ticket),
+    Scenario("a finalised ticket", Code.OK, BINA, ReturnFinish("R1"), ticket_view("R1", 1, "finalised"),
+             returned_one),
+    Scenario("a cancel puts the parent back onto its completed bill", Code.OK, BINA, ReturnCancel("R1"),
+             {**ticket_view("R1", 1, "cancelled"), "bills": [bill_view("B1", 1, 2, "completed", 30, 30)]},
+             returned_one),
+    Scenario("an empty ticket is cancelled", Code.OK, ANU, ReturnCancel("R1"),
+             {**ticket_view("R1", 0, "cancelled"), "bills": []}, open_ticket),
+    Scenario("a finalised return's parent goes on another bill", Code.OK, BINA, AddToBill("B2", "SB00001"),
+             {**bill_view("B2", 1, 3, "open", 30, 30), "parent": "SB00001"},
+             lambda world: (finalised_one(world), ok(world, BINA, CreateBill("B2", 3)))),
+    Scenario("a dispatcher opens no ticket", Code.FORBIDDEN, RAVI, ReturnOpen("R1")),
+    Scenario("a dispatcher returns nothing", Code.FORBIDDEN, RAVI, ReturnAdd("R1", "SB00001"), {}, open_ticket),
+    Scenario("a ticket number with a bad character", Code.INVALID_RETURN, BINA, ReturnOpen("R!"), TICKET_NUMBER),
+    Scenario("a parent's label as a ticket number", Code.INVALID_RETURN, BINA, ReturnOpen("SB00001"),
+             {"reason": "a return ticket number cannot be a bag code (SB00001 is a standard parent bag)"}),
+    Scenario("a parent onto a ticket never opened", Code.UNKNOWN_RETURN, BINA, ReturnAdd("R9", "SB00001"),
+             {"ticket": "R9"}, parent_on_completed_bill),
+    Scenario("finalising a ticket number that cannot exist", Code.UNKNOWN_RETURN, BINA, ReturnFinish("-R")),
+    Scenario("another area's ticket", Code.WRONG_AREA, IRA, ReturnAdd("R1", "SB00001"), {"area": "lucknow"},
+             open_ticket),
+    Scenario("another area's parent onto a ticket", Code.WRONG_AREA, ROOT, ReturnAdd("R1", "SB00009"),
+             {"area": "indore"}, lambda world: (fill(world, IQBAL, "SB00009"), open_ticket(world))),
+    Scenario("a biller names another area for a ticket", Code.WRONG_AREA, BINA, ReturnOpen("R1", "indore"),
+             {"area": "indore"}),
+    Scenario("an admin without an area names none", Code.AREA_REQUIRED, ROOT, ReturnOpen("R1")),
+    Scenario("a parent onto a finalised ticket", Code.RETURN_NOT_OPEN, BINA, ReturnAdd("R1", "SB00001"),
+             {"ticket": "R1", "status": "finalised"}, finalised_one),
+    Scenario("a cancelled ticket opened again", Code.RETURN_NOT_OPEN, BINA, ReturnOpen("R1"),
+             {"ticket": "R1", "status": "cancelled"},
+             lambda world: (open_ticket(world), ok(world, BINA, ReturnCancel("R1")))),
+    Scenario("an empty ticket finalised", Code.RETURN_EMPTY, BINA, ReturnFinish("R1"), {"ticket": "R1"}, open_ticket),
+    Scenario("a parent on no bill returned", Code.NOT_ON_BILL, BINA, ReturnAdd("R1", "M444-00001"),
+             {"parent": "M444-00001"}, lambda world: (open_ticket(world), full_mini_parent(world))),
+    Scenario("a parent never scanned returned", Code.UNKNOWN_PARENT, BINA, ReturnAdd("R1", "SB00077"),
+             {"parent": "SB00077"}, open_ticket),
+    Scenario("a child returned", Code.NOT_A_PARENT, BINA, ReturnAdd("R1", "C0001"), {}, open_ticket),
+    Scenario("a parent returned twice", Code.ALREADY_RETURNED, BINA, ReturnAdd("R1", "SB00001"),
+             {"parent": "SB00001", "ticket": "R1"}, returned_one),
+    Scenario("a returned parent onto another ticket", Code.ALREADY_RETURNED, BINA, ReturnAdd("R2", "SB00001"),
+             {"parent": "SB00001", "ticket": "R1"},
+             lambda world: (returned_one(world), ok(world, BINA, ReturnOpen("R2")))),
+    Scenario("a parent on an open ticket onto a bill", Code.PARENT_ON_RETURN, BINA, AddToBill("B2", "SB00001"),
+             {"ticket": "R1"}, lambda world: (returned_one(world), ok(world, BINA, CreateBill("B2", 3)))),
+    Scenario("a take-out from a parent on an open ticket", Code.PARENT_ON_RETURN, ROOT, TakeOut("CSB00001000"),
+             {"ticket": "R1"}, returned_one),
+    Scenario("a reassign of a parent on an open ticket", Code.PARENT_ON_RETURN, ROOT,
+             ReassignArea("SB00001", "indore"), {"ticket": "R1"},
+             lambda world: (returned_one(world), with_areas(world))),
+    Scenario("a cancel when a returned parent lost a child", Code.PARENT_INCOMPLETE, BINA, ReturnCancel("R1"),
+             parent_view("SB00001", 29, 30),
+             lambda world: (returned_one(world), ok(world, RAVI, Undo("CSB00001029")))),
+    Scenario("a cancel onto a bill filled meanwhile", Code.BILL_FULL, BINA, ReturnCancel("R1"),
+             {"parent": "SB00001", **bill_view("B1", 1, 1, "open", 15, 15)}, returned_then_bill_filled),
+])
+
 
 def test_every_code_the_rules_can_answer_has_a_scenario() -> None:
     assert {s.code for s in SCENARIOS} == set(Code) - NOT_FROM_RULES
@@ -507,7 +612,7 @@ def test_scenario(scenario: Scenario) -> None:
     if scenario.code is not Code.OK:
         assert world == before, "a rejected operation changed the world"
     else:
-        assert world != before or isinstance(scenario.op, ScanParent)
+        assert world != before or isinstance(scenario.op, (ScanParent, ReturnOpen))
 
 
 @pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.code is not Code.OK],

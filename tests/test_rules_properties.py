@@ -77,7 +77,10 @@ HOUR = timedelta(hours=1)
 CORRECTION_CODES = {Code.UNKNOWN_BAG, Code.NOT_IN_PARENT, Code.NOT_ON_BILL, Code.SAME_AREA, Code.BAG_NOT_EMPTY,
                     Code.BAG_IN_PARENT, Code.BAG_ON_BILL}
 RULE_CODES = set(Code) - {Code.BAD_REQUEST, Code.STALE_SEQ, Code.SEQ_TOO_FAR, Code.DEVICE_TAKEN, Code.CONFLICT,
-                          Code.RETRY, Code.RATE_LIMITED} - CORRECTION_CODES
+                          Code.RETRY, Code.RATE_LIMITED} - CORRECTION_CODES - {
+    # Return tickets have a model of their own: tests/test_returns_properties.py.
+    Code.INVALID_RETURN, Code.UNKNOWN_RETURN, Code.RETURN_NOT_OPEN, Code.RETURN_EMPTY, Code.NOT_ON_BILL,
+    Code.ALREADY_RETURNED, Code.PARENT_ON_RETURN}
 
 
 def kind(code: str) -> str:

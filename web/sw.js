@@ -6,11 +6,11 @@
 // query string (a wall screen's `?token=` is a secret; a page's query changes nothing it is made of:
 // offline, such a URL gets the cached copy of its page).
 
-const CACHE = "tracetrack-shell-v3"; // a new name: activating drops older caches and what they held
+const CACHE = "tracetrack-shell-v4"; // a new name: activating drops older caches and what they held
 const SHELL = [
-  "/", "/index.html", "/scanner.html", "/bills.html", "/css/app.css", "/icon.svg",
+  "/", "/index.html", "/scanner.html", "/bills.html", "/returns.html", "/css/app.css", "/icon.svg",
   "/js/bagcodes.js", "/js/bills.js", "/js/feedback.js", "/js/link.js", "/js/login.js", "/js/messages.js",
-  "/js/msgpack.js", "/js/outbox.js", "/js/pagestate.js", "/js/scanner.js", "/js/session.js", "/js/ui.js",
+  "/js/msgpack.js", "/js/nav.js", "/js/outbox.js", "/js/pagestate.js", "/js/returns.js", "/js/scanner.js", "/js/session.js", "/js/ui.js",
 ];
 const NETWORK_TIMEOUT_MS = 4000;
 const NEVER = ["/api/", "/ws/"];

@@ -50,9 +50,13 @@ async def edit(request: Request, actor: Actor) -> Response:
       "200":
         description: Edited; data is the bill with its destination and vehicle
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: "BAD_REQUEST, INVALID_TEXT, INVALID_BILL"}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a dispatcher"}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BILL: no such bill, or one of another area"}
+      "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     body = await json_object(request)
     given = {name: _field(body, name) for name in FIELDS if name in body}

@@ -44,10 +44,18 @@ async def move(request: Request, actor: Actor) -> Response:
       "200":
         description: Moved; data is the new parent's count, the child and the parent it left
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
-      "409": {$ref: "#/components/responses/Error"}
+      "400":
+        $ref: "#/components/responses/Error"
+        description: "BAD_REQUEST, INVALID_TEXT, INVALID_CODE, NOT_A_CHILD, NOT_A_PARENT"
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG, UNKNOWN_PARENT"}
+      "409":
+        $ref: "#/components/responses/Error"
+        description: "NOT_IN_PARENT, ALREADY_IN_PARENT, PARENT_ON_BILL, PARENT_FULL, WRONG_AREA"
+      "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     body = await json_object(request)
     if not strings(body, "parent"):
@@ -68,10 +76,14 @@ async def take_out(request: Request, actor: Actor) -> Response:
       "200":
         description: Taken out; data is the parent's new count and the parent it left
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
-      "409": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: "INVALID_CODE, NOT_A_CHILD"}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
+      "409": {$ref: "#/components/responses/Error", description: "NOT_IN_PARENT, PARENT_ON_BILL"}
+      "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     return await _correct(request, actor, TakeOut(_code(request)))
 
@@ -89,10 +101,14 @@ async def take_off_bill(request: Request, actor: Actor) -> Response:
       "200":
         description: Taken off; data is the bill's new count and weights
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
-      "409": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: "INVALID_CODE, NOT_A_PARENT"}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
+      "409": {$ref: "#/components/responses/Error", description: "NOT_ON_BILL, BILL_NOT_OPEN: reopen the bill first"}
+      "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     return await _correct(request, actor, TakeOffBill(_code(request)))
 
@@ -113,10 +129,18 @@ async def reassign(request: Request, actor: Actor) -> Response:
       "200":
         description: Reassigned; data names the new and the former area and the children moved
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
-      "409": {$ref: "#/components/responses/Error"}
+      "400":
+        $ref: "#/components/responses/Error"
+        description: "BAD_REQUEST, INVALID_TEXT, INVALID_CODE, NOT_A_PARENT, UNKNOWN_AREA"
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
+      "409":
+        $ref: "#/components/responses/Error"
+        description: "SAME_AREA, PARENT_ON_BILL: take it off the bill first"
+      "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     body = await json_object(request)
     if not strings(body, "area"):
@@ -137,10 +161,14 @@ async def delete(request: Request, actor: Actor) -> Response:
       "200":
         description: Deleted; data is the bag's code, kind and area
         content: {application/json: {schema: {type: object, properties: {result: {const: OK}, data: {type: object}}}}}
-      "400": {$ref: "#/components/responses/Error"}
-      "403": {$ref: "#/components/responses/Error"}
-      "404": {$ref: "#/components/responses/Error"}
-      "409": {$ref: "#/components/responses/Error"}
+      "400": {$ref: "#/components/responses/Error", description: "INVALID_CODE"}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: "UNKNOWN_BAG"}
+      "409": {$ref: "#/components/responses/Error", description: "BAG_NOT_EMPTY, BAG_IN_PARENT, BAG_ON_BILL"}
+      "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
+      "503":
+        $ref: "#/components/responses/Error"
+        description: "BUSY: the hub could not store it just now; send it again (with the same Idempotency-Key)"
     """
     return await _correct(request, actor, DeleteBag(_code(request)))
 

@@ -12,12 +12,40 @@ READY_TIMEOUT = 2.0
 
 
 async def health(request: Request) -> JSONResponse:
-    """The process is alive and serving; touches nothing else."""
+    """The process is alive and serving; touches nothing else.
+    ---
+    summary: Liveness probe
+    tags: [probes]
+    security: []
+    responses:
+      "200":
+        description: The process answers
+        content: {application/json: {schema: {type: object, properties: {status: {const: ok}}}}}
+    """
     return JSONResponse({"status": "ok"})
 
 
 async def ready(request: Request) -> JSONResponse:
-    """PostgreSQL and the broker both answer, within a short time limit."""
+    """PostgreSQL and the broker both answer, within a short time limit.
+    ---
+    summary: Readiness probe
+    tags: [probes]
+    security: []
+    responses:
+      "200":
+        description: PostgreSQL and the broker answer
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                status: {type: string, enum: [ok, unavailable]}
+                database: {type: string, description: '"ok" or "error: <kind>"'}
+                broker: {type: string, description: '"ok" or "error: <kind>"'}
+      "503":
+        description: PostgreSQL or the broker does not answer (same body, status "unavailable")
+        content: {application/json: {schema: {type: object}}}
+    """
     hub = request.app.state.hub
     checks: dict[str, str] = {}
     try:

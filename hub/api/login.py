@@ -44,6 +44,40 @@ async def login(request: Request) -> Response:
     """Check the password, open a session and set its cookie; one answer for every wrong password.
 
     Too many failed attempts (see `hub.loginguard`) are answered 429 before any password is checked.
+    ---
+    summary: Log in
+    tags: [session]
+    security: []
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [username, password]
+            properties: {username: {type: string}, password: {type: string}}
+    responses:
+      "200":
+        description: Logged in; the tt_session cookie is set
+        headers:
+          Set-Cookie: {description: The session cookie, schema: {type: string}}
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                user:
+                  type: object
+                  properties:
+                    id: {type: integer}
+                    username: {type: string}
+                    role: {type: string, enum: [admin, biller, dispatcher]}
+                    area: {type: [string, "null"]}
+                home: {type: string, description: The page for the user's role}
+      "400": {$ref: "#/components/responses/Error", description: "BAD_REQUEST, INVALID_TEXT"}
+      "401": {$ref: "#/components/responses/Error", description: "INVALID_LOGIN: wrong username or password"}
+      "429": {$ref: "#/components/responses/Error", description: "RATE_LIMITED: too many attempts; see Retry-After"}
+      "503": {$ref: "#/components/responses/Error", description: "BUSY: password checks are queued full"}
     """
     body = await json_object(request)
     if not strings(body, "username", "password"):
@@ -73,7 +107,16 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """Revoke this session and clear the cookie; harmless without one."""
+    """Revoke this session and clear the cookie; harmless without one.
+    ---
+    summary: Log out
+    tags: [session]
+    security: []
+    responses:
+      "200":
+        description: The session and its open websockets have ended
+        content: {application/json: {schema: {type: object, properties: {ok: {const: true}}}}}
+    """
     token = request.cookies.get(COOKIE_NAME)
     if token:
         await _end_session(request.app.state.hub, token)
@@ -85,6 +128,28 @@ async def logout(request: Request) -> Response:
 
 @requires()
 async def me(request: Request, actor: Actor) -> Response:
+    """Who the session belongs to.
+    ---
+    summary: The logged-in user
+    tags: [session]
+    responses:
+      "200":
+        description: The session's user and the page for their role
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                user:
+                  type: object
+                  properties:
+                    id: {type: integer}
+                    username: {type: string}
+                    role: {type: string, enum: [admin, biller, dispatcher]}
+                    area: {type: [string, "null"]}
+                home: {type: string}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+    """
     return JSONResponse({"user": user_json(actor), "home": HOME[actor.role]})
 
 

@@ -19,6 +19,18 @@ from hub.codes import ApiCode
 
 
 async def scrape(request: Request) -> Response:
+    """The Prometheus metrics of every worker of this hub.
+    ---
+    summary: Prometheus metrics
+    tags: [meta]
+    security: [{metricsToken: []}]
+    responses:
+      "200":
+        description: The Prometheus text format (docs/operations.md lists the metrics)
+        content: {text/plain: {schema: {type: string}}}
+      "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED: no or a wrong token"}
+      "404": {$ref: "#/components/responses/Error", description: "NOT_FOUND: METRICS_TOKEN is unset"}
+    """
     hub = request.app.state.hub
     token = hub.settings.metrics_token
     if token is None:

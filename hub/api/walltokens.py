@@ -41,7 +41,39 @@ def _expires_days(body: dict[str, Any]) -> int | None | str:
 
 @requires(Role.ADMIN)
 async def issue(request: Request, actor: Actor) -> Response:
-    """Admin: a new wall-screen token; the answer is the only time the token is shown."""
+    """Admin: a new wall-screen token; the answer is the only time the token is shown.
+    ---
+    summary: Issue a wall-screen token
+    tags: [wall-tokens]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [label]
+            properties:
+              label: {type: string, minLength: 1, maxLength: 100}
+              area: {type: [string, "null"], description: One area, or null for every area}
+              expires_days: {type: [integer, "null"], minimum: 1, maximum: 3650}
+    responses:
+      "201":
+        description: Issued; the token is shown only here
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                id: {type: integer}
+                label: {type: string}
+                area: {type: [string, "null"]}
+                expires_at: {type: [string, "null"], format: date-time}
+                token: {type: string}
+                url: {type: string, description: The dashboard link with the token}
+      "400": {$ref: "#/components/responses/Error", description: "BAD_REQUEST, INVALID_TEXT, UNKNOWN_AREA"}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+    """
     body = await json_object(request)
     if not isinstance(body.get("label"), str) or not (body.get("area") is None or isinstance(body["area"], str)):
         return api_error(ApiCode.BAD_REQUEST, 'Send JSON with a "label" string and an "area" string or null.')
@@ -67,6 +99,33 @@ async def issue(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def listing(request: Request, actor: Actor) -> Response:
+    """Admin: every wall-screen token ever issued (never the token itself).
+    ---
+    summary: List wall-screen tokens
+    tags: [wall-tokens]
+    responses:
+      "200":
+        description: Every token, revoked and expired ones included
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                tokens:
+                  type: array
+                  items:
+                    type: object
+                    properties:
+                      id: {type: integer}
+                      label: {type: string}
+                      area: {type: [string, "null"]}
+                      created_at: {type: string, format: date-time}
+                      expires_at: {type: [string, "null"], format: date-time}
+                      expired: {type: boolean}
+                      revoked: {type: boolean}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+    """
     rows = await store.list_all(request.app.state.hub.pool)
     return JSONResponse({"tokens": [{**view(r), "created_at": r["created_at"].isoformat(),
                                      "expires_at": None if r["expires_at"] is None else r["expires_at"].isoformat(),
@@ -76,7 +135,21 @@ async def listing(request: Request, actor: Actor) -> Response:
 
 @requires(Role.ADMIN)
 async def revoke(request: Request, actor: Actor) -> Response:
-    """Admin: revoke a token; screens using it close now, here and (through the broker) on other hubs."""
+    """Admin: revoke a token; screens using it close now, here and (through the broker) on other hubs.
+    ---
+    summary: Revoke a wall-screen token
+    tags: [wall-tokens]
+    parameters:
+      - {name: token_id, in: path, required: true, schema: {type: integer, minimum: 1}}
+    responses:
+      "200":
+        description: Revoked; dashboards open with it close, on every hub
+        content: {application/json: {schema: {type: object, properties: {revoked: {type: integer}}}}}
+      "400": {$ref: "#/components/responses/Error", description: INVALID_ID}
+      "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
+      "404": {$ref: "#/components/responses/Error", description: UNKNOWN_TOKEN}
+    """
     hub = request.app.state.hub
     token_id = path_id(request, "token_id")
     async with hub.pool.acquire() as conn, conn.transaction():

@@ -172,21 +172,61 @@ CORRECTIONS = (MoveChild, TakeOut, TakeOffBill, ReassignArea, DeleteBag)
 Audited = Correction | EditBill
 AUDITED = (*CORRECTIONS, EditBill)
 
+
+
+@dataclass(frozen=True)
+class ReturnOpen:
+    """Open a return ticket in the operator's area (or the one an admin names), or resume an open one."""
+
+    code: str
+    area: str | None = None
+    op = "return_open"
+
+
+@dataclass(frozen=True)
+class ReturnAdd:
+    """A parent came back: it goes onto the open ticket and off its bill."""
+
+    ticket: str
+    parent: str
+    op = "return_add"
+
+
+@dataclass(frozen=True)
+class ReturnFinish:
+    """Finalise a ticket: its parents stay off their bills, free to go on another."""
+
+    ticket: str
+    op = "return_finish"
+
+
+@dataclass(frozen=True)
+class ReturnCancel:
+    """Cancel a ticket: every parent on it goes back onto the bill it came off."""
+
+    ticket: str
+    op = "return_cancel"
+
+
+ReturnOperation = ReturnOpen | ReturnAdd | ReturnFinish | ReturnCancel
 Operation = (ScanParent | ScanChild | Undo | CreateBill | AddToBill | FinishBill | ReopenBill
-             | MoveChild | TakeOut | TakeOffBill | ReassignArea | DeleteBag | EditBill)
+             | MoveChild | TakeOut | TakeOffBill | ReassignArea | DeleteBag | EditBill | ReturnOperation)
+RETURN_OPERATIONS = (ReturnOpen, ReturnAdd, ReturnFinish, ReturnCancel)
 
 
 def operation_code(op: Operation) -> str:
-    """The bag or bill code an operation is about (recorded as the scan's `code`)."""
-    if isinstance(op, (AddToBill,)):
+    """The bag, bill or ticket code an operation is about (recorded as the scan's `code`)."""
+    if isinstance(op, (AddToBill, ReturnAdd)):
         return op.parent
     if isinstance(op, (FinishBill, ReopenBill, EditBill)):
         return op.bill
+    if isinstance(op, (ReturnFinish, ReturnCancel)):
+        return op.ticket
     return op.code
 
 
 def operation_target(op: Operation, outcome: Outcome | None = None) -> str:
-    """The parent, bill or area an operation names (recorded as the scan's `target`).
+    """The parent, bill, area or return ticket an operation names (recorded as the scan's `target`).
 
     A take-out or take-off names the parent or bill the bag left, which only `apply` knows: its
     outcome says (`left`)."""
@@ -198,6 +238,8 @@ def operation_target(op: Operation, outcome: Outcome | None = None) -> str:
         return op.bill
     if isinstance(op, ReassignArea):
         return op.area
+    if isinstance(op, ReturnAdd):
+        return op.ticket
     return ""
 
 
@@ -241,6 +283,17 @@ class Bill:
     expected_kg: Decimal = Decimal(0)
 
 
+@dataclass
+class Ticket:
+    """A return ticket: `parents` maps each parent returned on it to the bill it came off."""
+
+    code: str
+    area: str
+    id: int | None = None
+    status: str = "open"
+    parents: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class LastAction:
     """An operator's most recent link or bill addition that is still in effect."""
@@ -257,6 +310,8 @@ class World:
     `last_action` holds, per user id, their last undoable action; a user missing from it has none
     loaded, and such a user's undo is answered NOTHING_TO_UNDO. `areas` holds the dispatch areas that
     exist, at least those the operations name. `deleted` collects the bags deleted, in order.
+    `tickets` holds the return tickets the operations name; `returning` maps parents on an open
+    ticket to that ticket, at least those the operations put on a bill or return.
     """
 
     formats: tuple[ParentFormat, ...]
@@ -265,6 +320,8 @@ class World:
     bills: dict[str, Bill] = field(default_factory=dict)
     last_action: dict[int, LastAction | None] = field(default_factory=dict)
     areas: set[str] = field(default_factory=set)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    returning: dict[str, str] = field(default_factory=dict)
     deleted: list[Bag] = field(default_factory=list)
 
     def children(self, parent: str) -> list[Bag]:
@@ -313,6 +370,8 @@ def validate(actor: Actor, op: Operation, formats: tuple[ParentFormat, ...]) -> 
     The hub's session runs this at the edge for an instant answer; `apply` runs it again, so a rule
     exists once.
     """
+    if isinstance(op, RETURN_OPERATIONS):
+        return _validate_return(actor, op, formats)
     if isinstance(op, ScanParent):
         return _check_parent_code(op.code, formats) or _check_named_area(actor, op.area)
     if isinstance(op, CORRECTIONS) and actor.role is not Role.ADMIN:
@@ -533,6 +592,8 @@ def _add_to_bill(world: World, actor: Actor, op: AddToBill) -> Outcome:
         return _reject(Code.WRONG_AREA, area=parent.area)
     if parent.bill is not None:
         return _reject(Code.ALREADY_ON_BILL, bill=parent.bill)
+    if parent.code in world.returning:
+        return _reject(Code.PARENT_ON_RETURN, ticket=world.returning[parent.code])
     if bill.status != "open":
         return _reject(Code.BILL_NOT_OPEN, bill=bill.code)
     if not parent.complete:
@@ -601,6 +662,8 @@ def _child_in_parent(world: World, code: str) -> tuple[Bag, Bag] | Outcome:
     parent = world.bags[child.parent]
     if parent.bill is not None:
         return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+    if parent.code in world.returning:  # its cancel puts it back on its bill as it was
+        return _reject(Code.PARENT_ON_RETURN, ticket=world.returning[parent.code])
     return child, parent
 
 
@@ -660,6 +723,8 @@ def _reassign_area(world: World, actor: Actor, op: ReassignArea) -> Outcome:
         return _reject(Code.UNKNOWN_AREA, area=op.area)
     if parent.bill is not None:
         return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+    if parent.code in world.returning:
+        return _reject(Code.PARENT_ON_RETURN, ticket=world.returning[parent.code])
     old = parent.area
     children = world.children(parent.code)
     for bag in (parent, *children):
@@ -714,6 +779,136 @@ def audited_state(world: World, op: Audited) -> dict[str, Any] | None:
     return state
 
 
+# --- returns ----------------------------------------------------------------------------------
+
+
+def _validate_return(actor: Actor, op: ReturnOperation, formats: tuple[ParentFormat, ...]) -> Outcome | None:
+    """Returns are the billers' (and admins'): the stateless checks of a return operation."""
+    if not actor.may_bill:
+        return _reject(Code.FORBIDDEN)
+    if isinstance(op, ReturnOpen):
+        problem = _ticket_problem(op.code, formats)
+        if problem is not None:
+            return _reject(Code.INVALID_RETURN, reason=problem)
+        return _check_named_area(actor, op.area)
+    if not is_bill_code(op.ticket):
+        return _reject(Code.UNKNOWN_RETURN)
+    if isinstance(op, ReturnAdd):
+        return _check_parent_code(op.parent, formats)
+    return None
+
+
+def _ticket_problem(code: str, formats: tuple[ParentFormat, ...]) -> str | None:
+    """What is wrong with a new ticket's number, in words (numbered like bills); None when nothing is."""
+    if not is_bill_code(code):
+        return "a return ticket number is 1-40 characters of A-Z 0-9 / _ -, starting with a letter or digit"
+    fmt = parent_format(code, formats)
+    if fmt is not None:
+        return f"a return ticket number cannot be a bag code ({code} is a {fmt.name} parent bag)"
+    return None
+
+
+def _ticket_view(ticket: Ticket) -> dict[str, Any]:
+    return {"ticket": ticket.code, "area": ticket.area, "status": ticket.status, "count": len(ticket.parents)}
+
+
+def _find_ticket(world: World, actor: Actor, code: str) -> Ticket | Outcome:
+    """The named ticket, open and in the operator's area, or the rejection that says why not."""
+    ticket = world.tickets.get(code)
+    if ticket is None:
+        return _reject(Code.UNKNOWN_RETURN, ticket=code)
+    if not actor.may_enter(ticket.area):
+        return _reject(Code.WRONG_AREA, area=ticket.area)
+    if ticket.status != "open":
+        return _reject(Code.RETURN_NOT_OPEN, ticket=ticket.code, status=ticket.status)
+    return ticket
+
+
+def _return_open(world: World, actor: Actor, op: ReturnOpen) -> Outcome:
+    if op.code in world.tickets:
+        ticket = _find_ticket(world, actor, op.code)
+        if isinstance(ticket, Outcome):
+            return ticket
+        return Outcome(Code.OK, {**_ticket_view(ticket), "created": False})
+    area = _new_area(world, actor, op.area)
+    if isinstance(area, Outcome):
+        return area
+    ticket = Ticket(code=op.code, area=area)
+    world.tickets[op.code] = ticket
+    return Outcome(Code.OK, {**_ticket_view(ticket), "created": True})
+
+
+def _return_add(world: World, actor: Actor, op: ReturnAdd) -> Outcome:
+    ticket = _find_ticket(world, actor, op.ticket)
+    if isinstance(ticket, Outcome):
+        return ticket
+    parent = world.bags.get(op.parent)
+    if parent is None:
+        return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
+    if parent.area != ticket.area:
+        return _reject(Code.WRONG_AREA, area=parent.area)
+    if parent.code in world.returning:
+        return _reject(Code.ALREADY_RETURNED, parent=parent.code, ticket=world.returning[parent.code])
+    if parent.bill is None:
+        return _reject(Code.NOT_ON_BILL, parent=parent.code)
+    bill = world.bills[parent.bill]
+    _take_off_bill(bill, parent)
+    ticket.parents[parent.code] = bill.code
+    world.returning[parent.code] = ticket.code
+    for user, last in world.last_action.items():  # a bill addition taken back is no one's to undo
+        if last is not None and last.kind == "bill_add" and last.code == parent.code:
+            world.last_action[user] = None
+    return Outcome(Code.OK, {**_ticket_view(ticket), "parent": parent.code, "from_bill": _bill_view(bill)})
+
+
+def _return_finish(world: World, actor: Actor, op: ReturnFinish) -> Outcome:
+    ticket = _find_ticket(world, actor, op.ticket)
+    if isinstance(ticket, Outcome):
+        return ticket
+    if not ticket.parents:
+        return _reject(Code.RETURN_EMPTY, ticket=ticket.code)
+    ticket.status = "finalised"
+    for parent in ticket.parents:
+        world.returning.pop(parent, None)
+    return Outcome(Code.OK, _ticket_view(ticket))
+
+
+def _return_cancel(world: World, actor: Actor, op: ReturnCancel) -> Outcome:
+    ticket = _find_ticket(world, actor, op.ticket)
+    if isinstance(ticket, Outcome):
+        return ticket
+    blocked = _put_back_problem(world, ticket)
+    if blocked is not None:
+        return blocked
+    for code, bill_code in ticket.parents.items():
+        parent, bill = world.bags[code], world.bills[bill_code]
+        parent.bill = bill.code
+        bill.parent_count += 1
+        bill.actual_kg += parent.child_count
+        bill.expected_kg += parent.expected_kg
+        world.returning.pop(code, None)
+    ticket.status = "cancelled"
+    bills = sorted(set(ticket.parents.values()))
+    return Outcome(Code.OK, {**_ticket_view(ticket), "bills": [_bill_view(world.bills[b]) for b in bills]})
+
+
+def _put_back_problem(world: World, ticket: Ticket) -> Outcome | None:
+    """Why a ticket's parents cannot all go back onto their bills (changed since they were returned)."""
+    coming: dict[str, int] = {}
+    for code, bill_code in sorted(ticket.parents.items()):
+        parent, bill = world.bags[code], world.bills[bill_code]
+        if parent.bill is not None:
+            return _reject(Code.ALREADY_ON_BILL, parent=code, bill=parent.bill)
+        if parent.area != bill.area:
+            return _reject(Code.WRONG_AREA, parent=code, area=parent.area)
+        if not parent.complete:
+            return _reject(Code.PARENT_INCOMPLETE, **_parent_view(parent))
+        coming[bill_code] = coming.get(bill_code, 0) + 1
+        if bill.parent_count + coming[bill_code] > bill.capacity:
+            return _reject(Code.BILL_FULL, parent=code, **_bill_view(bill))
+    return None
+
+
 _HANDLERS: dict[type, Callable[[World, Actor, Any], Outcome]] = {
     ScanParent: _scan_parent,
     ScanChild: _scan_child,
@@ -728,4 +923,10 @@ _HANDLERS: dict[type, Callable[[World, Actor, Any], Outcome]] = {
     ReassignArea: _reassign_area,
     DeleteBag: _delete_bag,
     EditBill: _edit_bill,
+
+
+    ReturnOpen: _return_open,
+    ReturnAdd: _return_add,
+    ReturnFinish: _return_finish,
+    ReturnCancel: _return_cancel,
 }

@@ -40,6 +40,28 @@ async def find_user(db: Db, user_id: int) -> asyncpg.Record | None:
                              timeout=TIMEOUT)
 
 
+async def lock_active_admins(db: Db) -> list[int]:
+    """Lock every active admin's row, in id order, and return their ids.
+
+    Inside a transaction: a concurrent demotion waits here, and then no longer counts the admin it
+    waited for if that one was demoted meanwhile (PostgreSQL re-checks the condition on the new row).
+    """
+    rows = await db.fetch("SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id FOR UPDATE",
+                          timeout=TIMEOUT)
+    return [row["id"] for row in rows]
+
+
+async def lock_user(db: Db, user_id: int) -> asyncpg.Record | None:
+    """A user's row, locked for the rest of the transaction."""
+    return await db.fetchrow("SELECT id, username, role, area, active FROM users WHERE id = $1 FOR UPDATE",
+                             user_id, timeout=TIMEOUT)
+
+
+async def update_user(db: Db, user_id: int, role: str, area: str | None, active: bool) -> None:
+    await db.execute("UPDATE users SET role = $2, area = $3, active = $4 WHERE id = $1",
+                     user_id, role, area, active, timeout=TIMEOUT)
+
+
 async def list_users(db: Db) -> list[asyncpg.Record]:
     """Every account, with whether it is active and how many live sessions it has."""
     rows: list[asyncpg.Record] = await db.fetch(

@@ -51,10 +51,20 @@ async def release(db: Db, device: str) -> asyncpg.Record | None:
     return row
 
 
+async def rename(db: Db, device: str, name: str | None) -> tuple[bool, str | None]:
+    """Give a device a name (None: none); whether the hub knows the device, and its name before."""
+    row = await db.fetchrow(
+        """WITH old AS (SELECT device_id, name FROM devices WHERE device_id = $1 FOR UPDATE)
+           UPDATE devices d SET name = $2 FROM old WHERE d.device_id = old.device_id RETURNING old.name""",
+        device, name, timeout=TIMEOUT,
+    )
+    return (False, None) if row is None else (True, row["name"])
+
+
 async def list_bound(db: Db) -> list[asyncpg.Record]:
     """Every bound device with its owner, for the admin."""
     rows: list[asyncpg.Record] = await db.fetch(
-        """SELECT d.device_id, d.owner_id, u.username, d.last_seq, d.bound_at, d.updated_at
+        """SELECT d.device_id, d.name, d.owner_id, u.username, d.last_seq, d.bound_at, d.updated_at
              FROM devices d JOIN users u ON u.id = d.owner_id
             ORDER BY u.username, d.device_id""",
         timeout=TIMEOUT,

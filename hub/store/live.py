@@ -84,4 +84,7 @@ async def load_state(pool: asyncpg.Pool, tz: tzinfo, now: datetime) -> LiveState
                                  "area": row["area"], "op": row["op"], "code": row["code"],
                                  "target": row["target"], "result": row["result"], "data": row["detail"] or {},
                                  "at": row["at"], "client_at": row["client_at"]})
+        for row in await conn.fetch("SELECT device_id, name FROM devices WHERE name IS NOT NULL",
+                                    timeout=TIMEOUT):
+            state.names[row["device_id"]] = row["name"]
     return state

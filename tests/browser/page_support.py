@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import msgpack
 from playwright.sync_api import expect
+from websockets.sync.client import connect
 
 if TYPE_CHECKING:
     from tests.browser.conftest import LiveHub
@@ -70,3 +73,25 @@ def frozen(hub: LiveHub) -> Iterator[None]:
         yield
     finally:
         process.send_signal(signal.SIGCONT)
+
+
+def scan_ops(hub: LiveHub, token: str, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Send `ops` over a websocket of our own (a scanner device of the user whose session `token`
+    is), each numbered in turn; their acks."""
+    url = hub.url.replace("http://", "ws://") + "/ws/scan"
+    with connect(url, additional_headers={"Cookie": f"tt_session={token}"}) as ws:
+        ws.send(msgpack.packb({"t": "hello", "device": f"prep-{uuid.uuid4().hex[:8]}", "last_seq": 0}))
+        assert msgpack.unpackb(ws.recv(10))["t"] == "welcome"
+        for seq, op in enumerate(ops, 1):
+            ws.send(msgpack.packb({"t": "op", "seq": seq, **op}))
+        return [msgpack.unpackb(ws.recv(10)) for _ in ops]
+
+
+def fill_parents(hub: LiveHub, token: str, parents: dict[str, int]) -> None:
+    """Scan each parent and that many children over a websocket of our own (a dispatcher's scanner)."""
+    ops: list[dict[str, Any]] = []
+    for parent, count in parents.items():
+        ops.append({"op": "parent", "code": parent})
+        ops += [{"op": "child", "code": f"K{uuid.uuid4().hex[:10].upper()}", "parent": parent} for _ in range(count)]
+    acks = scan_ops(hub, token, ops)
+    assert all(a["code"] == "OK" for a in acks), [a for a in acks if a["code"] != "OK"]

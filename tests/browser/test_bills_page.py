@@ -11,32 +11,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import pytest
 from playwright.sync_api import expect
-from websockets.sync.client import connect
 
 from hub.codes import Code
 from tests.browser.conftest import FakeHub, LiveHub, ack
-from tests.browser.page_support import PHONE, log_in, quiet, watch_errors, wedge
+from tests.browser.page_support import PHONE, fill_parents, log_in, quiet, watch_errors, wedge
 
 pytestmark = pytest.mark.browser
-
-
-def fill_parents(hub: LiveHub, token: str, parents: dict[str, int]) -> None:
-    """Scan each parent and that many children over a websocket of our own (a dispatcher's scanner)."""
-    ops: list[dict[str, Any]] = []
-    for parent, count in parents.items():
-        ops.append({"op": "parent", "code": parent})
-        ops += [{"op": "child", "code": f"K{uuid.uuid4().hex[:10].upper()}", "parent": parent} for _ in range(count)]
-    url = hub.url.replace("http://", "ws://") + "/ws/scan"
-    with connect(url, additional_headers={"Cookie": f"tt_session={token}"}) as ws:
-        ws.send(msgpack.packb({"t": "hello", "device": f"prep-{uuid.uuid4().hex[:8]}", "last_seq": 0}))
-        assert msgpack.unpackb(ws.recv(10))["t"] == "welcome"
-        for seq, op in enumerate(ops, 1):
-            ws.send(msgpack.packb({"t": "op", "seq": seq, **op}))
-        acks = [msgpack.unpackb(ws.recv(10)) for _ in ops]
-    assert all(a["code"] == "OK" for a in acks), [a for a in acks if a["code"] != "OK"]
 
 
 def test_biller_creates_fills_finishes_and_reopens_a_bill(live_hub: LiveHub, browser: Any,
@@ -133,6 +115,24 @@ def test_biller_creates_fills_finishes_and_reopens_a_bill(live_hub: LiveHub, bro
     assert len(rows) == 1
     assert dict(rows[0]) == {"status": "open", "parent_count": 2, "destination": "Lucknow DC",
                              "vehicle": "UP32 AB 1234", "capacity": 2, "parents": sorted(full)}
+
+    # another handheld that never saw the bill opens it: the numbers come from GET /api/bills/{code}
+    other = browser.new_page(viewport=PHONE)
+    other_errors = watch_errors(other)
+    other.goto(f"{live_hub.url}/")
+    log_in(other, username, password)
+    other.wait_for_url("**/bills.html")
+    expect(other.locator("body")).to_have_attribute("data-ready", "true")
+    other.fill("#open-code", bill.lower())
+    other.press("#open-code", "Enter")
+    expect(other.locator("#bill-title")).to_have_text(bill)
+    expect(other.locator("#count")).to_have_text("2")
+    expect(other.locator("#capacity")).to_have_text("2")
+    expect(other.locator("#actual-kg")).to_have_text("30")
+    expect(other.locator("#expected-kg")).to_have_text("30")
+    expect(other.locator("#bill-route")).to_have_text("to Lucknow DC · vehicle UP32 AB 1234")
+    expect(other.locator("#bill-status")).to_have_text("OPEN")
+    assert other_errors == []
     assert errors == []
 
 

@@ -153,8 +153,9 @@ async function refreshBill(bill) {
   try {
     const response = await fetch(`/api/bills/${encodeURIComponent(bill)}`, { credentials: "same-origin", cache: "no-store" });
     if (!response.ok) return;
-    const { bill: info } = await response.json();
-    remember(bill, { ...(state.bills[bill] || {}), ...info, known: true });
+    // the parents' list is for the bill detail page; the scanner keeps the counts only
+    const { bill: { parent_count: count, parents, ...info } } = await response.json();
+    remember(bill, { ...(state.bills[bill] || {}), ...info, count, known: true });
     saveState();
     render();
   } catch {

@@ -13,6 +13,9 @@ import { DashSocket, jittered } from "./dashsocket.js";
 import { FIELDS, LiveState } from "./livestate.js";
 import { drawRateChart } from "./rate-chart.js";
 import { labelCells } from "./tables.js";
+import { el, linkOrText } from "./dom.js";
+import { billHref, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
+import { fillNav } from "./nav.js";
 
 const RENDER_MS = 120; // coalesce bursts of deltas into one repaint
 const TICK_MS = 5000; // repaint the sliding minute window even when nothing arrives
@@ -64,21 +67,6 @@ const root = document.getElementById(WALL ? "wall" : "supervisor");
 const numberFormat = new Intl.NumberFormat();
 
 // ---- helpers --------------------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function fmt(n) {
   return typeof n === "number" && Number.isFinite(n) ? numberFormat.format(n) : "–";
@@ -335,10 +323,10 @@ function renderSupervisor() {
     return el("tr", { class: live ? "online" : "offline", "data-device": s.device, "data-online": String(!!live) },
       el("td", {}, el("span", { class: "dot", title: live ? `online since ${hhmmss(live.since)}` : "offline" }),
         el("span", { class: "sr", text: live ? "online" : "offline" })),
-      el("td", { class: "mono", title: s.device, text: shortDevice(s.device) }),
-      el("td", { text: s.user || "–" }),
+      el("td", { class: "mono", title: s.device }, linkOrText(href(scansHref("device", s.device)), deviceLabel(s.device))),
+      el("td", {}, linkOrText(href(scansHref("user", s.user)), s.user || "–")),
       el("td", { text: s.area ? words(s.area) : "–" }),
-      el("td", { class: "mono", text: live && live.parent ? live.parent : "" }),
+      el("td", { class: "mono" }, live && live.parent ? linkOrText(href(lookupHref(live.parent)), live.parent) : ""),
       el("td", { class: "n", text: fmt(s.accepted ?? 0) }),
       el("td", { class: "n", text: fmt(s.rejected ?? 0) }),
       el("td", { class: "n", text: fmt(s.children_linked ?? 0) }),
@@ -348,7 +336,7 @@ function renderSupervisor() {
   // bills in progress, fullest first
   const bills = [...state.bills.values()].sort((a, b) => (b.count / b.capacity) - (a.count / a.capacity));
   fillBody(document.getElementById("bills-table"), bills.slice(0, ROWS_SHOWN).map((b) => el("tr", { "data-bill": b.code },
-    el("th", { scope: "row", class: "mono", text: b.code }),
+    el("th", { scope: "row", class: "mono" }, linkOrText(mayOpenBills() ? href(billHref(b.code)) : null, b.code)),
     el("td", { text: words(b.area) }),
     el("td", { class: "text", text: b.destination || "–" }),
     el("td", { class: "text", text: b.vehicle || "–" }),
@@ -357,15 +345,30 @@ function renderSupervisor() {
 
   const parents = [...state.parents.values()].sort((a, b) => (b.count / b.capacity) - (a.count / a.capacity));
   fillBody(document.getElementById("parents-table"), parents.slice(0, ROWS_SHOWN).map((p) => el("tr", { "data-parent": p.code },
-    el("th", { scope: "row", class: "mono", text: p.code }),
+    el("th", { scope: "row", class: "mono" }, linkOrText(href(lookupHref(p.code)), p.code)),
     el("td", { text: words(p.area) }),
     el("td", {}, progress(p.count, p.capacity)))));
 
   renderEvents();
 }
 
-/** Device ids can be long (a scanner page uses a UUID): the start is enough to tell them apart. */
-function shortDevice(device) {
+/** Where a supervisor's click leads; a wall screen, where no one clicks, shows plain text. */
+function href(url) {
+  return WALL ? null : url;
+}
+
+/** Bill detail is for billers and admins; a dispatcher's dashboard shows the bill's number. */
+function mayOpenBills() {
+  return Boolean(view.user) && (view.user.role === "biller" || view.user.role === "admin");
+}
+
+/**
+ * A scanner as people know it: the name an admin gave it, else its id. Ids can be long (a scanner
+ * page uses a UUID): the start is enough to tell them apart.
+ */
+function deviceLabel(device) {
+  const name = state.names.get(device);
+  if (name) return name;
   const text = String(device ?? "");
   return text.length > 20 ? `${text.slice(0, 17)}…` : text;
 }
@@ -389,6 +392,8 @@ function renderNav() {
   const links = [];
   if (admin && state.scope && state.scope !== "all") links.push(el("a", { href: pageUrl("all"), text: "All areas" }));
   nav.replaceChildren(...links);
+  const pages = document.getElementById("pages-nav");
+  if (view.user && pages.dataset.role !== view.user.role) fillNav(pages, view.user.role); // once: links stay clickable
   const who = document.getElementById("who");
   who.textContent = view.user ? `${view.user.username} (${view.user.role}${view.user.area ? `, ${words(view.user.area)}` : ""})` : "";
 }
@@ -398,6 +403,8 @@ const OPS = {
   bill_finish: "Finish bill", bill_reopen: "Reopen bill", invalid: "Unreadable",
   move_child: "Moved (admin)", take_out: "Taken out (admin)", take_off_bill: "Off bill (admin)",
   reassign_area: "Reassigned (admin)", delete_bag: "Deleted (admin)", bill_edit: "Bill edited",
+  return_open: "Return ticket", return_add: "Returned", return_finish: "Finalise return",
+  return_cancel: "Cancel return",
 };
 
 /**
@@ -416,7 +423,7 @@ function renderEvents() {
     const ok = e.result === "OK";
     const { made, received } = eventTimes(e);
     const later = Math.abs(received - made) > SENT_LATER_MS;
-    const target = e.target && e.target !== e.code ? ` → ${e.target}` : "";
+    const target = Boolean(e.target) && e.target !== e.code;
     let said = null;
     if (!ok && view.resultWords) {
       try {
@@ -431,11 +438,12 @@ function renderEvents() {
       el("span", { class: "result", text: ok ? "OK" : e.result }),
       el("span", { class: "what" },
         el("b", { text: OPS[e.op] ?? words(e.op) }), " ",
-        el("span", { class: "mono", text: `${e.code || ""}${target}` }),
+        linkOrText(href(codeHref(e.op, e.code)), e.code || "", { class: "mono" }), target ? " → " : null,
+        target ? linkOrText(href(targetHref(e.op, e.target)), e.target, { class: "mono" }) : null,
         ok ? null : el("span", { class: "why", title: said?.say || null, text: said?.title || words(e.result) }),
         later ? el("span", { class: "later", text: `reached the hub ${hhmmss(received)}` }) : null),
-      el("span", { class: "who", title: e.device,
-        text: `${e.user || "?"} · ${shortDevice(e.device)}${e.area ? ` · ${words(e.area)}` : ""}` }));
+      el("span", { class: "who", title: e.device }, linkOrText(href(scansHref("user", e.user)), e.user || "?"), " · ",
+        linkOrText(href(scansHref("device", e.device)), deviceLabel(e.device)), e.area ? ` · ${words(e.area)}` : null));
   });
   list.replaceChildren(...items);
   const empty = root.querySelector('[data-empty-for="events"]');

@@ -52,6 +52,7 @@ export class LiveState {
     this.bills = new Map(); // code -> open bill
     this.events = []; // oldest first, at most MAX_EVENTS
     this.online = [];
+    this.names = new Map(); // device -> the name an admin gave it
     this.hubStale = false;
     this.awaitingSnapshot = false; // a resync was asked for and its snapshot has not come yet
     this.snapshots = 0;
@@ -80,6 +81,12 @@ export class LiveState {
       case "stale":
         this.hubStale = message.stale === true;
         return CHANGED;
+      case "names":
+        for (const [device, name] of Object.entries(message.names ?? {})) {
+          if (typeof name === "string") this.names.set(device, name);
+          else this.names.delete(device);
+        }
+        return CHANGED;
       default:
         return NOTHING; // pong, error, anything newer
     }
@@ -100,6 +107,7 @@ export class LiveState {
     this.events = (s.events ?? []).slice(-MAX_EVENTS);
     if ("online" in s) this.online = Array.isArray(s.online) ? s.online : [];
     if ("stale" in s) this.hubStale = s.stale === true;
+    if ("names" in s) this.names = new Map(Object.entries(s.names ?? {}));
     this.awaitingSnapshot = false;
     this.snapshots += 1;
     this.trimMinutes();

@@ -133,7 +133,7 @@ export const MESSAGES = {
   },
   NOT_ON_BILL: {
     title: "Not on a bill",
-    say: "{bag|This parent bag} is not on a bill, so there is nothing to take it off.",
+    say: "Parent bag[ {bag}][ {parent}] is not on a bill, so there is nothing to take it off or return.",
   },
   SAME_AREA: {
     title: "Already in that area",
@@ -150,6 +150,30 @@ export const MESSAGES = {
   BAG_ON_BILL: {
     title: "Bag is on a bill",
     say: "This parent bag is on the bill[ {bill}]. Take it off the bill first, then delete it.",
+  // Returns
+  INVALID_RETURN: {
+    title: "Not a ticket number",
+    say: "This is not a valid return ticket number[: {reason}]. Check the number and try again.",
+  },
+  UNKNOWN_RETURN: {
+    title: "No such ticket",
+    say: "There is no return ticket with this number[ ({ticket})]. Open a ticket first.",
+  },
+  RETURN_NOT_OPEN: {
+    title: "Ticket is closed",
+    say: "Return ticket[ {ticket}] is already[ {status}]. Open a new ticket for these bags.",
+  },
+  RETURN_EMPTY: {
+    title: "Ticket is empty",
+    say: "Scan at least one returned parent bag onto the ticket before finalising it, or cancel it.",
+  },
+  ALREADY_RETURNED: {
+    title: "Already returned",
+    say: "Parent bag[ {parent}] is already on return ticket[ {ticket}]. Scan the next parent bag.",
+  },
+  PARENT_ON_RETURN: {
+    title: "Bag is being returned",
+    say: "This parent bag is on return ticket[ {ticket}]. Finalise or cancel that ticket before billing it again.",
   },
   CONFLICT: {
     title: "Scan again",

@@ -1,0 +1,91 @@
+"""The list parameters without a database: cursors round-trip and refuse anything else, dates are
+days of the hub's time zone, a non-admin's filter is their area, and prefixes are normalised."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.datastructures import QueryParams
+
+from hub.api import cursor
+from hub.api.cursor import Order
+from hub.api.errors import ApiError
+from hub.api.filters import bag_filter, page, scan_filter
+from hub.codes import ApiCode
+from hub.domain.filters import BagKind, BagStatus, TimeRange
+from hub.domain.rules import Actor, Role
+from hub.store.keyset import prefix_end
+
+KOLKATA = ZoneInfo("Asia/Kolkata")
+ADMIN = Actor(1, "admin", Role.ADMIN, None)
+DISPATCHER = Actor(2, "dina", Role.DISPATCHER, "indore")
+times = st.datetimes(timezones=st.sampled_from([UTC, KOLKATA]))
+ids = st.integers(1, 2**63 - 1)
+
+
+@given(at=times, row_id=ids, order=st.sampled_from([o for o in Order if not o.by_code]))
+def test_a_time_cursor_gives_back_its_key(at: datetime, row_id: int, order: Order) -> None:
+    raw = cursor.encode(order, (at, row_id))
+    assert raw is not None and raw.isascii()
+    assert cursor.decode(order, raw) == (at, row_id)
+    for other in Order:
+        if other is not order:
+            with pytest.raises(ApiError):
+                cursor.decode(other, raw)
+
+
+@given(code=st.text(min_size=1, max_size=40))
+def test_a_code_cursor_gives_back_its_code(code: str) -> None:
+    raw = cursor.encode(Order.BAG_CODES, (code,))
+    assert raw is not None and cursor.decode(Order.BAG_CODES, raw) == (code,)
+
+
+@given(raw=st.text(max_size=500) | st.binary(max_size=300).map(lambda b: cursor.encode(Order.BAGS, None) or b.hex()))
+def test_anything_else_is_an_invalid_cursor(raw: str) -> None:
+    try:
+        key = cursor.decode(Order.BAGS, raw)
+    except ApiError as exc:
+        assert exc.code is ApiCode.INVALID_CURSOR
+    else:  # only a well-formed key of this list gets through
+        assert key[0].tzinfo is not None and 0 < key[1] < 2**63  # type: ignore[union-attr, misc]
+
+
+def test_dates_are_days_of_the_hub_time_zone() -> None:
+    def span(**params: str) -> TimeRange:
+        return bag_filter(QueryParams(params), ADMIN, KOLKATA).created
+
+    assert span(**{"from": "2026-12-01", "to": "2026-12-01"}) == TimeRange(
+        datetime(2026, 11, 30, 18, 30, tzinfo=UTC), datetime(2026, 12, 1, 18, 30, tzinfo=UTC))
+    assert span(**{"from": "2026-12-01T08:00", "to": "2026-12-01T10:00:00Z"}) == TimeRange(
+        datetime(2026, 12, 1, 2, 30, tzinfo=UTC), datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+
+
+def test_a_non_admin_lists_their_own_area() -> None:
+    assert bag_filter(QueryParams(""), DISPATCHER, UTC).area == "indore"
+    assert bag_filter(QueryParams("area=indore"), DISPATCHER, UTC).area == "indore"
+    with pytest.raises(ApiError) as refused:
+        scan_filter(QueryParams("area=akola"), DISPATCHER, UTC)
+    assert refused.value.code is ApiCode.FORBIDDEN
+    assert bag_filter(QueryParams(""), ADMIN, UTC).area is None
+    assert scan_filter(QueryParams("area=akola"), ADMIN, UTC).area == "akola"
+
+
+def test_values_are_read_as_a_scan_reads_them() -> None:
+    flt = bag_filter(QueryParams({"prefix": " sb0\u200b01\t", "status": "on_bill"}), ADMIN, UTC)
+    assert (flt.prefix, flt.status, flt.kind) == ("SB001", BagStatus.ON_BILL, None)
+    assert bag_filter(QueryParams({"prefix": "\u200b"}), ADMIN, UTC).prefix is None
+    assert bag_filter(QueryParams("kind=child&status=loose"), ADMIN, UTC).kind is BagKind.CHILD
+    assert scan_filter(QueryParams("user=Dina"), ADMIN, UTC).user == "dina"
+    assert page(QueryParams(""), Order.BAGS).limit == 50 and page(QueryParams("limit=200"), Order.BAGS).limit == 200
+
+
+@given(prefix=st.text(min_size=1, max_size=6), rest=st.text(max_size=6))
+def test_the_prefix_range_holds_exactly_the_codes_that_start_with_it(prefix: str, rest: str) -> None:
+    end = prefix_end(prefix)
+    code = prefix + rest
+    assert code >= prefix and (end is None or code < end)
+    assert end is None or not end.startswith(prefix)
