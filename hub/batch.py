@@ -150,9 +150,10 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     locked_bills = await store.lock_bills(conn, bill_codes)
     last = await store.last_actions(conn, sorted(undo_users))
     areas = await store.existing_areas(conn, sorted(named_areas))
-    # Only a bill addition or a return asks whether a parent is on an open ticket.
-    asked = returned | {sub.operation.parent for sub in subs
-                        if isinstance(sub.operation, rules.AddToBill) and sub.verdict is None}
+    # Only a bill addition, a return or a correction of a parent (or of a child in it) asks whether
+    # a parent is on an open ticket.
+    asked = returned | reassigned | parents | {bag.parent for bag in found if bag.parent} | {
+        sub.operation.parent for sub in subs if isinstance(sub.operation, rules.AddToBill) and sub.verdict is None}
     returning = await returns_store.open_returns(conn, [loaded[code] for code in asked & loaded.keys()])
     return World(formats=formats, now=now, bags=loaded, bills=locked_bills, last_action=dict(last), areas=areas,
                  tickets=tickets, returning=returning)
@@ -264,8 +265,8 @@ class Counted:
     def _minute_of(self, fact: Fact) -> datetime:
         if fact in self._minutes:
             return self._minutes[fact]
-        bag = self._world.bags[fact[1]]
-        at = bag.linked_at if fact[0] == "link" else bag.completed_at
+        bag = self._world.bags.get(fact[1])
+        at = None if bag is None else bag.linked_at if fact[0] == "link" else bag.completed_at
         return _minute(at) if at is not None else self._minute
 
     def facts(self, codes: set[str]) -> dict[Fact, tuple[str, str | None]]:

@@ -72,8 +72,12 @@ ACTORS = [
 ]
 AREAS = {"lucknow", "indore"}  # the dispatch areas that exist
 HOUR = timedelta(hours=1)
+# Codes only the admin corrections answer: this model makes none; tests/test_corrections_properties.py
+# runs corrections through the rules and the writer, and checks it reaches each of these.
+CORRECTION_CODES = {Code.UNKNOWN_BAG, Code.NOT_IN_PARENT, Code.NOT_ON_BILL, Code.SAME_AREA, Code.BAG_NOT_EMPTY,
+                    Code.BAG_IN_PARENT, Code.BAG_ON_BILL}
 RULE_CODES = set(Code) - {Code.BAD_REQUEST, Code.STALE_SEQ, Code.SEQ_TOO_FAR, Code.DEVICE_TAKEN, Code.CONFLICT,
-                          Code.RETRY, Code.RATE_LIMITED} - {
+                          Code.RETRY, Code.RATE_LIMITED} - CORRECTION_CODES - {
     # Return tickets have a model of their own: tests/test_returns_properties.py.
     Code.INVALID_RETURN, Code.UNKNOWN_RETURN, Code.RETURN_NOT_OPEN, Code.RETURN_EMPTY, Code.NOT_ON_BILL,
     Code.ALREADY_RETURNED, Code.PARENT_ON_RETURN}

@@ -184,6 +184,8 @@ BAD_HELLOS: list[tuple[bytes | str, str]] = [
     (b"\xc1", "msgpack"),
     ('{"t": "hello", "device": ', "JSON"),
     ('{"t": "hello", "device": "hh 1"}', "'device'"),
+    (msgpack.packb({"t": "hello", "device": "api:1:fix-1"}), "'api:'"),  # the hub's own devices
+    (msgpack.packb({"t": "hello", "device": "import:00ff"}), "'import:'"),
 ]
 
 

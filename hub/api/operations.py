@@ -91,7 +91,7 @@ def answer(result: Result, actor: Actor, unknown: Outcome) -> JSONResponse:
     if outcome.ok:
         return JSONResponse({"result": Code.OK.value, "data": outcome.data}, headers=headers)
     if outcome.code.retry:
-        return JSONResponse({"error": ApiCode.BUSY.value, "message": outcome.code.message, "data": {}},
+        return JSONResponse({"error": ApiCode.BUSY.value, "message": ApiCode.BUSY.message, "data": {}},
                             status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if outcome.code is Code.WRONG_AREA and actor.role is not Role.ADMIN:
         outcome = unknown

@@ -662,6 +662,8 @@ def _child_in_parent(world: World, code: str) -> tuple[Bag, Bag] | Outcome:
     parent = world.bags[child.parent]
     if parent.bill is not None:
         return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+    if parent.code in world.returning:  # its cancel puts it back on its bill as it was
+        return _reject(Code.PARENT_ON_RETURN, ticket=world.returning[parent.code])
     return child, parent
 
 
@@ -721,6 +723,8 @@ def _reassign_area(world: World, actor: Actor, op: ReassignArea) -> Outcome:
         return _reject(Code.UNKNOWN_AREA, area=op.area)
     if parent.bill is not None:
         return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+    if parent.code in world.returning:
+        return _reject(Code.PARENT_ON_RETURN, ticket=world.returning[parent.code])
     old = parent.area
     children = world.children(parent.code)
     for bag in (parent, *children):
