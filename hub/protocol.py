@@ -23,6 +23,9 @@ from hub.domain.text import text_problem
 
 DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 """A device id, the whole string (unlike `$`, `\\Z` admits no trailing newline)."""
+RESERVED_DEVICES = ("api:", "import:")
+"""Device ids the hub gives its own HTTP operations and imports: no scanner may say hello as one
+(it would read their recorded results by replay)."""
 MAX_SEQ = 2**62
 MAX_CODE_CHARS = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -137,6 +140,8 @@ def parse_hello(message: dict[str, Any]) -> Hello:
     device = _field(message, "device", str)
     if not DEVICE_PATTERN.fullmatch(device):
         raise ProtocolError("'device' must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+    if device.startswith(RESERVED_DEVICES):
+        raise ProtocolError(f"device ids starting {' or '.join(RESERVED_DEVICES)} are the hub's own")
     last_seq = message.get("last_seq")
     if last_seq is None:  # absent or nil: not known, as for every optional field
         last_seq = 0
