@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 from rich.console import Console
@@ -100,10 +101,24 @@ def find_tool(name: str, server_major: int) -> Path:
                       f"PATH, {SYSTEM_BIN}){looked}; install the PostgreSQL {server_major} client tools")
 
 
-def _run(command: list[str], total: int, done: re.Pattern[str], what: str) -> None:
-    """Run a pg tool, one progress step per table it reports done; its first error line if it fails."""
+def _without_password(url: str) -> tuple[str, dict[str, str]]:
+    """`url` without its password, and the environment that gives the password to a pg tool: a
+    command line is visible to every local user (`ps`), the environment only to the process's own."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, {}
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}")), {"PGPASSWORD": unquote(parts.password)}
+
+
+def _run(command: list[str], url: str, total: int, done: re.Pattern[str], what: str) -> None:
+    """Run a pg tool on the database at `url` (given to it as `--dbname`), one progress step per
+    table it reports done; its first error line if it fails."""
     errors: list[str] = []
-    env = {**os.environ, "PGCONNECT_TIMEOUT": str(CONNECT_TIMEOUT)}
+    dbname, secret = _without_password(url)
+    command = [*command, f"--dbname={dbname}"]
+    env = {**os.environ, "PGCONNECT_TIMEOUT": str(CONNECT_TIMEOUT), **secret}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task(what, total=total)
@@ -133,7 +148,8 @@ def backup(url: str, file: Path) -> Database:
     tool = find_tool("pg_dump", database.major)
     partial = file.with_name(file.name + ".partial")
     try:
-        _run([str(tool), "--format=custom", "--verbose", f"--file={partial}", f"--dbname={url}"],
+        partial.touch(mode=0o600)  # the dump holds password hashes: for its owner's eyes only
+        _run([str(tool), "--format=custom", "--verbose", f"--file={partial}"], url,
              database.tables, _DUMPED, "backing up")
         partial.replace(file)
     finally:
@@ -156,7 +172,7 @@ def restore(url: str, file: Path, clean: bool) -> int:
                           "restore into an empty database, or pass --clean to replace what the backup holds")
     options = ["--clean", "--if-exists"] if clean else []
     _run([str(tool), "--verbose", "--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges",
-          *options, f"--dbname={url}", str(file)], tables, _RESTORED, "restoring")
+          *options, str(file)], url, tables, _RESTORED, "restoring")
     return tables
 
 

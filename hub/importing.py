@@ -48,7 +48,7 @@ class ImportFile:
 async def run(pool: asyncpg.Pool, writer: BatchWriter, actor: Actor, file: ImportFile, rows: list[Row],
               report: Report) -> dict[str, Any]:
     """Import `rows` of `file`; `report` hears the start, the progress and the final record."""
-    device = importplan.device_for(file.data, file.kind)
+    device = importplan.device_for(file.data, file.kind, file.area)
     planned = importplan.plan(rows, file.kind, file.area)
     subs: list[Submission] = []
     for row in planned:

@@ -22,10 +22,10 @@ from hub.domain.rules import Operation, Outcome
 from hub.domain.text import text_problem
 
 DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
-RESERVED_DEVICE_PREFIXES = ("api:", "import:")
-"""The devices of HTTP operations and imports (`hub.api.operations`): a scanner may not name one, or
-it could record an answer in advance for an operation someone else will send."""
 """A device id, the whole string (unlike `$`, `\\Z` admits no trailing newline)."""
+RESERVED_DEVICES = ("api:", "import:")
+"""Device ids the hub gives its own HTTP operations and imports: no scanner may say hello as one
+(it would read their recorded results by replay)."""
 MAX_SEQ = 2**62
 MAX_CODE_CHARS = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -140,8 +140,8 @@ def parse_hello(message: dict[str, Any]) -> Hello:
     device = _field(message, "device", str)
     if not DEVICE_PATTERN.fullmatch(device):
         raise ProtocolError("'device' must be 1-64 characters of A-Z a-z 0-9 . _ : -")
-    if device.startswith(RESERVED_DEVICE_PREFIXES):
-        raise ProtocolError("device ids starting with 'api:' or 'import:' are the hub's own")
+    if device.startswith(RESERVED_DEVICES):
+        raise ProtocolError(f"device ids starting {' or '.join(RESERVED_DEVICES)} are the hub's own")
     last_seq = message.get("last_seq")
     if last_seq is None:  # absent or nil: not known, as for every optional field
         last_seq = 0

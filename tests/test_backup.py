@@ -111,3 +111,20 @@ def test_a_file_that_is_not_a_backup_is_one_line(seeded: tuple[str, Path], tmp_p
 def test_no_tool_new_enough_is_said_plainly() -> None:
     with pytest.raises(backup.BackupError, match="no pg_dump of PostgreSQL 99 or newer found"):
         backup.find_tool("pg_dump", 99)
+
+
+def test_the_backup_is_for_its_owner_only(seeded: tuple[str, Path]) -> None:
+    """It holds every user's password hash."""
+    _, file = seeded
+    assert file.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(("url", "shown", "secret"), [
+    ("postgresql://hub:s3cr%40t@db.example:5432/tracetrack", "postgresql://hub@db.example:5432/tracetrack",
+     {"PGPASSWORD": "s3cr@t"}),
+    ("postgresql://hub@db.example/tracetrack", "postgresql://hub@db.example/tracetrack", {}),
+    ("postgresql:///tracetrack?host=/run/postgresql", "postgresql:///tracetrack?host=/run/postgresql", {}),
+])
+def test_a_password_goes_to_the_tools_environment_not_their_command_line(
+        url: str, shown: str, secret: dict[str, str]) -> None:
+    assert backup._without_password(url) == (shown, secret)

@@ -9,21 +9,23 @@ import pytest
 from hub.api.operations import answer, device_for, status_of
 from hub.batch import Result
 from hub.codes import Code
-from hub.domain.rules import Actor, Outcome, Role
-from hub.protocol import DEVICE_PATTERN
+from hub.domain.rules import Actor, Outcome, Role, TakeOut
+from hub.protocol import DEVICE_PATTERN, RESERVED_DEVICES
 
 ADMIN = Actor(7, "root", Role.ADMIN, None)
 BILLER = Actor(8, "bina", Role.BILLER, "lucknow")
 UNKNOWN = Outcome(Code.UNKNOWN_BILL, {"bill": "B9"})
 
 
-def test_a_key_names_the_same_device_each_time_and_none_a_new_one() -> None:
-    assert device_for(ADMIN, "fix-1") == device_for(ADMIN, "fix-1") == "api:7:fix-1"
-    assert device_for(BILLER, "fix-1") != device_for(ADMIN, "fix-1")
-    assert device_for(ADMIN, None) != device_for(ADMIN, None)
-    long = device_for(Actor(2**62, "x", Role.ADMIN, None), "k" * 64)
-    assert DEVICE_PATTERN.fullmatch(long) and long == device_for(Actor(2**62, "x", Role.ADMIN, None), "k" * 64)
-    assert DEVICE_PATTERN.fullmatch(device_for(ADMIN, None))
+def test_a_key_names_the_same_device_for_the_same_operation_and_none_a_new_one() -> None:
+    take_out, other = TakeOut("C0001"), TakeOut("C0002")
+    assert device_for(ADMIN, "fix-1", take_out) == device_for(ADMIN, "fix-1", TakeOut("C0001"))
+    assert device_for(ADMIN, "fix-1", other) != device_for(ADMIN, "fix-1", take_out)
+    assert device_for(BILLER, "fix-1", take_out) != device_for(ADMIN, "fix-1", take_out)
+    assert device_for(ADMIN, None, take_out) != device_for(ADMIN, None, take_out)
+    long = device_for(Actor(2**62, "x", Role.ADMIN, None), "k" * 64, take_out)
+    assert DEVICE_PATTERN.fullmatch(long) and long.startswith(RESERVED_DEVICES)
+    assert DEVICE_PATTERN.fullmatch(device_for(ADMIN, None, take_out))
 
 
 @pytest.mark.parametrize(("code", "status"), [

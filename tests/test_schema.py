@@ -103,6 +103,7 @@ async def test_a_migration_may_outlast_the_connections_statement_timeout(empty_d
     finally:
         await conn.close()
 
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -219,6 +220,26 @@ async def _blocked_or_done(pool: asyncpg.Pool, pid: int, task: asyncio.Task[obje
 
 
 # --- parents and children ---------------------------------------------------------------------
+
+
+async def test_a_child_goes_only_into_a_parent_of_its_area(conn: asyncpg.Connection) -> None:
+    parent_id = await parent(conn, "M444-00031")
+    (child_id,) = await children(conn, "CX", 1)
+    await conn.execute("UPDATE bags SET area = 'indore' WHERE id = $1", child_id)
+    with pytest.raises(asyncpg.CheckViolationError, match="its own dispatch area"):
+        await link(conn, parent_id, [child_id])
+
+
+async def test_a_parent_changes_area_only_with_its_children(conn: asyncpg.Connection) -> None:
+    parent_id = await parent(conn, "M444-00032")
+    child_ids = await children(conn, "CY", 2)
+    await link(conn, parent_id, child_ids)
+    for alone in ([parent_id], child_ids[:1]):
+        with pytest.raises(asyncpg.CheckViolationError, match="with all its children"):
+            await conn.execute("UPDATE bags SET area = 'indore' WHERE id = ANY($1::bigint[])", alone)
+    await conn.execute("UPDATE bags SET area = 'indore' WHERE id = ANY($1::bigint[])", [parent_id, *child_ids])
+    assert await conn.fetchval("SELECT count(DISTINCT area) FROM bags WHERE id = ANY($1::bigint[])",
+                               [parent_id, *child_ids]) == 1
 
 
 async def test_a_child_is_in_one_parent_only(conn: asyncpg.Connection) -> None:

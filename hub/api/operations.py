@@ -1,8 +1,10 @@
 """Operations sent over HTTP go through the one batch writer, as a scan does, and come back as answers.
 
-An HTTP operation is a device of its own with one operation (seq 1): `api:<user id>:<key>` when the
-request names an `Idempotency-Key`, so that a retried request is answered with the recorded result
-(the writer's replay) and applied once; else a fresh `api:<random>`, applied once by construction.
+An HTTP operation is a device of its own with one operation (seq 1). With an `Idempotency-Key` the
+device is `api:` and a hash of the user, the key and the operation, so that a retried request is
+answered with the recorded result (the writer's replay) and applied once, while the same key sent
+with another operation (a form corrected after a refusal) is a new operation; without a key it is a
+fresh `api:<random>`, applied once by construction. Scanners may not say hello with an `api:` device.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from hub.api.errors import ApiError
 from hub.batch import Result, Submission
 from hub.codes import ApiCode, Code
 from hub.domain.rules import Actor, Operation, Outcome, Role
-from hub.protocol import DEVICE_PATTERN
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -43,22 +44,17 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
-def device_for(actor: Actor, key: str | None) -> str:
-    """The writer's device id for one HTTP operation (see the module's docstring).
-
-    A key too long to fit the 64 characters of a device id with the user id is replaced by its hash,
-    which is as stable."""
+def device_for(actor: Actor, key: str | None, operation: Operation) -> str:
+    """The writer's device id for one HTTP operation (see the module's docstring)."""
     if key is None:
         return f"api:{uuid.uuid4().hex}"
-    device = f"api:{actor.user_id}:{key}"
-    if not DEVICE_PATTERN.fullmatch(device):
-        device = f"api:{actor.user_id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-    return device
+    digest = hashlib.sha256(f"{actor.user_id}\0{key}\0{operation!r}".encode("utf-8", "surrogatepass"))
+    return f"api:{digest.hexdigest()[:40]}"
 
 
 async def submit(hub: Hub, actor: Actor, operation: Operation, key: str | None) -> Result:
     """Apply `operation` for `actor` through the batch writer; wait for its committed result."""
-    device = device_for(actor, key)
+    device = device_for(actor, key, operation)
     # A retried request is a reconnect: a RETRY told to the first attempt must not hold this one.
     hub.writer.unblock(device)
     return await hub.writer.submit(Submission(device=device, seq=1, actor=actor, operation=operation))

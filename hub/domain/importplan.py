@@ -34,10 +34,11 @@ class PlannedRow:
     operations: tuple[Operation, ...]
 
 
-def device_for(data: bytes, kind: str) -> str:
-    """The writer device of an import of this file as this kind: the same file replays, so a
-    second run changes nothing."""
-    return "import:" + hashlib.sha256(data + kind.encode()).hexdigest()[:32]
+def device_for(data: bytes, kind: str, area: str | None) -> str:
+    """The writer device of an import of this file as this kind into this area (new parents go
+    there): the same import replays, so a second run changes nothing, while the file run again with
+    another area (say, after AREA_REQUIRED) is planned anew."""
+    return "import:" + hashlib.sha256(b"\0".join([data, kind.encode(), (area or "").encode()])).hexdigest()[:32]
 
 
 def plan(rows: list[Row], kind: str, area: str | None) -> list[PlannedRow]:

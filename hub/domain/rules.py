@@ -424,6 +424,14 @@ def _bill_problem(op: CreateBill, formats: tuple[ParentFormat, ...]) -> str | No
     return _text_problem(destination=op.destination, vehicle=op.vehicle)
 
 
+def _wrong_area(actor: Actor, area: str, **data: Any) -> Outcome:
+    """WRONG_AREA, naming the other area to an admin only: a dispatcher or biller learns that the bag,
+    bill or ticket is not theirs, never where it is (the rejection is stored and listed with their scans)."""
+    if actor.role is Role.ADMIN:
+        data["area"] = area
+    return _reject(Code.WRONG_AREA, **data)
+
+
 def _check_named_area(actor: Actor, area: str | None) -> Outcome | None:
     """Only an admin may name a dispatch area other than their own."""
     if area is not None and actor.role is not Role.ADMIN and area != actor.area:
@@ -482,7 +490,7 @@ def _scan_parent(world: World, actor: Actor, op: ScanParent) -> Outcome:
         world.bags[op.code] = bag
         return Outcome(Code.OK, {**_parent_view(bag), "created": True})
     if not actor.may_enter(bag.area):
-        return _reject(Code.WRONG_AREA, area=bag.area)
+        return _wrong_area(actor, bag.area)
     return Outcome(Code.OK, {**_parent_view(bag), "created": False})
 
 
@@ -491,7 +499,7 @@ def _find_parent(world: World, actor: Actor, code: str) -> Bag | Outcome:
     if parent is None:
         return _reject(Code.UNKNOWN_PARENT, parent=code)
     if not actor.may_enter(parent.area):
-        return _reject(Code.WRONG_AREA, area=parent.area)
+        return _wrong_area(actor, parent.area)
     return parent
 
 
@@ -523,6 +531,8 @@ def _scan_child(world: World, actor: Actor, op: ScanChild) -> Outcome:
     if isinstance(parent, Outcome):
         return parent
     child = world.bags.get(op.code)
+    if child is not None and child.area != parent.area:
+        return _wrong_area(actor, child.area)  # a loose child of another area: not this parent's to take
     refused = _check_room(parent, child)
     if refused is not None:
         return refused
@@ -577,7 +587,7 @@ def _find_bill(world: World, actor: Actor, code: str) -> Bill | Outcome:
     if bill is None:
         return _reject(Code.UNKNOWN_BILL, bill=code)
     if not actor.may_enter(bill.area):
-        return _reject(Code.WRONG_AREA, area=bill.area)
+        return _wrong_area(actor, bill.area)
     return bill
 
 
@@ -589,7 +599,7 @@ def _add_to_bill(world: World, actor: Actor, op: AddToBill) -> Outcome:
     if parent is None:
         return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
     if parent.area != bill.area:
-        return _reject(Code.WRONG_AREA, area=parent.area)
+        return _wrong_area(actor, parent.area)
     if parent.bill is not None:
         return _reject(Code.ALREADY_ON_BILL, bill=parent.bill)
     if parent.code in world.returning:
@@ -676,7 +686,7 @@ def _move_child(world: World, actor: Actor, op: MoveChild) -> Outcome:
     if isinstance(new, Outcome):
         return new
     if new.area != child.area:
-        return _reject(Code.WRONG_AREA, area=new.area)
+        return _wrong_area(actor, new.area)
     if new is old:
         return _reject(Code.ALREADY_IN_PARENT, **_parent_view(new))
     refused = _check_room(new, None)
@@ -818,7 +828,7 @@ def _find_ticket(world: World, actor: Actor, code: str) -> Ticket | Outcome:
     if ticket is None:
         return _reject(Code.UNKNOWN_RETURN, ticket=code)
     if not actor.may_enter(ticket.area):
-        return _reject(Code.WRONG_AREA, area=ticket.area)
+        return _wrong_area(actor, ticket.area)
     if ticket.status != "open":
         return _reject(Code.RETURN_NOT_OPEN, ticket=ticket.code, status=ticket.status)
     return ticket
@@ -846,7 +856,7 @@ def _return_add(world: World, actor: Actor, op: ReturnAdd) -> Outcome:
     if parent is None:
         return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
     if parent.area != ticket.area:
-        return _reject(Code.WRONG_AREA, area=parent.area)
+        return _wrong_area(actor, parent.area)
     if parent.code in world.returning:
         return _reject(Code.ALREADY_RETURNED, parent=parent.code, ticket=world.returning[parent.code])
     if parent.bill is None:
@@ -877,7 +887,7 @@ def _return_cancel(world: World, actor: Actor, op: ReturnCancel) -> Outcome:
     ticket = _find_ticket(world, actor, op.ticket)
     if isinstance(ticket, Outcome):
         return ticket
-    blocked = _put_back_problem(world, ticket)
+    blocked = _put_back_problem(world, actor, ticket)
     if blocked is not None:
         return blocked
     for code, bill_code in ticket.parents.items():
@@ -892,7 +902,7 @@ def _return_cancel(world: World, actor: Actor, op: ReturnCancel) -> Outcome:
     return Outcome(Code.OK, {**_ticket_view(ticket), "bills": [_bill_view(world.bills[b]) for b in bills]})
 
 
-def _put_back_problem(world: World, ticket: Ticket) -> Outcome | None:
+def _put_back_problem(world: World, actor: Actor, ticket: Ticket) -> Outcome | None:
     """Why a ticket's parents cannot all go back onto their bills (changed since they were returned)."""
     coming: dict[str, int] = {}
     for code, bill_code in sorted(ticket.parents.items()):
@@ -900,7 +910,7 @@ def _put_back_problem(world: World, ticket: Ticket) -> Outcome | None:
         if parent.bill is not None:
             return _reject(Code.ALREADY_ON_BILL, parent=code, bill=parent.bill)
         if parent.area != bill.area:
-            return _reject(Code.WRONG_AREA, parent=code, area=parent.area)
+            return _wrong_area(actor, parent.area, parent=code)
         if not parent.complete:
             return _reject(Code.PARENT_INCOMPLETE, **_parent_view(parent))
         coming[bill_code] = coming.get(bill_code, 0) + 1
