@@ -101,6 +101,8 @@ def test_an_admin_keeps_their_own_role_and_account(client: TestClient) -> None:
     own_area = admin.request("PATCH", f"/api/users/{admin.id}", {"area": "indore"})
     assert own_area.status_code == 200 and own_area.json()["sessions_ended"] == 0
     assert _me(client, admin.token) == 200, "an admin's area grants nothing: the session goes on"
+    back = admin.request("PATCH", f"/api/users/{admin.id}", {"area": None})  # later tests expect no area
+    assert back.status_code == 200 and back.json()["user"]["area"] is None
 
 
 BAD_CHANGES = [
