@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
@@ -17,7 +18,24 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from hub import auth, metrics, websockets
-from hub.api import areas, audit, bags, bills, devices, errors, health, login, openapi, scans, users, walltokens
+from hub.api import (
+    areas,
+    audit,
+    bags,
+    billedit,
+    bills,
+    corrections,
+    devices,
+    errors,
+    exports,
+    health,
+    imports,
+    login,
+    openapi,
+    scans,
+    users,
+    walltokens,
+)
 from hub.api import metrics as metrics_api
 from hub.api.apilimit import ApiRateLimit
 from hub.api.security import BodyLimit, SameOrigin, SecurityHeaders
@@ -38,6 +56,7 @@ from hub.publication import (
     PRESENCE,
     Publisher,
     batch_message,
+    forgotten,
     parents_as_bags,
     read_frame,
 )
@@ -66,6 +85,7 @@ class Hub:
     limiter: Limiter
     origin: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanners: dict[str, ScannerSession] = field(default_factory=dict)
+    jobs: set[asyncio.Task[Any]] = field(default_factory=set)
     writer: BatchWriter = field(init=False)
     publisher: Publisher = field(init=False)
     fanout: Fanout = field(init=False)
@@ -92,6 +112,7 @@ class Hub:
 
     async def on_commit(self, committed: Committed) -> None:
         """A batch is durable: this process's cache and dashboards now, the other hubs via the broker."""
+        self.cache.forget(committed.forget)
         self.cache.update(committed.bags)
         message = batch_message(committed, self.origin)
         self.fanout.on_batch(message)
@@ -104,6 +125,7 @@ class Hub:
             return
         if channel == BATCHES:
             metrics.observe_broker_lag(message["at"])
+            self.cache.forget(forgotten(message))
             self.cache.update(parents_as_bags(message))
             self.fanout.on_batch(message)
         elif channel == PRESENCE:
@@ -121,6 +143,23 @@ class Hub:
     async def on_broker_availability(self, available: bool) -> None:
         """Without the broker other hubs' scans are missing: dashboards are told they are stale."""
         await self.fanout.set_stale(not available)
+
+    def spawn(self, job: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `job` (an import) to its end whether or not its requester stays; shutdown awaits it."""
+        task = asyncio.create_task(job)
+        self.jobs.add(task)
+        task.add_done_callback(self.jobs.discard)
+        return task
+
+    async def finish_jobs(self, timeout: float) -> None:
+        """Shutdown: let running jobs finish (within `timeout`), then cancel what is left."""
+        if not self.jobs:
+            return
+        _, pending = await asyncio.wait(set(self.jobs), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     async def _announce_presence(self, message: dict[str, object]) -> None:
         self.publisher.publish(PRESENCE, message)
@@ -153,6 +192,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         try:
             yield hub
         finally:
+            await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)
             await hub.presence.close()
             await hub.publisher.close(settings.shutdown_timeout)
@@ -183,7 +223,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *bills.routes,
         *scans.routes,
         *audit.routes,
+        *billedit.routes,
+        *corrections.routes,
         *devices.routes,
+        *imports.routes,
+        *exports.routes,
         *metrics_api.routes,
         *openapi.routes,
         WebSocketRoute("/ws/scan", websockets.scan_endpoint),
@@ -193,8 +237,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [
         Middleware(SecurityHeaders, https=settings.https),
         Middleware(errors.LastResort),
-        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-        Middleware(SameOrigin, allowed=settings.allowed_origins, https=settings.https),
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                   uploads={imports.UPLOAD_PATH: settings.import_max_bytes}),
+        Middleware(SameOrigin, allowed=settings.allowed_origins, https=settings.https,
+                   uploads={imports.UPLOAD_PATH: imports.UPLOAD_TYPES}),
         Middleware(ApiRateLimit, per_minute=settings.api_requests_per_minute),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,

@@ -19,6 +19,7 @@ from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Bag, Bill, Operation, Outcome, World
 from hub.store import batches as store
+from hub.store.audit import AuditRow, insert_audits
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Committed:
     events: list[dict[str, Any]] = field(default_factory=list)
     bags: list[Bag] = field(default_factory=list)
     bills: list[Bill] = field(default_factory=list)
+    forget: list[str] = field(default_factory=list)
+    """Bags a cache must drop: deleted ones, and children a correction changed (whose state the
+    other hubs do not receive)."""
 
 
 def _touched(sub: Submission) -> tuple[set[str], set[str]]:
@@ -68,9 +72,9 @@ def _touched(sub: Submission) -> tuple[set[str], set[str]]:
     op = sub.operation
     if sub.verdict is not None or op is None:
         return set(), set()
-    if isinstance(op, rules.ScanChild):
+    if isinstance(op, (rules.ScanChild, rules.MoveChild)):
         return {op.code, op.parent}, set()
-    if isinstance(op, (rules.ScanParent, rules.Undo)):
+    if isinstance(op, (rules.ScanParent, rules.Undo, *rules.CORRECTIONS)):
         return {op.code}, set()
     if isinstance(op, rules.CreateBill):
         return set(), {op.code}
@@ -79,28 +83,41 @@ def _touched(sub: Submission) -> tuple[set[str], set[str]]:
     return set(), {op.bill}
 
 
+_FOLLOWED = (rules.Undo, rules.MoveChild, rules.TakeOut, rules.TakeOffBill)
+"""Operations on a bag that also read the parent it is in, or the bill it is on."""
+
+
 async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
                       formats: tuple[ParentFormat, ...], now: datetime) -> World:
     bag_codes: set[str] = set()
     bill_codes: set[str] = set()
-    undo_codes: set[str] = set()
+    followed: set[str] = set()
+    reassigned: set[str] = set()
     undo_users: set[int] = set()
     named_areas: set[str] = set()
     for sub in subs:
         bags, bills = _touched(sub)
         bag_codes |= bags
         bill_codes |= bills
-        area = getattr(sub.operation, "area", None)
-        if area is not None and sub.verdict is None:
+        op = sub.operation
+        if sub.verdict is not None:
+            continue
+        area = getattr(op, "area", None)
+        if area is not None:
             named_areas.add(area)
-        if isinstance(sub.operation, rules.Undo) and sub.verdict is None:
-            undo_codes.add(sub.operation.code)
+        if isinstance(op, _FOLLOWED):
+            followed.add(op.code)
+        if isinstance(op, rules.ReassignArea):
+            reassigned.add(op.code)
+        if isinstance(op, rules.Undo):
             undo_users.add(sub.actor.user_id)
     loaded = await store.lock_bags(conn, bag_codes)
-    undone = [loaded[code] for code in undo_codes if code in loaded]
-    parents_of_undone = {bag.parent for bag in undone if bag.parent} - loaded.keys()
-    loaded.update(await store.lock_bags(conn, parents_of_undone))
-    bill_codes |= {bag.bill for bag in undone if bag.bill}
+    found = [loaded[code] for code in followed if code in loaded]
+    parents = {bag.parent for bag in found if bag.parent} - loaded.keys()
+    loaded.update(await store.lock_bags(conn, parents))
+    children = await store.lock_children(conn, reassigned & loaded.keys())
+    loaded.update({code: bag for code, bag in children.items() if code not in loaded})
+    bill_codes |= {bag.bill for bag in found if bag.bill}
     locked_bills = await store.lock_bills(conn, bill_codes)
     last = await store.last_actions(conn, sorted(undo_users))
     areas = await store.existing_areas(conn, sorted(named_areas))
@@ -115,12 +132,15 @@ def _scan_area(world: World, actor: Actor, op: Operation | None, outcome: Outcom
     if not outcome.ok and actor.area is not None:
         return actor.area
     code = None
-    if isinstance(op, (rules.ScanParent, rules.Undo)):
+    if isinstance(op, (rules.ScanParent, rules.Undo, *rules.CORRECTIONS)):
         code = op.code
     elif isinstance(op, rules.ScanChild):
         code = op.parent
     if code is not None and code in world.bags:
         return world.bags[code].area
+    deleted = [bag for bag in world.deleted if bag.code == code]
+    if deleted:
+        return deleted[-1].area
     bill = getattr(op, "bill", None) if not isinstance(op, rules.CreateBill) else op.code
     if bill is not None and bill in world.bills:
         return world.bills[bill].area
@@ -146,9 +166,96 @@ def _stat_delta(op: Operation | None, outcome: Outcome) -> list[int]:
     return [1, 0, 0, 0, 0]
 
 
-async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
-                      formats: tuple[ParentFormat, ...], now: datetime) -> tuple[list[Result], Committed]:
-    """Apply `subs` in order inside the caller's transaction; return each one's result."""
+Fact = tuple[str, str]
+"""What the live counters count of a bag: ("link", child) or ("done", parent)."""
+
+
+class Counted:
+    """The links and completed parents a batch's corrections change, with the minute each was
+    counted in, so that a correction takes its count back from (or moves it to another area in)
+    the very minute that counted it, and the per-minute counters keep equal to what SQL counts."""
+
+    def __init__(self, world: World, minute: datetime) -> None:
+        self._world = world
+        self._minute = minute
+        self._minutes: dict[Fact, datetime] = {}
+
+    def counted_now(self, fact: Fact) -> None:
+        """A scan of this batch made the link or completed the parent: it counts in this minute."""
+        self._minutes[fact] = self._minute
+
+    def _minute_of(self, fact: Fact) -> datetime:
+        if fact in self._minutes:
+            return self._minutes[fact]
+        bag = self._world.bags[fact[1]]
+        at = bag.linked_at if fact[0] == "link" else bag.completed_at
+        return _minute(at) if at is not None else self._minute
+
+    def facts(self, codes: set[str]) -> dict[Fact, tuple[str, str | None]]:
+        """Each fact about `codes` with the area it counts in (and the parent, for a link)."""
+        facts: dict[Fact, tuple[str, str | None]] = {}
+        for code in codes:
+            bag = self._world.bags.get(code)
+            if bag is None:
+                continue
+            parent = self._world.bags.get(bag.parent) if bag.parent is not None else None
+            if parent is not None:
+                facts[("link", code)] = (parent.area, parent.code)
+            if bag.complete:
+                facts[("done", code)] = (bag.area, None)
+        return facts
+
+    def changes(self, before: dict[Fact, tuple[str, str | None]],
+                after: dict[Fact, tuple[str, str | None]]) -> dict[tuple[datetime, str], list[int]]:
+        """The counter deltas, by (minute, area), that take the facts from `before` to `after`.
+
+        A fact that went is taken back in its minute; one that moved area keeps its minute; a new
+        link (or a link to another parent) or completion counts now."""
+        deltas: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0] * len(store.STAT_FIELDS))
+        for fact in before.keys() | after.keys():
+            was, now = before.get(fact), after.get(fact)
+            if was == now:
+                continue
+            column = 2 if fact[0] == "link" else 3
+            if was is not None:
+                deltas[(self._minute_of(fact), was[0])][column] -= 1
+            if now is not None:
+                minute = self._minute_of(fact) if was is not None and was[1] == now[1] else self._minute
+                deltas[(minute, now[0])][column] += 1
+                self._minutes[fact] = minute
+        return deltas
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _involved(world: World, op: rules.Correction) -> set[str]:
+    """The bags whose counted facts a correction may change: its bag, the parent it is in, the
+    parent it names, a reassigned parent's children."""
+    codes = {op.code}
+    bag = world.bags.get(op.code)
+    if bag is not None and bag.parent is not None:
+        codes.add(bag.parent)
+    if isinstance(op, rules.MoveChild):
+        codes.add(op.parent)
+    if isinstance(op, rules.ReassignArea):
+        codes |= {child.code for child in world.children(op.code)}
+    return codes
+
+
+def _audit_target(op: rules.Audited) -> str:
+    return f"bill:{op.bill}" if isinstance(op, rules.EditBill) else f"bag:{op.code}"
+
+
+async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats: tuple[ParentFormat, ...],
+                      now: datetime, *, sequence: bool = True) -> tuple[list[Result], Committed]:
+    """Apply `subs` in order inside the caller's transaction; return each one's result.
+
+    `sequence=False` leaves the batch's place in commit order (`Committed.seq`) to the caller, who
+    takes it just before committing (a group of batches in one transaction holds the commit clock
+    only at its end); such a batch changed something exactly when it has events.
+    """
     results: list[Result | None] = [None] * len(subs)
     last_seq = await store.lock_devices(conn, sorted({s.device for s in subs}))
     recorded = await store.recorded_results(
@@ -169,9 +276,12 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
         return [r for r in results if r is not None], Committed(at=now)
     applying = [subs[i] for i in fresh]
     world = await _load_world(conn, applying, formats, now)
+    before_id = {code: bag.id for code, bag in world.bags.items()}
     before_parent = {code: bag.parent for code, bag in world.bags.items()}
     before_bill = {code: bag.bill for code, bag in world.bags.items()}
+    before_area = {code: bag.area for code, bag in world.bags.items()}
     before_status = {code: bill.status for code, bill in world.bills.items()}
+    before_text = {code: (bill.destination, bill.vehicle) for code, bill in world.bills.items()}
     creator: dict[str, int] = {}
     # Who made each link or bill addition, and when: one microsecond apart in batch order, so that
     # an operator's last action is known even among several of theirs in one batch.
@@ -183,60 +293,102 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     rebilled: set[str] = set()
     committed = Committed(at=now)
     scans: list[tuple[Any, ...]] = []
-    stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(store.STAT_FIELDS))
+    minute = _minute(now)
+    counted = Counted(world, minute)
+    stats: dict[tuple[datetime, str, str], list[int]] = defaultdict(lambda: [0] * len(store.STAT_FIELDS))
     devices: dict[str, tuple[int, int | None]] = {}
+    audits: list[AuditRow] = []
+    corrected: set[str] = set()
 
     for i in fresh:
         sub = subs[i]
         known_bags, known_bills = len(world.bags), len(world.bills)
-        outcome = sub.verdict or rules.apply(world, sub.actor, sub.operation)  # type: ignore[arg-type]
-        results[i] = Result(outcome)
         op = sub.operation
+        audited = op if sub.verdict is None and isinstance(op, rules.AUDITED) else None
+        correction = audited if isinstance(audited, rules.CORRECTIONS) else None
+        involved = _involved(world, correction) if correction is not None else set()
+        facts = counted.facts(involved)
+        before = rules.audited_state(world, audited) if audited is not None else None
+        outcome = sub.verdict or rules.apply(world, sub.actor, op)  # type: ignore[arg-type]
+        results[i] = Result(outcome)
         for table, known in ((world.bags, known_bags), (world.bills, known_bills)):
-            for code in islice(reversed(table), len(table) - known):  # the ones this operation created
+            for code in islice(reversed(table), max(0, len(table) - known)):  # the ones this operation created
                 creator[code] = sub.actor.user_id
+        shifts: dict[tuple[datetime, str], list[int]] = {}
         if outcome.ok and op is not None:
             changed_by[rules.operation_code(op)] = (sub.actor.user_id, now + timedelta(microseconds=i))
-            if isinstance(op, rules.ScanChild):
+            if isinstance(op, (rules.ScanChild, rules.MoveChild)):
                 relinked.add(op.code)
             elif isinstance(op, rules.AddToBill):
                 rebilled.add(op.parent)
+            if isinstance(op, rules.ScanChild):
+                counted.counted_now(("link", op.code))
+                if outcome.data["complete"]:
+                    counted.counted_now(("done", op.parent))
+            if correction is not None:
+                shifts = counted.changes(facts, counted.facts(involved))
+                corrected |= {code for code in involved if code in world.bags and world.bags[code].kind == "C"}
+            if audited is not None:
+                after = rules.audited_state(world, audited)
+                if after != before:
+                    audits.append((sub.actor.user_id, audited.action, _audit_target(audited), before, after))
         area = _scan_area(world, sub.actor, op, outcome)
         op_name = op.op if op is not None else "invalid"
         code = rules.operation_code(op) if op is not None else ""
-        target = rules.operation_target(op) if op is not None else ""
+        target = rules.operation_target(op, outcome) if op is not None else ""
         scans.append((sub.device, sub.seq, sub.actor.user_id, area, op_name, code, target,
                       outcome.code.value, outcome.data, sub.client_time, now))
         delta = _stat_delta(op, outcome)
-        row = stats[(area, sub.device)]
-        for n, value in enumerate(delta):
-            row[n] += value
+        for n, value in enumerate(shifts.pop((minute, area), [0] * len(delta))):
+            delta[n] += value
+        for key, values in [((minute, area), delta), *shifts.items()]:
+            row = stats[(*key, sub.device)]
+            for n, value in enumerate(values):
+                row[n] += value
         devices[sub.device] = (sub.seq, sub.actor.user_id)
-        committed.events.append({
+        event = {
             "device": sub.device, "seq": sub.seq, "user": sub.actor.username, "area": area,
             "op": op_name, "code": code, "target": target, "result": outcome.code.value,
             "data": outcome.data, "stats": delta,
             "client_at": sub.client_time.timestamp() if sub.client_time is not None else None,
-        })
+        }
+        if shifts:
+            event["shifts"] = [[shift_area, shift_minute.timestamp(), values]
+                               for (shift_minute, shift_area), values in shifts.items()]
+        committed.events.append(event)
 
-    new_bags = [bag for bag in world.bags.values() if bag.id is None]
+    bags = world.bags
+
+    def now_parent(code: str) -> str | None:
+        bag = bags.get(code)
+        return bag.parent if bag is not None and bag.id == before_id[code] else None
+
+    def now_bill(code: str) -> str | None:
+        bag = bags.get(code)
+        return bag.bill if bag is not None and bag.id == before_id[code] else None
+
+    left_bill = [before_id[code] for code, bill in before_bill.items()
+                 if bill and (now_bill(code) != bill or code in rebilled)]
+    joined_bill = [b for b in bags.values() if b.bill and (before_bill.get(b.code) != b.bill or b.code in rebilled)]
+    unlinked = [before_id[code] for code, parent in before_parent.items()
+                if parent and (now_parent(code) != parent or code in relinked)]
+    linked = [b for b in bags.values() if b.parent and (before_parent.get(b.code) != b.parent or b.code in relinked)]
+    moved = [(b.id, b.area) for b in bags.values() if b.id is not None and before_area.get(b.code) != b.area]
+    reopened = [b for b in world.bills.values() if b.status == "open" and before_status.get(b.code) == "completed"]
+    finished = [b for b in world.bills.values() if b.status == "completed" and before_status.get(b.code) != "completed"]
+    edited = [b for b in world.bills.values()
+              if b.id is not None and before_text.get(b.code) != (b.destination, b.vehicle)]
+
+    await store.delete_bill_parents(conn, left_bill)  # type: ignore[arg-type]
+    await store.set_bill_status(conn, reopened, now)
+    await store.delete_links(conn, unlinked)  # type: ignore[arg-type]
+    await store.delete_bags(conn, [b.id for b in world.deleted if b.id is not None])
+    new_bags = [bag for bag in bags.values() if bag.id is None]
     new_bills = [bill for bill in world.bills.values() if bill.id is None]
     await store.insert_bags(conn, new_bags, [creator.get(b.code) for b in new_bags], now)
     await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
-
-    bags = world.bags
-    left_bill = [b for b in bags.values()
-                 if before_bill.get(b.code) and (before_bill[b.code] != b.bill or b.code in rebilled)]
-    joined_bill = [b for b in bags.values() if b.bill and (before_bill.get(b.code) != b.bill or b.code in rebilled)]
-    unlinked = [b for b in bags.values()
-                if before_parent.get(b.code) and (before_parent[b.code] != b.parent or b.code in relinked)]
-    linked = [b for b in bags.values() if b.parent and (before_parent.get(b.code) != b.parent or b.code in relinked)]
-    reopened = [b for b in world.bills.values() if b.status == "open" and before_status.get(b.code) == "completed"]
-    finished = [b for b in world.bills.values() if b.status == "completed" and before_status.get(b.code) != "completed"]
-
-    await store.delete_bill_parents(conn, [b.id for b in left_bill])  # type: ignore[misc]
-    await store.set_bill_status(conn, reopened, now)
-    await store.delete_links(conn, [b.id for b in unlinked])  # type: ignore[misc]
+    await store.set_areas(conn, moved)
+    await store.set_bill_text(conn, edited)
     await store.insert_links(
         conn, [(b.id, bags[b.parent].id, *changed_by[b.code]) for b in linked]  # type: ignore[index,misc]
     )
@@ -246,9 +398,12 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission],
     await store.set_bill_status(conn, finished, now)
     await store.record_scans(conn, scans)
     await store.advance_devices(conn, devices, now)
-    await store.add_stats(conn, now.replace(second=0, microsecond=0), stats)
+    await store.add_stats(conn, stats)
+    await insert_audits(conn, audits, now)
 
     committed.bags = list(bags.values())
     committed.bills = list(world.bills.values())
-    committed.seq = await store.next_commit_seq(conn)
+    committed.forget = sorted({bag.code for bag in world.deleted} | corrected)
+    if sequence:
+        committed.seq = await store.next_commit_seq(conn)
     return [r for r in results if r is not None], committed

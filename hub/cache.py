@@ -1,7 +1,8 @@
 """The in-memory bag cache: bounded, filled from the bags each batch loads, updated on every commit.
 
-It answers only what cannot go stale: a parent's dispatch area never changes, so a scan into a
-known parent of another area is rejected at the edge. Everything that can change (links, counts)
+It answers only what cannot go stale unnoticed: a parent's dispatch area changes only by an admin's
+correction, whose batch updates (or drops) it here and on every hub, so a scan into a known parent
+of another area is rejected at the edge. Everything that can change (links, counts)
 is decided by the writer against locked rows: a stale cache never makes a wrong acceptance.
 """
 
@@ -38,6 +39,11 @@ class BagCache:
             self._bags.move_to_end(bag.code)
         while len(self._bags) > self._capacity:
             self._bags.popitem(last=False)
+
+    def forget(self, codes: Iterable[str]) -> None:
+        """Drop these bags (deleted, or changed by a correction); the next batch that needs one loads it."""
+        for code in codes:
+            self._bags.pop(code, None)
 
     def precheck(self, actor: Actor, op: Operation) -> Outcome | None:
         """A rejection certain from immutable facts, or None when the writer must decide."""

@@ -52,6 +52,14 @@ class Code(enum.StrEnum):
     BILL_EMPTY = "BILL_EMPTY"
     PARENT_INCOMPLETE = "PARENT_INCOMPLETE"
     ALREADY_ON_BILL = "ALREADY_ON_BILL"
+    # Corrections
+    UNKNOWN_BAG = "UNKNOWN_BAG"
+    NOT_IN_PARENT = "NOT_IN_PARENT"
+    NOT_ON_BILL = "NOT_ON_BILL"
+    SAME_AREA = "SAME_AREA"
+    BAG_NOT_EMPTY = "BAG_NOT_EMPTY"
+    BAG_IN_PARENT = "BAG_IN_PARENT"
+    BAG_ON_BILL = "BAG_ON_BILL"
     # Transient
     CONFLICT = "CONFLICT"
     RETRY = "RETRY"
@@ -101,6 +109,13 @@ CODES: dict[Code, CodeInfo] = {
     Code.BILL_EMPTY: CodeInfo("A bill needs at least one parent bag before it can be finished."),
     Code.PARENT_INCOMPLETE: CodeInfo("This parent bag is not full yet; only full parents go on a bill."),
     Code.ALREADY_ON_BILL: CodeInfo("This parent bag is already on a bill."),
+    Code.UNKNOWN_BAG: CodeInfo("There is no bag with this code."),
+    Code.NOT_IN_PARENT: CodeInfo("This bag is not inside a parent bag."),
+    Code.NOT_ON_BILL: CodeInfo("This parent bag is not on a bill."),
+    Code.SAME_AREA: CodeInfo("This parent bag is already in this dispatch area."),
+    Code.BAG_NOT_EMPTY: CodeInfo("This parent bag holds child bags; take them out before deleting it."),
+    Code.BAG_IN_PARENT: CodeInfo("This bag is inside a parent bag; take it out before deleting it."),
+    Code.BAG_ON_BILL: CodeInfo("This parent bag is on a bill; take it off the bill before deleting it."),
     Code.CONFLICT: CodeInfo("Another scanner changed this bag at the same moment; scan again."),
     Code.RETRY: CodeInfo("The hub could not save this scan just now; it will be sent again.", retry=True),
     Code.RATE_LIMITED: CodeInfo("Too many scans at once; this one will be sent again in a moment.", retry=True),
@@ -179,6 +194,12 @@ class ApiCode(enum.StrEnum):
     OWN_ACCOUNT = "OWN_ACCOUNT"
     AREA_EXISTS = "AREA_EXISTS"
     INVALID_AREA = "INVALID_AREA"
+    # Transfer (imports and exports)
+    IMPORT_UNREADABLE = "IMPORT_UNREADABLE"
+    IMPORT_COLUMNS = "IMPORT_COLUMNS"
+    IMPORT_EMPTY = "IMPORT_EMPTY"
+    IMPORT_TOO_MANY_ROWS = "IMPORT_TOO_MANY_ROWS"
+    UNKNOWN_IMPORT = "UNKNOWN_IMPORT"
 
     @property
     def status(self) -> int:
@@ -221,4 +242,9 @@ API_CODES: dict[ApiCode, ApiInfo] = {
     ApiCode.OWN_ACCOUNT: ApiInfo(403, "You cannot change your own role or deactivate yourself."),
     ApiCode.AREA_EXISTS: ApiInfo(409, "A dispatch area with this name already exists."),
     ApiCode.INVALID_AREA: ApiInfo(400, "An area name is 2 to 40 characters of a-z 0-9 _, starting with a letter."),
+    ApiCode.IMPORT_UNREADABLE: ApiInfo(400, "The file is neither UTF-8 CSV nor an Excel workbook the hub can read."),
+    ApiCode.IMPORT_COLUMNS: ApiInfo(400, "The file's first row does not name the columns this import needs."),
+    ApiCode.IMPORT_EMPTY: ApiInfo(400, "The file has no rows to import."),
+    ApiCode.IMPORT_TOO_MANY_ROWS: ApiInfo(400, "The file has more rows than one import may hold; split it."),
+    ApiCode.UNKNOWN_IMPORT: ApiInfo(404, "There is no such import."),
 }

@@ -108,17 +108,14 @@ class LiveState:
         today = day == self.day
         minute = int(at // 60 * 60)
         for event in batch["events"]:
-            area, device, delta = event["area"], event["device"], event["stats"]
+            area, delta = event["area"], event["stats"]
             if today:
-                totals = self.areas.setdefault(area, [0] * len(FIELDS))
-                scanner = self.devices.setdefault(device, {"user": event["user"], "areas": {}})
-                scanner["user"] = event["user"]
-                counts = scanner["areas"].setdefault(area, [0] * len(FIELDS))
-                for i, value in enumerate(delta):
-                    totals[i] += value
-                    counts[i] += value
-                change.areas.add(area)
-                change.devices.add((device, area))
+                self._count(change, event, area, delta)
+            # A correction takes back (or moves to another area) what an earlier minute counted:
+            # today's counters follow when that minute was today.
+            for shift_area, shift_minute, shift_delta in event.get("shifts", ()):
+                if datetime.fromtimestamp(float(shift_minute), self.tz).date() == self.day:
+                    self._count(change, event, shift_area, shift_delta)
             self.minutes[(minute, area)] = self.minutes.get((minute, area), 0) + delta[0] + delta[1]
             change.minutes.add((minute, area))
             event = {**event, "at": at}
@@ -133,6 +130,18 @@ class LiveState:
             self._track(self.bills, bill, bill["status"] == "open")
             change.bills.append(bill)
         return change
+
+    def _count(self, change: Change, event: dict[str, Any], area: str, delta: list[int]) -> None:
+        device = event["device"]
+        totals = self.areas.setdefault(area, [0] * len(FIELDS))
+        scanner = self.devices.setdefault(device, {"user": event["user"], "areas": {}})
+        scanner["user"] = event["user"]
+        counts = scanner["areas"].setdefault(area, [0] * len(FIELDS))
+        for i, value in enumerate(delta):
+            totals[i] += value
+            counts[i] += value
+        change.areas.add(area)
+        change.devices.add((device, area))
 
     @staticmethod
     def _track(table: dict[str, dict[str, Any]], item: dict[str, Any], in_progress: bool) -> None:

@@ -36,6 +36,7 @@ def batch_message(committed: Committed, origin: str) -> dict[str, Any]:
                    "status": b.status, "destination": b.destination, "vehicle": b.vehicle,
                    "actual_kg": kg(b.actual_kg), "expected_kg": kg(b.expected_kg)}
                   for b in committed.bills],
+        "forget": committed.forget,
     }
 
 
@@ -45,6 +46,11 @@ def read_frame(payload: bytes, origin: str) -> dict[str, Any] | None:
         return None
     message: dict[str, Any] = msgpack.unpackb(payload[len(origin):], raw=False)
     return message
+
+
+def forgotten(message: dict[str, Any]) -> list[str]:
+    """The bags another hub's batch deleted or corrected, which this hub's cache must drop."""
+    return list(message.get("forget", ()))
 
 
 def parents_as_bags(message: dict[str, Any]) -> list[Bag]:

@@ -142,6 +142,11 @@ class Settings:
     max_body_bytes: int = option("MAX_BODY_BYTES", 1_048_576,
         "Largest HTTP request body accepted, in bytes; a larger one gets 413 before it is read.",
         _parse_positive_int)
+    import_max_bytes: int = option("IMPORT_MAX_BYTES", 52_428_800,
+        "Largest import file (CSV or Excel) accepted by POST /api/imports, in bytes; the only route "
+        "allowed past MAX_BODY_BYTES.", _parse_positive_int)
+    import_max_rows: int = option("IMPORT_MAX_ROWS", 200_000,
+        "Most data rows one import file may hold; a larger file is refused (split it).", _parse_positive_int)
     batch_max_ops: int = option("BATCH_MAX_OPS", 500,
         "Operations after which the writer closes a batch.", _parse_positive_int)
     batch_max_delay_ms: float = option("BATCH_MAX_DELAY_MS", 2.0,

@@ -21,6 +21,7 @@ from hub.batch import Committed, Result, Submission, apply_batch
 from hub.codes import Code
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Outcome, Undo
+from hub.store import batches as store_batches
 from hub.store.batches import ConcurrentChange
 
 logger = logging.getLogger("tracetrack.writer")
@@ -40,6 +41,7 @@ _ONE_OPERATION = (asyncpg.IntegrityConstraintViolationError, *_REFUSED_DATA)
 SETTLE_TIMEOUT = 5.0
 
 OnCommit = Callable[[Committed], Awaitable[None]]
+Progress = Callable[[int], Awaitable[None]]
 
 
 class DatabaseUnavailable(Exception):
@@ -236,6 +238,63 @@ class BatchWriter:
             return Result(Outcome(Code.RETRY))
         committed.append(one)
         return result
+
+    async def apply_group(self, subs: list[Submission], accept: Callable[[Submission, Result], bool], *, chunk: int,
+                          progress: Progress | None = None) -> tuple[bool, list[Result]]:
+        """All of `subs`, in order, in ONE transaction, committed only when `accept` takes every
+        result; otherwise rolled back, nothing of it applied. (True, results) when committed.
+
+        The same `apply_batch` as every scan, `chunk` operations at a time inside the transaction
+        (`progress` hears how many are decided so far); the commit clock is taken only at the end,
+        so live batches of other devices wait for it only then, or where they touch the same bags.
+        Raises DatabaseUnavailable when PostgreSQL is gone or the group kept racing other writers.
+        """
+        for attempt in range(ATTEMPTS):
+            try:
+                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+                    transaction = conn.transaction()
+                    await transaction.start()
+                    try:
+                        results, parts = await self._decide_group(conn, subs, chunk, progress)
+                        accepted = all(accept(sub, result) for sub, result in zip(subs, results))
+                        if accepted:
+                            for part in parts:
+                                part.seq = await store_batches.next_commit_seq(conn) if part.events else 0
+                    except BaseException:
+                        await transaction.rollback()
+                        raise
+                    if not accepted:
+                        await transaction.rollback()
+                        return False, results
+                    await transaction.commit()
+                break
+            except _RETRYABLE:
+                logger.info("import group raced another writer; redoing it")
+                await asyncio.sleep(0.05 * (attempt + 1))
+            except _UNAVAILABLE as exc:
+                raise DatabaseUnavailable from exc
+        else:
+            raise DatabaseUnavailable("the group kept racing other writers")
+        for part in parts:
+            if part.seq:
+                try:
+                    await self._on_commit(part)
+                except Exception:
+                    logger.exception("publishing a committed group failed; its scans are stored regardless")
+        return True, results
+
+    async def _decide_group(self, conn: asyncpg.Connection, subs: list[Submission], chunk: int,
+                            progress: Progress | None) -> tuple[list[Result], list[Committed]]:
+        results: list[Result] = []
+        parts: list[Committed] = []
+        for start in range(0, len(subs), chunk):
+            decided, part = await apply_batch(conn, subs[start:start + chunk], self._formats, datetime.now(UTC),
+                                              sequence=False)
+            results += decided
+            parts.append(part)
+            if progress is not None:
+                await progress(len(results))
+        return results, parts
 
     async def settled(self, device: str) -> None:
         """Wait (a few seconds at most) until no operation of `device` is queued or committing, so

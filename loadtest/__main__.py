@@ -1,3 +1,18 @@
-from loadtest.cli import main
+"""`python -m loadtest [OPTIONS]` drives scanners (loadtest.cli); `python -m loadtest records
+[OPTIONS]` times the read API (loadtest.records); `python -m loadtest transfer [OPTIONS]` times
+exports and imports (loadtest.transfer)."""
 
-main()
+import sys
+
+if sys.argv[1:2] == ["records"]:
+    from loadtest.records import main as records
+
+    records(sys.argv[2:], prog_name="python -m loadtest records")
+elif sys.argv[1:2] == ["transfer"]:
+    from loadtest.transfer import main as transfer
+
+    transfer(sys.argv[2:], prog_name="python -m loadtest transfer")
+else:
+    from loadtest.cli import main
+
+    main()

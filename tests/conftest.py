@@ -20,8 +20,8 @@ from tests.hubprocess import HubProcess
 from tests.sessions_support import Sockets
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
-DATA_TABLES = ("scan_stats", "scans", "devices", "bill_parents", "bills", "links", "bags", "audit_log",
-               "sessions", "wall_tokens")
+DATA_TABLES = ("import_errors", "imports", "scan_stats", "scans", "devices", "bill_parents", "bills", "links",
+               "bags", "audit_log", "sessions", "wall_tokens")
 
 
 @pytest.fixture(scope="session")

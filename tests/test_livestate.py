@@ -148,6 +148,27 @@ def test_a_device_counts_in_each_area_it_scanned_in() -> None:
     assert state.delta(change, everything)["scanners"] == state.snapshot(everything)["scanners"]
 
 
+def test_a_corrections_shifts_move_todays_counts_and_leave_earlier_days_alone() -> None:
+    """A reassign takes a parent's links (counted at 09:30 and yesterday) from lucknow to indore:
+    today's shift moves today's counters, yesterday's is in yesterday's rows only."""
+    state = fresh()
+    state.apply(batch(1, T0 - 1800, [event("d1", "lucknow", COMPLETE)]))
+    nine = int((T0 - 1800) // 60 * 60)
+    yesterday = int((T0 - 86_400) // 60 * 60)
+    reassign = {**event("api:1", "indore", ACCEPT, op="reassign_area", code="SB00001", target="indore"),
+                "shifts": [["lucknow", nine, [0, 0, -1, -1, 0]], ["indore", nine, [0, 0, 1, 1, 0]],
+                           ["lucknow", yesterday, [0, 0, -5, 0, 0]], ["indore", yesterday, [0, 0, 5, 0, 0]]]}
+    change = state.apply(batch(2, T0, [reassign]))
+    everything = state.snapshot(Scope("all"))
+    assert everything["areas"] == {"lucknow": {**ZERO, "accepted": 1},
+                                   "indore": {**ZERO, "accepted": 1, "children_linked": 1, "parents_completed": 1}}
+    assert everything["counters"] == {**ZERO, "accepted": 2, "children_linked": 1, "parents_completed": 1}
+    lucknow = state.delta(change, Scope("area", "lucknow"))
+    assert lucknow["counters"] == {**ZERO, "accepted": 1}  # the shift out of lucknow reaches its dashboards
+    assert {s["device"]: s["children_linked"] for s in lucknow["scanners"]} == {"api:1": -1}
+    assert sum(n for _, n in everything["per_minute"]) == 2  # shifts move counts, not scans
+
+
 def test_batches_apply_only_in_seq_order() -> None:
     state = fresh(seq=7)
     with pytest.raises(AssertionError):

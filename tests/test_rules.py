@@ -22,13 +22,19 @@ from hub.domain.rules import (
     Actor,
     AddToBill,
     CreateBill,
+    DeleteBag,
+    EditBill,
     FinishBill,
+    MoveChild,
     Operation,
     Outcome,
+    ReassignArea,
     ReopenBill,
     Role,
     ScanChild,
     ScanParent,
+    TakeOffBill,
+    TakeOut,
     Undo,
     World,
 )
@@ -383,6 +389,106 @@ SCENARIOS = [
              lambda world: (parent_on_completed_bill(world), ok(world, BINA, CreateBill("B2", 3)))),
 ]
 
+
+
+def child_and_two_parents(world: World) -> None:
+    """C0001 in SB00001 (Ravi's last link); SB00002 empty; all in lucknow."""
+    two_parents_child_in_first(world)
+
+
+def child_and_indore_parent(world: World) -> None:
+    lucknow_parent_with_child(world)
+    ok(world, IQBAL, ScanParent("SB00009"))
+
+
+def loose_child(world: World) -> None:
+    ravi_undid_his_link(world)
+
+
+def reassignable(world: World) -> None:
+    """SB00001 in lucknow holding C0001 and C0002; the areas exist."""
+    ravi_linked_two(world)
+    with_areas(world)
+
+
+SCENARIOS += [
+    # Corrections (admin) and bill edits
+    Scenario("an admin moves a child to another parent", Code.OK, ROOT, MoveChild("C0001", "SB00002"),
+             {**parent_view("SB00002", 1, 30), "child": "C0001", "left": "SB00001",
+              "from": parent_view("SB00001", 0, 30)}, child_and_two_parents),
+    Scenario("an admin takes a child out", Code.OK, ANU, TakeOut("C0001"),
+             {**parent_view("SB00001", 0, 30), "child": "C0001", "left": "SB00001"}, lucknow_parent_with_child),
+    Scenario("an admin takes a parent off an open bill", Code.OK, ROOT, TakeOffBill("SB00001"),
+             {**bill_view("B1", 0, 2, "open", 0, 0), "parent": "SB00001", "left": "B1"}, parent_on_bill),
+    Scenario("an admin reassigns a parent with its children", Code.OK, ROOT, ReassignArea("SB00001", "indore"),
+             {**parent_view("SB00001", 2, 30), "area": "indore", "from_area": "lucknow", "children": 2},
+             reassignable),
+    Scenario("an admin deletes a loose child", Code.OK, ROOT, DeleteBag("C0001"),
+             {"code": "C0001", "kind": "child", "area": "lucknow"}, loose_child),
+    Scenario("an admin deletes an empty parent", Code.OK, ROOT, DeleteBag("SB00001"),
+             {"code": "SB00001", "kind": "parent", "area": "lucknow"}, lucknow_parent),
+    Scenario("a biller fixes the vehicle of a finished bill", Code.OK, BINA, EditBill("B1", vehicle="UP32 ZZ 9"),
+             {**bill_view("B1", 1, 2, "completed", 30, 30), "destination": "Delhi", "vehicle": "UP32 ZZ 9"},
+             completed_bill),
+    Scenario("an admin edits both texts", Code.OK, ROOT, EditBill("B1", "Agra", ""),
+             {**bill_view("B1", 0, 2, "open", 0, 0), "destination": "Agra", "vehicle": ""}, open_bill),
+    Scenario("a dispatcher moves a child", Code.FORBIDDEN, RAVI, MoveChild("C0001", "SB00002"),
+             setup=child_and_two_parents),
+    Scenario("a biller deletes a bag", Code.FORBIDDEN, BINA, DeleteBag("SB00001"), setup=lucknow_parent),
+    Scenario("a dispatcher edits a bill", Code.FORBIDDEN, RAVI, EditBill("B1", vehicle="X"), setup=open_bill),
+    Scenario("a biller edits another area's bill", Code.WRONG_AREA, IRA, EditBill("B1", vehicle="X"),
+             {"area": "lucknow"}, open_bill),
+    Scenario("a move into another area's parent", Code.WRONG_AREA, ROOT, MoveChild("C0001", "SB00009"),
+             {"area": "indore"}, child_and_indore_parent),
+    Scenario("a move of a bag that does not exist", Code.UNKNOWN_BAG, ROOT, MoveChild("C0009", "SB00001"),
+             {"bag": "C0009"}, lucknow_parent),
+    Scenario("a take-off of a parent that does not exist", Code.UNKNOWN_BAG, ROOT, TakeOffBill("SB00005"),
+             {"bag": "SB00005"}),
+    Scenario("a delete of a bag that does not exist", Code.UNKNOWN_BAG, ROOT, DeleteBag("C0009"), {"bag": "C0009"}),
+    Scenario("a move into a parent that does not exist", Code.UNKNOWN_PARENT, ROOT, MoveChild("C0001", "SB00005"),
+             {"parent": "SB00005"}, lucknow_parent_with_child),
+    Scenario("a move of a loose child", Code.NOT_IN_PARENT, ROOT, MoveChild("C0001", "SB00001"),
+             {"bag": "C0001"}, loose_child),
+    Scenario("a take-out of a loose child", Code.NOT_IN_PARENT, ROOT, TakeOut("C0001"), {"bag": "C0001"},
+             loose_child),
+    Scenario("a move into the parent it is in", Code.ALREADY_IN_PARENT, ROOT, MoveChild("C0001", "SB00001"),
+             parent_view("SB00001", 1, 30), lucknow_parent_with_child),
+    Scenario("a move into a full parent", Code.PARENT_FULL, ROOT, MoveChild("C0001", "SB00002"),
+             parent_view("SB00002", 30, 30),
+             lambda world: (lucknow_parent_with_child(world), fill(world, SITA, "SB00002"))),
+    Scenario("a move out of a parent on a bill", Code.PARENT_ON_BILL, ROOT, MoveChild("CSB00001000", "SB00002"),
+             {"bill": "B1"}, lambda world: (parent_on_bill(world), ok(world, RAVI, ScanParent("SB00002")))),
+    Scenario("a move into a parent on a bill", Code.PARENT_ON_BILL, ROOT, MoveChild("C0001", "SB00002"),
+             {"bill": "B1"}, lambda world: (lucknow_parent_with_child(world), fill(world, RAVI, "SB00002"),
+                                            open_bill(world), ok(world, BINA, AddToBill("B1", "SB00002")))),
+    Scenario("a take-out from a parent on a bill", Code.PARENT_ON_BILL, ROOT, TakeOut("CSB00001000"),
+             {"bill": "B1"}, parent_on_bill),
+    Scenario("a reassign of a parent on a bill", Code.PARENT_ON_BILL, ROOT, ReassignArea("SB00001", "indore"),
+             {"bill": "B1"}, lambda world: (parent_on_bill(world), with_areas(world))),
+    Scenario("a take-off of a parent on no bill", Code.NOT_ON_BILL, ROOT, TakeOffBill("SB00001"),
+             {"bag": "SB00001"}, full_parent),
+    Scenario("a take-off from a finished bill", Code.BILL_NOT_OPEN, ROOT, TakeOffBill("SB00001"),
+             {"bill": "B1"}, completed_bill),
+    Scenario("a reassign to its own area", Code.SAME_AREA, ROOT, ReassignArea("SB00001", "lucknow"),
+             {"area": "lucknow"}, reassignable),
+    Scenario("a reassign to an area that does not exist", Code.UNKNOWN_AREA, ROOT,
+             ReassignArea("SB00001", "atlantis"), {"area": "atlantis"}, reassignable),
+    Scenario("a delete of a parent holding children", Code.BAG_NOT_EMPTY, ROOT, DeleteBag("SB00001"),
+             {"count": 2}, ravi_linked_two),
+    Scenario("a delete of a child in a parent", Code.BAG_IN_PARENT, ROOT, DeleteBag("C0001"),
+             {"parent": "SB00001"}, lucknow_parent_with_child),
+    Scenario("a delete of a parent on a bill", Code.BAG_ON_BILL, ROOT, DeleteBag("SB00001"),
+             {"bill": "B1"}, parent_on_bill),
+    Scenario("a move of a parent", Code.NOT_A_CHILD, ROOT, MoveChild("SB00002", "SB00001"), setup=lucknow_parent),
+    Scenario("a move into a child", Code.NOT_A_PARENT, ROOT, MoveChild("C0001", "C0002"),
+             setup=lucknow_parent_with_child),
+    Scenario("a reassign of a child", Code.NOT_A_PARENT, ROOT, ReassignArea("C0001", "indore"),
+             setup=lucknow_parent_with_child),
+    Scenario("a take-out of garbage", Code.INVALID_CODE, ROOT, TakeOut("C-1")),
+    Scenario("a delete of garbage", Code.INVALID_CODE, ROOT, DeleteBag("??")),
+    Scenario("a vehicle of 201 characters in an edit", Code.INVALID_BILL, BINA, EditBill("B1", vehicle="v" * 201),
+             {"reason": "the vehicle is longer than 200 characters"}, open_bill),
+]
 
 def test_every_code_the_rules_can_answer_has_a_scenario() -> None:
     assert {s.code for s in SCENARIOS} == set(Code) - NOT_FROM_RULES

@@ -2,10 +2,11 @@
 
 Each endpoint's docstring is a one-line summary, a line `---`, then YAML: its OpenAPI Operation
 object (Starlette's `SchemaGenerator` reads it). Schemas are written inline in each operation; the
-shared parts are the components below. An error response names its codes at the start of its
-description (`"404": {$ref: "#/components/responses/Error", description: "UNKNOWN_USER"}`, several
-separated by commas, then optionally `: ` and words); `tests/test_openapi.py` checks each is a code
-of `hub.codes`. The document describes the API and holds no data, so anyone may read it.
+shared parts are the components below. An error response refers to `#/components/responses/Error`
+and may name its codes at the start of its description (`"404": {$ref: "#/components/responses/Error",
+description: "UNKNOWN_USER"}`, several separated by commas, then optionally `: ` and words, where a
+code in backticks also counts); `tests/test_openapi.py` checks each is a code of `hub.codes`.
+The document describes the API and holds no data, so anyone may read it.
 """
 
 from __future__ import annotations

@@ -2,15 +2,19 @@
 
 - `BodyLimit`: a body over MAX_BODY_BYTES is refused with 413: at once when Content-Length says
   so, as soon as the streamed chunks pass the limit otherwise. Nothing buffers more than the limit.
+  The import route alone has a larger limit of its own (IMPORT_MAX_BYTES).
 - `SameOrigin`: a request that may change something (any method but GET, HEAD and OPTIONS) must come
   from the hub's own pages or an ALLOWED_ORIGINS one, and must send JSON; a form or `text/plain`
-  body, which any site can make a browser send, gets 415. Clients that are not browsers send no
+  body, which any site can make a browser send, gets 415. The import route takes a file body
+  instead, of the content types it names (never a form or `text/plain`). Clients that are not browsers send no
   Origin and no Sec-Fetch-Site, and are judged by their session alone.
 - `SecurityHeaders`: every answer forbids framing, sniffing, inline script and referrers; over
   HTTPS it adds HSTS. Answers that carry a session's data or a wall-screen token are not cached.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,18 +68,33 @@ def _json_or_nothing(headers: Headers) -> bool:
     return content_type.partition(";")[0].strip().lower() == "application/json"
 
 
+def _declared_type(headers: Headers) -> str:
+    return headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
 class SameOrigin:
-    def __init__(self, app: ASGIApp, allowed: tuple[str, ...], https: bool) -> None:
+    """`uploads`: paths that take a file body instead of JSON, with the content types each admits."""
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...], https: bool,
+                 uploads: Mapping[str, frozenset[str]] | None = None) -> None:
         self.app = app
         self.allowed = allowed
         self.https = https
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             if not origin_allowed(scope, self.allowed, self.https):
                 await api_error(ApiCode.CROSS_ORIGIN)(scope, receive, send)
                 return
-            if not _json_or_nothing(Headers(scope=scope)):
+            headers = Headers(scope=scope)
+            upload = self.uploads.get(scope["path"])
+            if upload is not None and _declared_type(headers) not in upload:
+                await api_error(ApiCode.UNSUPPORTED_MEDIA_TYPE,
+                                f"Send the file with Content-Type one of: {', '.join(sorted(upload))}.")(
+                    scope, receive, send)
+                return
+            if upload is None and not _json_or_nothing(headers):
                 await api_error(ApiCode.UNSUPPORTED_MEDIA_TYPE)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -86,17 +105,21 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`uploads`: paths whose bodies may be larger (an import file), with the limit of each."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.uploads.get(scope["path"], self.max_bytes)
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -106,7 +129,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -119,11 +142,11 @@ class BodyLimit:
             await self.app(scope, receive_bounded, send_tracked)
         except _TooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = api_error(ApiCode.PAYLOAD_TOO_LARGE,
-                             f"The request body may be at most {self.max_bytes} bytes.", {"Connection": "close"})
+                             f"The request body may be at most {limit} bytes.", {"Connection": "close"})
         await response(scope, receive, send)
 
 

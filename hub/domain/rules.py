@@ -106,24 +106,98 @@ class ReopenBill:
     op = "bill_reopen"
 
 
-Operation = ScanParent | ScanChild | Undo | CreateBill | AddToBill | FinishBill | ReopenBill
+# Corrections: an admin fixing what scanning got wrong. Each is audited as `action` on its bag.
+
+
+@dataclass(frozen=True)
+class MoveChild:
+    """Move a child bag from the parent it is in to another parent of the same dispatch area."""
+
+    code: str
+    parent: str
+    op = "move_child"
+    action = "bag.move"
+
+
+@dataclass(frozen=True)
+class TakeOut:
+    """Take a child bag out of its parent; it stays a (loose) child bag."""
+
+    code: str
+    op = "take_out"
+    action = "bag.take_out"
+
+
+@dataclass(frozen=True)
+class TakeOffBill:
+    """Take a parent bag off its (open) bill."""
+
+    code: str
+    op = "take_off_bill"
+    action = "bag.take_off_bill"
+
+
+@dataclass(frozen=True)
+class ReassignArea:
+    """Move a parent bag, with every child in it, to another dispatch area."""
+
+    code: str
+    area: str
+    op = "reassign_area"
+    action = "bag.reassign"
+
+
+@dataclass(frozen=True)
+class DeleteBag:
+    """Delete a bag created by mistake: only an empty, loose one (its scan history stays)."""
+
+    code: str
+    op = "delete_bag"
+    action = "bag.delete"
+
+
+@dataclass(frozen=True)
+class EditBill:
+    """Change a bill's destination or vehicle (None leaves it as it is), open or finished."""
+
+    bill: str
+    destination: str | None = None
+    vehicle: str | None = None
+    op = "bill_edit"
+    action = "bill.edit"
+
+
+Correction = MoveChild | TakeOut | TakeOffBill | ReassignArea | DeleteBag
+CORRECTIONS = (MoveChild, TakeOut, TakeOffBill, ReassignArea, DeleteBag)
+Audited = Correction | EditBill
+AUDITED = (*CORRECTIONS, EditBill)
+
+Operation = (ScanParent | ScanChild | Undo | CreateBill | AddToBill | FinishBill | ReopenBill
+             | MoveChild | TakeOut | TakeOffBill | ReassignArea | DeleteBag | EditBill)
 
 
 def operation_code(op: Operation) -> str:
     """The bag or bill code an operation is about (recorded as the scan's `code`)."""
     if isinstance(op, (AddToBill,)):
         return op.parent
-    if isinstance(op, (FinishBill, ReopenBill)):
+    if isinstance(op, (FinishBill, ReopenBill, EditBill)):
         return op.bill
     return op.code
 
 
-def operation_target(op: Operation) -> str:
-    """The parent or bill an operation names (recorded as the scan's `target`)."""
-    if isinstance(op, ScanChild):
+def operation_target(op: Operation, outcome: Outcome | None = None) -> str:
+    """The parent, bill or area an operation names (recorded as the scan's `target`).
+
+    A take-out or take-off names the parent or bill the bag left, which only `apply` knows: its
+    outcome says (`left`)."""
+    if isinstance(op, (TakeOut, TakeOffBill)):
+        return str(outcome.data.get("left", "")) if outcome is not None else ""
+    if isinstance(op, (ScanChild, MoveChild)):
         return op.parent
     if isinstance(op, AddToBill):
         return op.bill
+    if isinstance(op, ReassignArea):
+        return op.area
     return ""
 
 
@@ -144,6 +218,9 @@ class Bag:
     child_count: int = 0
     parent: str | None = None
     bill: str | None = None
+    # As loaded, for the live counters: when the current link was made, when the parent filled up.
+    linked_at: datetime | None = None
+    completed_at: datetime | None = None
 
     @property
     def complete(self) -> bool:
@@ -179,7 +256,7 @@ class World:
 
     `last_action` holds, per user id, their last undoable action; a user missing from it has none
     loaded, and such a user's undo is answered NOTHING_TO_UNDO. `areas` holds the dispatch areas that
-    exist, at least those the operations name.
+    exist, at least those the operations name. `deleted` collects the bags deleted, in order.
     """
 
     formats: tuple[ParentFormat, ...]
@@ -188,6 +265,11 @@ class World:
     bills: dict[str, Bill] = field(default_factory=dict)
     last_action: dict[int, LastAction | None] = field(default_factory=dict)
     areas: set[str] = field(default_factory=set)
+    deleted: list[Bag] = field(default_factory=list)
+
+    def children(self, parent: str) -> list[Bag]:
+        """The loaded children of `parent` (all of them, for a batch that reassigns it)."""
+        return [bag for bag in self.bags.values() if bag.parent == parent]
 
 
 @dataclass(frozen=True)
@@ -233,13 +315,15 @@ def validate(actor: Actor, op: Operation, formats: tuple[ParentFormat, ...]) -> 
     """
     if isinstance(op, ScanParent):
         return _check_parent_code(op.code, formats) or _check_named_area(actor, op.area)
-    if isinstance(op, ScanChild):
-        if parent_format(op.code, formats) is not None:
-            return _reject(Code.NOT_A_CHILD)
-        if not is_child_code(op.code, formats):
-            return _reject(Code.INVALID_CODE)
-        return _check_parent_code(op.parent, formats)
-    if isinstance(op, Undo):
+    if isinstance(op, CORRECTIONS) and actor.role is not Role.ADMIN:
+        return _reject(Code.FORBIDDEN)
+    if isinstance(op, (ScanChild, MoveChild)):
+        return _check_child_code(op.code, formats) or _check_parent_code(op.parent, formats)
+    if isinstance(op, TakeOut):
+        return _check_child_code(op.code, formats)
+    if isinstance(op, (TakeOffBill, ReassignArea)):
+        return _check_parent_code(op.code, formats)
+    if isinstance(op, (Undo, DeleteBag)):
         if parent_format(op.code, formats) is None and not is_child_code(op.code, formats):
             return _reject(Code.INVALID_CODE)
         return None
@@ -254,6 +338,18 @@ def validate(actor: Actor, op: Operation, formats: tuple[ParentFormat, ...]) -> 
         return _reject(Code.UNKNOWN_BILL)
     if isinstance(op, AddToBill):
         return _check_parent_code(op.parent, formats)
+    if isinstance(op, EditBill):
+        problem = _text_problem(destination=op.destination, vehicle=op.vehicle)
+        return _reject(Code.INVALID_BILL, reason=problem) if problem is not None else None
+    return None
+
+
+def _text_problem(**fields: str | None) -> str | None:
+    """What is wrong with a bill's destination or vehicle (None values are not checked)."""
+    for name, value in fields.items():
+        problem = text_problem(value, MAX_TEXT) if value is not None else None
+        if problem is not None:
+            return f"the {name} {problem}"
     return None
 
 
@@ -266,11 +362,7 @@ def _bill_problem(op: CreateBill, formats: tuple[ParentFormat, ...]) -> str | No
         return f"a bill number cannot be a bag code ({op.code} is a {fmt.name} parent bag)"
     if not 1 <= op.capacity <= MAX_BILL_CAPACITY:
         return f"the capacity is 1-{MAX_BILL_CAPACITY} parent bags"
-    for name, value in (("destination", op.destination), ("vehicle", op.vehicle)):
-        problem = text_problem(value, MAX_TEXT)
-        if problem is not None:
-            return f"the {name} {problem}"
-    return None
+    return _text_problem(destination=op.destination, vehicle=op.vehicle)
 
 
 def _check_named_area(actor: Actor, area: str | None) -> Outcome | None:
@@ -288,6 +380,14 @@ def _new_area(world: World, actor: Actor, named: str | None) -> str | Outcome:
     if area != actor.area and area not in world.areas:
         return _reject(Code.UNKNOWN_AREA, area=area)
     return area
+
+
+def _check_child_code(code: str, formats: tuple[ParentFormat, ...]) -> Outcome | None:
+    if parent_format(code, formats) is not None:
+        return _reject(Code.NOT_A_CHILD)
+    if not is_child_code(code, formats):
+        return _reject(Code.INVALID_CODE)
+    return None
 
 
 def _check_parent_code(code: str, formats: tuple[ParentFormat, ...]) -> Outcome | None:
@@ -327,13 +427,17 @@ def _scan_parent(world: World, actor: Actor, op: ScanParent) -> Outcome:
     return Outcome(Code.OK, {**_parent_view(bag), "created": False})
 
 
-def _scan_child(world: World, actor: Actor, op: ScanChild) -> Outcome:
-    parent = world.bags.get(op.parent)
+def _find_parent(world: World, actor: Actor, code: str) -> Bag | Outcome:
+    parent = world.bags.get(code)
     if parent is None:
-        return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
+        return _reject(Code.UNKNOWN_PARENT, parent=code)
     if not actor.may_enter(parent.area):
         return _reject(Code.WRONG_AREA, area=parent.area)
-    child = world.bags.get(op.code)
+    return parent
+
+
+def _check_room(parent: Bag, child: Bag | None) -> Outcome | None:
+    """Why `child` (None: a new one) cannot go into `parent`, or None when it can."""
     if child is not None and child.parent == parent.code:
         return _reject(Code.ALREADY_IN_PARENT, **_parent_view(parent))
     if child is not None and child.parent is not None:
@@ -342,11 +446,31 @@ def _scan_child(world: World, actor: Actor, op: ScanChild) -> Outcome:
         return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
     if parent.child_count >= parent.capacity:
         return _reject(Code.PARENT_FULL, **_parent_view(parent))
+    return None
+
+
+def _link(child: Bag, parent: Bag) -> None:
+    child.parent = parent.code
+    parent.child_count += 1
+
+
+def _unlink(child: Bag, parent: Bag) -> None:
+    child.parent = None
+    parent.child_count -= 1
+
+
+def _scan_child(world: World, actor: Actor, op: ScanChild) -> Outcome:
+    parent = _find_parent(world, actor, op.parent)
+    if isinstance(parent, Outcome):
+        return parent
+    child = world.bags.get(op.code)
+    refused = _check_room(parent, child)
+    if refused is not None:
+        return refused
     if child is None:
         child = Bag(code=op.code, kind="C", area=parent.area)
         world.bags[op.code] = child
-    child.parent = parent.code
-    parent.child_count += 1
+    _link(child, parent)
     world.last_action[actor.user_id] = LastAction("link", child.code, world.now)
     return Outcome(Code.OK, {**_parent_view(parent), "child": child.code})
 
@@ -365,8 +489,7 @@ def _undo(world: World, actor: Actor, op: Undo) -> Outcome:
         parent = world.bags[bag.parent]
         if parent.bill is not None:
             return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
-        bag.parent = None
-        parent.child_count -= 1
+        _unlink(bag, parent)
         world.last_action.pop(actor.user_id)
         return Outcome(Code.OK, {**_parent_view(parent), "undone": "link", "child": bag.code})
     assert bag.bill is not None
@@ -453,6 +576,144 @@ def _reopen_bill(world: World, actor: Actor, op: ReopenBill) -> Outcome:
     return Outcome(Code.OK, _bill_view(bill))
 
 
+# --- corrections -------------------------------------------------------------------------------
+
+
+def _find_bag(world: World, code: str) -> Bag | Outcome:
+    bag = world.bags.get(code)
+    return bag if bag is not None else _reject(Code.UNKNOWN_BAG, bag=code)
+
+
+def _forget_actions(world: World, code: str) -> None:
+    """A correction changed `code`'s link or bill: no operator's undo may still act on it."""
+    for user_id, last in world.last_action.items():
+        if last is not None and last.code == code:
+            world.last_action[user_id] = None
+
+
+def _child_in_parent(world: World, code: str) -> tuple[Bag, Bag] | Outcome:
+    """(child, its parent) for a child bag that is in a parent not on a bill."""
+    child = _find_bag(world, code)
+    if isinstance(child, Outcome):
+        return child
+    if child.parent is None:
+        return _reject(Code.NOT_IN_PARENT, bag=code)
+    parent = world.bags[child.parent]
+    if parent.bill is not None:
+        return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+    return child, parent
+
+
+def _move_child(world: World, actor: Actor, op: MoveChild) -> Outcome:
+    found = _child_in_parent(world, op.code)
+    if isinstance(found, Outcome):
+        return found
+    child, old = found
+    new = _find_parent(world, actor, op.parent)
+    if isinstance(new, Outcome):
+        return new
+    if new.area != child.area:
+        return _reject(Code.WRONG_AREA, area=new.area)
+    if new is old:
+        return _reject(Code.ALREADY_IN_PARENT, **_parent_view(new))
+    refused = _check_room(new, None)
+    if refused is not None:
+        return refused
+    _unlink(child, old)
+    _link(child, new)
+    _forget_actions(world, child.code)
+    return Outcome(Code.OK, {**_parent_view(new), "child": child.code, "left": old.code,
+                             "from": _parent_view(old)})
+
+
+def _take_out(world: World, actor: Actor, op: TakeOut) -> Outcome:
+    found = _child_in_parent(world, op.code)
+    if isinstance(found, Outcome):
+        return found
+    child, parent = found
+    _unlink(child, parent)
+    _forget_actions(world, child.code)
+    return Outcome(Code.OK, {**_parent_view(parent), "child": child.code, "left": parent.code})
+
+
+def _take_parent_off_bill(world: World, actor: Actor, op: TakeOffBill) -> Outcome:
+    parent = _find_bag(world, op.code)
+    if isinstance(parent, Outcome):
+        return parent
+    if parent.bill is None:
+        return _reject(Code.NOT_ON_BILL, bag=op.code)
+    bill = world.bills[parent.bill]
+    if bill.status != "open":
+        return _reject(Code.BILL_NOT_OPEN, bill=bill.code)
+    _take_off_bill(bill, parent)
+    _forget_actions(world, parent.code)
+    return Outcome(Code.OK, {**_bill_view(bill), "parent": parent.code, "left": bill.code})
+
+
+def _reassign_area(world: World, actor: Actor, op: ReassignArea) -> Outcome:
+    parent = _find_bag(world, op.code)
+    if isinstance(parent, Outcome):
+        return parent
+    if parent.area == op.area:
+        return _reject(Code.SAME_AREA, area=op.area)
+    if op.area not in world.areas:
+        return _reject(Code.UNKNOWN_AREA, area=op.area)
+    if parent.bill is not None:
+        return _reject(Code.PARENT_ON_BILL, bill=parent.bill)
+    old = parent.area
+    children = world.children(parent.code)
+    for bag in (parent, *children):
+        bag.area = op.area
+    return Outcome(Code.OK, {**_parent_view(parent), "area": op.area, "from_area": old,
+                             "children": len(children)})
+
+
+def _delete_bag(world: World, actor: Actor, op: DeleteBag) -> Outcome:
+    bag = _find_bag(world, op.code)
+    if isinstance(bag, Outcome):
+        return bag
+    if bag.bill is not None:
+        return _reject(Code.BAG_ON_BILL, bill=bag.bill)
+    if bag.child_count > 0:
+        return _reject(Code.BAG_NOT_EMPTY, count=bag.child_count)
+    if bag.parent is not None:
+        return _reject(Code.BAG_IN_PARENT, parent=bag.parent)
+    del world.bags[bag.code]
+    world.deleted.append(bag)
+    return Outcome(Code.OK, {"code": bag.code, "kind": "parent" if bag.kind == "P" else "child",
+                             "area": bag.area})
+
+
+def _edit_bill(world: World, actor: Actor, op: EditBill) -> Outcome:
+    bill = _find_bill(world, actor, op.bill)
+    if isinstance(bill, Outcome):
+        return bill
+    if op.destination is not None:
+        bill.destination = op.destination
+    if op.vehicle is not None:
+        bill.vehicle = op.vehicle
+    return Outcome(Code.OK, {**_bill_view(bill), "destination": bill.destination, "vehicle": bill.vehicle})
+
+
+def audited_state(world: World, op: Audited) -> dict[str, Any] | None:
+    """What the audit log records of a correction's or bill edit's subject (None: it does not exist)."""
+    if isinstance(op, EditBill):
+        bill = world.bills.get(op.bill)
+        return None if bill is None else {"destination": bill.destination, "vehicle": bill.vehicle,
+                                          "status": bill.status}
+    bag = world.bags.get(op.code)
+    if bag is None:
+        return None
+    state: dict[str, Any] = {"kind": "parent" if bag.kind == "P" else "child", "area": bag.area}
+    if bag.kind == "P":
+        state.update(child_count=bag.child_count, bill=bag.bill)
+        if isinstance(op, ReassignArea):
+            state["children"] = sorted(child.code for child in world.children(bag.code))
+    else:
+        state["parent"] = bag.parent
+    return state
+
+
 _HANDLERS: dict[type, Callable[[World, Actor, Any], Outcome]] = {
     ScanParent: _scan_parent,
     ScanChild: _scan_child,
@@ -461,4 +722,10 @@ _HANDLERS: dict[type, Callable[[World, Actor, Any], Outcome]] = {
     AddToBill: _add_to_bill,
     FinishBill: _finish_bill,
     ReopenBill: _reopen_bill,
+    MoveChild: _move_child,
+    TakeOut: _take_out,
+    TakeOffBill: _take_parent_off_bill,
+    ReassignArea: _reassign_area,
+    DeleteBag: _delete_bag,
+    EditBill: _edit_bill,
 }

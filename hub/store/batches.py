@@ -47,31 +47,43 @@ async def recorded_results(
     return {(r["device_id"], r["seq"]): (r["result"], r["detail"] or {}) for r in rows}
 
 
-async def lock_bags(conn: asyncpg.Connection, codes: set[str]) -> dict[str, Bag]:
-    """Lock the named bags' rows in id order and load them with their parent and bill codes."""
+_LOCK_BAGS = """
+    SELECT b.id, b.code, b.kind, b.area, b.format, b.capacity, b.expected_kg, b.child_count,
+           b.completed_at, l.linked_at, p.code AS parent_code, bl.code AS bill_code
+      FROM bags b
+      LEFT JOIN links l ON l.child_id = b.id
+      LEFT JOIN bags p ON p.id = l.parent_id
+      LEFT JOIN bill_parents bp ON bp.parent_id = b.id
+      LEFT JOIN bills bl ON bl.id = bp.bill_id
+     WHERE {where}
+     ORDER BY b.id
+       FOR UPDATE OF b"""
+
+
+async def _lock(conn: asyncpg.Connection, where: str, codes: set[str]) -> dict[str, Bag]:
     if not codes:
         return {}
-    rows = await conn.fetch(
-        """SELECT b.id, b.code, b.kind, b.area, b.format, b.capacity, b.expected_kg, b.child_count,
-                  p.code AS parent_code, bl.code AS bill_code
-             FROM bags b
-             LEFT JOIN links l ON l.child_id = b.id
-             LEFT JOIN bags p ON p.id = l.parent_id
-             LEFT JOIN bill_parents bp ON bp.parent_id = b.id
-             LEFT JOIN bills bl ON bl.id = bp.bill_id
-            WHERE b.code = ANY($1::text[])
-            ORDER BY b.id
-              FOR UPDATE OF b""",
-        list(codes), timeout=TIMEOUT,
-    )
+    rows = await conn.fetch(_LOCK_BAGS.format(where=where), list(codes), timeout=TIMEOUT)
     return {
         r["code"]: Bag(
             code=r["code"], kind=r["kind"], area=r["area"], id=r["id"], format=r["format"],
             capacity=r["capacity"] or 0, expected_kg=r["expected_kg"] or Decimal(0),
             child_count=r["child_count"], parent=r["parent_code"], bill=r["bill_code"],
+            linked_at=r["linked_at"], completed_at=r["completed_at"],
         )
         for r in rows
     }
+
+
+async def lock_bags(conn: asyncpg.Connection, codes: set[str]) -> dict[str, Bag]:
+    """Lock the named bags' rows in id order and load them with their parent and bill codes."""
+    return await _lock(conn, "b.code = ANY($1::text[])", codes)
+
+
+async def lock_children(conn: asyncpg.Connection, parents: set[str]) -> dict[str, Bag]:
+    """Lock and load every child of the named parents (whose rows the caller holds locked, so that
+    no link to them can come or go meanwhile)."""
+    return await _lock(conn, "p.code = ANY($1::text[])", parents)
 
 
 async def lock_bills(conn: asyncpg.Connection, codes: set[str]) -> dict[str, Bill]:
@@ -196,6 +208,34 @@ async def set_bill_status(conn: asyncpg.Connection, bills: list[Bill], now: date
     )
 
 
+async def delete_bags(conn: asyncpg.Connection, ids: list[int]) -> None:
+    """Delete bags that hold nothing and are in nothing (their scan rows stay: history is kept)."""
+    if ids:
+        await conn.execute("DELETE FROM bags WHERE id = ANY($1::bigint[])", ids, timeout=TIMEOUT)
+
+
+async def set_areas(conn: asyncpg.Connection, areas: list[tuple[int, str]]) -> None:
+    """(bag id, dispatch area) of bags moved to another area."""
+    if areas:
+        await conn.execute(
+            """UPDATE bags b SET area = u.area
+                 FROM unnest($1::bigint[], $2::text[]) AS u(id, area) WHERE b.id = u.id""",
+            *zip(*areas), timeout=TIMEOUT,
+        )
+
+
+async def set_bill_text(conn: asyncpg.Connection, bills: list[Bill]) -> None:
+    """Store the destination and vehicle of edited bills."""
+    if bills:
+        await conn.execute(
+            """UPDATE bills l SET destination = u.destination, vehicle = u.vehicle
+                 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, destination, vehicle)
+                WHERE l.id = u.id""",
+            [b.id for b in bills], [b.destination for b in bills], [b.vehicle for b in bills],
+            timeout=TIMEOUT,
+        )
+
+
 async def delete_links(conn: asyncpg.Connection, child_ids: list[int]) -> None:
     if child_ids:
         await conn.execute("DELETE FROM links WHERE child_id = ANY($1::bigint[])", child_ids,
@@ -257,9 +297,11 @@ async def advance_devices(conn: asyncpg.Connection, last: dict[str, tuple[int, i
 STAT_FIELDS = ("accepted", "rejected", "children_linked", "parents_completed", "bills_completed")
 
 
-async def add_stats(conn: asyncpg.Connection, minute: datetime,
-                    deltas: dict[tuple[str, str], list[int]]) -> None:
-    """Add this batch's counts to the per-minute counters, keyed by (area, device)."""
+async def add_stats(conn: asyncpg.Connection, deltas: dict[tuple[datetime, str, str], list[int]]) -> None:
+    """Add this batch's counts to the per-minute counters, keyed by (minute, area, device).
+
+    A batch counts in its own minute, except what a correction takes back or moves to another area:
+    that counts in the minute the link or completion was counted in first."""
     if not deltas:
         return
     keys = list(deltas)
@@ -267,15 +309,15 @@ async def add_stats(conn: asyncpg.Connection, minute: datetime,
     await conn.execute(
         """INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
                                    parents_completed, bills_completed)
-           SELECT $1::timestamptz, * FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::int[],
-                                                 $7::int[], $8::int[])
+           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::int[], $5::int[],
+                                $6::int[], $7::int[], $8::int[])
            ON CONFLICT (minute, area, device_id) DO UPDATE
               SET accepted = scan_stats.accepted + excluded.accepted,
                   rejected = scan_stats.rejected + excluded.rejected,
                   children_linked = scan_stats.children_linked + excluded.children_linked,
                   parents_completed = scan_stats.parents_completed + excluded.parents_completed,
                   bills_completed = scan_stats.bills_completed + excluded.bills_completed""",
-        minute, [a for a, _ in keys], [d for _, d in keys], *columns, timeout=TIMEOUT,
+        [m for m, _, _ in keys], [a for _, a, _ in keys], [d for _, _, d in keys], *columns, timeout=TIMEOUT,
     )
 
 

@@ -79,8 +79,11 @@ class Query:
 
 
 async def fetch_page(db: Any, sql: str, query: Query, limit: int, key: Any, timeout: float) -> Page:
-    """Run a list query (which must end with its ORDER BY) for `limit` rows plus one, to know if more follow."""
-    rows = await db.fetch(f"{sql} LIMIT {query.arg(limit + 1)}", *query.args, timeout=timeout)
+    """Run a list query (which must end with its ORDER BY) for `limit` rows plus one, to know if more follow.
+
+    The limit is written into the SQL, not passed as a parameter, so that a prepared statement's
+    generic plan is costed for a page, not for a guessed share of the table."""
+    rows = await db.fetch(f"{sql} LIMIT {int(limit) + 1}", *query.args, timeout=timeout)
     if len(rows) <= limit:
         return Page(list(rows), None)
     return Page(list(rows[:limit]), key(rows[limit - 1]))

@@ -133,6 +133,24 @@ def test_biller_creates_fills_finishes_and_reopens_a_bill(live_hub: LiveHub, bro
     assert len(rows) == 1
     assert dict(rows[0]) == {"status": "open", "parent_count": 2, "destination": "Lucknow DC",
                              "vehicle": "UP32 AB 1234", "capacity": 2, "parents": sorted(full)}
+
+    # another handheld that never saw the bill opens it: the numbers come from GET /api/bills/{code}
+    other = browser.new_page(viewport=PHONE)
+    other_errors = watch_errors(other)
+    other.goto(f"{live_hub.url}/")
+    log_in(other, username, password)
+    other.wait_for_url("**/bills.html")
+    expect(other.locator("body")).to_have_attribute("data-ready", "true")
+    other.fill("#open-code", bill.lower())
+    other.press("#open-code", "Enter")
+    expect(other.locator("#bill-title")).to_have_text(bill)
+    expect(other.locator("#count")).to_have_text("2")
+    expect(other.locator("#capacity")).to_have_text("2")
+    expect(other.locator("#actual-kg")).to_have_text("30")
+    expect(other.locator("#expected-kg")).to_have_text("30")
+    expect(other.locator("#bill-route")).to_have_text("to Lucknow DC · vehicle UP32 AB 1234")
+    expect(other.locator("#bill-status")).to_have_text("OPEN")
+    assert other_errors == []
     assert errors == []
 
 

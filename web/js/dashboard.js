@@ -401,6 +401,8 @@ function renderNav() {
 const OPS = {
   parent: "Parent", child: "Child", undo: "Undo", bill_create: "New bill", bill_add: "Onto bill",
   bill_finish: "Finish bill", bill_reopen: "Reopen bill", invalid: "Unreadable",
+  move_child: "Moved (admin)", take_out: "Taken out (admin)", take_off_bill: "Off bill (admin)",
+  reassign_area: "Reassigned (admin)", delete_bag: "Deleted (admin)", bill_edit: "Bill edited",
 };
 
 /**

@@ -123,6 +123,34 @@ export const MESSAGES = {
     title: "Already on a bill",
     say: "This parent bag is already on a bill[ ({bill})] and cannot go on another. Scan the next parent bag.",
   },
+  UNKNOWN_BAG: {
+    title: "No such bag",
+    say: "There is no bag {bag|with this code}. Check the code and try again.",
+  },
+  NOT_IN_PARENT: {
+    title: "Not in a parent",
+    say: "{bag|This bag} is not inside a parent bag, so there is nothing to take it out of or move it from.",
+  },
+  NOT_ON_BILL: {
+    title: "Not on a bill",
+    say: "{bag|This parent bag} is not on a bill, so there is nothing to take it off.",
+  },
+  SAME_AREA: {
+    title: "Already in that area",
+    say: "This parent bag is already in the dispatch area[ {area}]. Nothing was changed.",
+  },
+  BAG_NOT_EMPTY: {
+    title: "Bag holds children",
+    say: "This parent bag holds[ {count}] child bags. Take them out (or move them) first, then delete it.",
+  },
+  BAG_IN_PARENT: {
+    title: "Bag is in a parent",
+    say: "This bag is inside the parent bag[ {parent}]. Take it out first, then delete it.",
+  },
+  BAG_ON_BILL: {
+    title: "Bag is on a bill",
+    say: "This parent bag is on the bill[ {bill}]. Take it off the bill first, then delete it.",
+  },
   CONFLICT: {
     title: "Scan again",
     say: "Another scanner changed this bag at the same moment. Scan {code|it} again.",
