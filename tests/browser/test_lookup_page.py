@@ -9,6 +9,7 @@ Screenshots: test-artifacts/screenshots/lookup-*.png.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,8 @@ def test_an_admin_moves_a_child_after_confirming(browser: Any, screenshots: Path
 
     def move(req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         moved["n"] += 1
+        if moved["n"] == 1:
+            return 503, {"error": "BUSY", "message": "The hub is busy; send it again."}
         if req["body"]["parent"] == "SB00018":
             fake.bags["C00017000"] = child_bag("C00017000", fake.bags["SB00018"])
             return 200, {"result": "OK", "data": {"code": "C00017000", "parent": "SB00018"}}
@@ -120,6 +123,8 @@ def test_an_admin_moves_a_child_after_confirming(browser: Any, screenshots: Path
         assert moved["n"] == 0  # nothing is sent before the confirmation
         page.fill("#fix-parent", "sb00019")
         page.click("#fix-confirm")
+        expect(page.locator("#page-message")).to_contain_text("Hub busy")
+        page.click("#fix-confirm")  # the same request again
         expect(page.locator("#page-message")).to_contain_text("Parent bag is full")
         expect(page.locator("#page-message")).to_contain_text("SB00019 is already full (30/30)")
         expect(page.locator("#fix-form")).to_be_visible()  # the operator may correct the parent
@@ -129,9 +134,11 @@ def test_an_admin_moves_a_child_after_confirming(browser: Any, screenshots: Path
         assert page.locator("#bag-parent").get_attribute("href") == "/lookup.html?code=SB00018"
         expect(page.locator("#fix-form")).to_be_hidden()
         posts = [r for r in fake.requests if r["method"] == "POST"]
-        assert [p["body"] for p in posts] == [{"parent": "SB00019"}, {"parent": "SB00018"}]
-        keys = {p["headers"].get("idempotency-key") for p in posts}
-        assert len(keys) == 1 and all(k and 1 <= len(k) <= 64 for k in keys)  # one correction, one key
+        assert [p["body"] for p in posts] == [{"parent": "SB00019"}, {"parent": "SB00019"}, {"parent": "SB00018"}]
+        keys = [p["headers"].get("idempotency-key") or "" for p in posts]
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key) for key in keys)
+        # unanswered (busy), the same request keeps its key (a replay); after a refusal the next is new
+        assert keys[0] == keys[1] and keys[2] != keys[1]
         page.screenshot(path=str(screenshots / "lookup-corrected.png"), full_page=True)
         page.context.close()
     assert errors == []

@@ -3,7 +3,7 @@
 // `?code=X` opens a bag directly. Admins get the corrections of the contract, each asking for what
 // it needs and a confirmation before it is sent; the bag is read again after each.
 
-import { ApiError, call, getJson, idempotencyKey } from "./api.js";
+import { ApiError, answered, call, getJson, idempotencyKey } from "./api.js";
 import { normalise } from "./bagcodes.js";
 import { el, linkOrText } from "./dom.js";
 import { billHrefFor, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
@@ -142,7 +142,9 @@ function corrections(bag) {
   return list;
 }
 
-let pending = null; // the correction whose form is open, with its Idempotency-Key
+// The correction whose form is open, with its Idempotency-Key: the same key while a request is not
+// answered (offline, hub busy), so that sending it again is a replay; a new one after an answer.
+let pending = null;
 
 function renderCorrections() {
   const admin = session.user.role === "admin";
@@ -213,6 +215,7 @@ async function confirmFix(event) {
     show("ok", { title: "Corrected", say: fix.done(body) });
   } catch (error) {
     show("error", explainError(error));
+    if (answered(error) && pending) pending.key = idempotencyKey(); // what is sent next is another request
   } finally {
     $("fix-confirm").disabled = false;
   }
