@@ -101,6 +101,10 @@ def test_the_bags_list_pages_with_the_hubs_cursors(live_hub: LiveHub, browser: A
     expect(page.locator("#page-no")).to_have_text("Page 2")
     expect(rows.first).to_have_attribute("data-code", seen[2])
     assert rows.first.locator("a").first.get_attribute("href") == f"/lookup.html?code={seen[2]}"
+    with page.expect_download() as download:  # the export of the list's filter: all five, not one page
+        page.click("#exports [data-dataset=bags] button[data-format=csv]")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 6 and sorted(line.split(",")[0] for line in lines[1:]) == children, lines
     page.screenshot(path=str(screenshots / "live-bags.png"), full_page=True)
     page.close()
     assert errors == []
