@@ -101,6 +101,10 @@ def test_the_bags_list_pages_with_the_hubs_cursors(live_hub: LiveHub, browser: A
     expect(page.locator("#page-no")).to_have_text("Page 2")
     expect(rows.first).to_have_attribute("data-code", seen[2])
     assert rows.first.locator("a").first.get_attribute("href") == f"/lookup.html?code={seen[2]}"
+    with page.expect_download() as download:  # the export of the list's filter: all five, not one page
+        page.click("#exports [data-dataset=bags] button[data-format=csv]")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 6 and sorted(line.split(",")[0] for line in lines[1:]) == children, lines
     page.screenshot(path=str(screenshots / "live-bags.png"), full_page=True)
     page.close()
     assert errors == []
@@ -181,5 +185,78 @@ def test_the_audit_log_of_a_real_hub(live_hub: LiveHub, browser: Any) -> None:
     expect(before.locator("dd.changed", has_text="dispatcher")).to_have_count(1)
     expect(after.locator("dd.changed", has_text="biller")).to_have_count(1)
     expect(after.locator("dd:not(.changed)", has_text=username)).to_have_count(1)  # the same on both sides
+    page.close()
+    assert errors == []
+
+
+def test_an_admin_corrects_bags_from_the_lookup_on_a_real_hub(live_hub: LiveHub, browser: Any,
+                                                              screenshots: Path) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    first, second, full = live_hub.unused_parent(), live_hub.unused_parent(), live_hub.unused_parent("M444-")
+    child = f"K{tag}00"
+    dispatcher = live_hub.login(*live_hub.make_user("dispatcher"))
+    fill(live_hub, dispatcher, first, [child, f"K{tag}01"])
+    fill(live_hub, dispatcher, second, [])
+    fill(live_hub, dispatcher, full, [f"F{tag}{i:02d}" for i in range(15)])
+
+    page = browser.new_page(viewport=PHONE)
+    errors = watch_errors(page)
+    page.goto(f"{live_hub.url}/?next=%2Flookup.html%3Fcode%3D{child}")
+    log_in(page, "admin", ADMIN_PASSWORD)
+    page.wait_for_url(f"**/lookup.html?code={child}")
+    expect(page.locator("#bag-parent")).to_have_text(first)
+    page.click("[data-fix=move]")
+    page.fill("#fix-parent", full)
+    page.click("#fix-confirm")
+    expect(page.locator("#page-message")).to_contain_text("Parent bag is full")  # refused: nothing changed
+    assert live_hub.links(first) == sorted([child, f"K{tag}01"])
+    page.fill("#fix-parent", second.lower())
+    page.click("#fix-confirm")
+    expect(page.locator("#page-message")).to_contain_text(f"{child} is now in {second}.")
+    expect(page.locator("#bag-parent")).to_have_text(second)
+    assert live_hub.links(second) == [child] and live_hub.links(first) == [f"K{tag}01"]
+    moved = page.locator("#history li").first
+    expect(moved).to_contain_text("Correction")
+    expect(moved).to_contain_text("Moved to another parent")
+
+    page.click("[data-fix=take-out]")
+    page.click("#fix-confirm")
+    expect(page.locator("#bag-status")).to_have_text("Not in a parent")
+    assert live_hub.links(second) == []
+
+    wedge(page, second)
+    expect(page.locator("#bag-code")).to_have_text(second)
+    page.click("[data-fix=reassign]")
+    page.select_option("#fix-area", "indore")
+    page.click("#fix-confirm")
+    expect(page.locator("#bag-facts")).to_contain_text("Indore")
+    page.click("[data-fix=delete]")
+    page.click("#fix-confirm")
+    expect(page.locator("#page-message")).to_contain_text("Bag deleted")
+    assert live_hub.sql("SELECT 1 FROM bags WHERE code = $1", second) == []
+    page.screenshot(path=str(screenshots / "live-lookup-corrected.png"), full_page=True)
+    page.close()
+    assert errors == []
+
+
+def test_a_biller_changes_a_bills_vehicle_on_a_real_hub(live_hub: LiveHub, browser: Any) -> None:
+    bill = f"B-{uuid.uuid4().hex[:6].upper()}"
+    biller, password = live_hub.make_user("biller")
+    acks = scan(live_hub, live_hub.login(biller, password),
+                [{"op": "bill_create", "bill": bill, "capacity": 3, "destination": "Kanpur", "vehicle": "UP32 AB 1"}])
+    assert acks[0]["code"] == "OK"
+    page = browser.new_page(viewport=PHONE)
+    errors = watch_errors(page)
+    page.goto(f"{live_hub.url}/?next=%2Fbill.html%3Fcode%3D{bill}")
+    log_in(page, biller, password)
+    page.wait_for_url(f"**/bill.html?code={bill}")
+    expect(page.locator("#no-parents")).to_be_visible()
+    page.click("#edit-open")
+    page.fill("#edit-vehicle", "up32 zz 9876")
+    page.click("#edit-save")
+    expect(page.locator("#bill-vehicle")).to_have_text("UP32 ZZ 9876")
+    expect(page.locator("#bill-destination")).to_have_text("Kanpur")
+    row = live_hub.sql("SELECT destination, vehicle FROM bills WHERE code = $1", bill)[0]
+    assert (row["destination"], row["vehicle"]) == ("Kanpur", "UP32 ZZ 9876")
     page.close()
     assert errors == []

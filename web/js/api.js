@@ -45,6 +45,15 @@ export async function call(method, path, body = undefined, headers = {}) {
 
 export const getJson = (path) => call("GET", path);
 
+/**
+ * Whether the hub answered a request for good (done or refused). Unanswered (no connection) or
+ * BUSY (503), the same request is sent again with the same Idempotency-Key; answered, whatever is
+ * sent next is a new request and needs a new key, or the hub would replay the old answer.
+ */
+export function answered(error) {
+  return !(error instanceof ApiError) || (error.status !== 0 && error.status !== 503);
+}
+
 /** A fresh Idempotency-Key (contract: 1-64 of A-Za-z0-9_-): a retried click is answered, not redone. */
 export function idempotencyKey() {
   // getRandomValues, not randomUUID: a hub on a warehouse LAN is plain http, not a secure context

@@ -1,6 +1,6 @@
 // The bags list (web/bags.html): GET /api/bags with the contract's filters.
 import { el, linkOrText } from "./dom.js";
-import { billHref, lookupHref } from "./hrefs.js";
+import { billHrefFor, lookupHref } from "./hrefs.js";
 import { areaWords, statusWords, when } from "./labels.js";
 import { listPage } from "./listpage.js";
 
@@ -13,9 +13,12 @@ listPage({
     { head: "Kind", cell: (bag) => (bag.kind === "parent" ? "Parent" : "Child") },
     { head: "State", cell: (bag) => statusWords(bag.status) },
     { head: "Area", cell: (bag) => areaWords(bag.area) },
-    { head: "Children", class: "n", cell: (bag) => (bag.kind === "parent" ? `${bag.child_count}/${bag.capacity}` : "") },
-    { head: "Parent", class: "mono", cell: (bag) => (bag.parent ? linkOrText(lookupHref(bag.parent), bag.parent) : "") },
-    { head: "Bill", class: "mono", cell: (bag) => (bag.bill ? linkOrText(billHref(bag.bill), bag.bill) : "") },
+    { head: "Children", class: "n",
+      cell: (bag) => (bag.kind === "parent" ? `${bag.child_count}/${bag.capacity}` : "") },
+    { head: "Parent", class: "mono",
+      cell: (bag) => (bag.parent ? linkOrText(lookupHref(bag.parent), bag.parent) : "") },
+    { head: "Bill", class: "mono",
+      cell: (bag, user) => (bag.bill ? linkOrText(billHrefFor(user.role, bag.bill), bag.bill) : "") },
     { head: "Created", cell: (bag) => when(bag.created_at) },
   ],
 });

@@ -2,7 +2,7 @@
 // weights, its destination and vehicle editable (PATCH /api/bills/{code}, audited by the hub), and
 // a Print button: web/css/manifest.css turns the same page into a dispatch manifest on paper.
 
-import { ApiError, call, getJson, idempotencyKey } from "./api.js";
+import { ApiError, answered, call, getJson, idempotencyKey } from "./api.js";
 import { normalise } from "./bagcodes.js";
 import { el } from "./dom.js";
 import { lookupHref } from "./hrefs.js";
@@ -12,7 +12,7 @@ import { labelCells } from "./tables.js";
 
 const $ = (id) => document.getElementById(id);
 let bill = null;
-let editKey = null; // the Idempotency-Key of the edit being made: a second click of Save is a replay
+let editKey = null; // the Idempotency-Key of the edit being made: sent again unanswered, it is a replay
 
 const fact = (label, value, id) => [el("dt", { text: label }), el("dd", { id, text: value })];
 
@@ -104,6 +104,7 @@ async function saveEdit(event) {
     show("ok", { title: "Saved", say: `Bill ${bill.code}: destination and vehicle saved.` });
   } catch (error) {
     show("error", explainError(error));
+    if (answered(error)) editKey = idempotencyKey(); // a changed form is another request
   } finally {
     $("edit-save").disabled = false;
   }

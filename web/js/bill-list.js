@@ -1,18 +1,16 @@
 // The bills list (web/bill-list.html): GET /api/bills with the contract's filters. Each bill links
 // to its detail page for those who may open it (billers, admins); a dispatcher sees the number.
 import { linkOrText } from "./dom.js";
-import { billHref } from "./hrefs.js";
+import { billHrefFor } from "./hrefs.js";
 import { areaWords, statusWords, when } from "./labels.js";
 import { listPage } from "./listpage.js";
-
-const mayOpen = (user) => user.role === "biller" || user.role === "admin";
 
 listPage({
   endpoint: "/api/bills",
   key: "bills",
   rowData: (bill) => ({ "data-code": bill.code }),
   columns: [
-    { head: "Bill", class: "mono", cell: (bill, user) => linkOrText(mayOpen(user) ? billHref(bill.code) : null, bill.code) },
+    { head: "Bill", class: "mono", cell: (bill, user) => linkOrText(billHrefFor(user.role, bill.code), bill.code) },
     { head: "State", cell: (bill) => statusWords(bill.status) },
     { head: "Area", cell: (bill) => areaWords(bill.area) },
     { head: "Parents", class: "n", cell: (bill) => `${bill.parent_count}/${bill.capacity}` },

@@ -14,7 +14,7 @@ import { FIELDS, LiveState } from "./livestate.js";
 import { drawRateChart } from "./rate-chart.js";
 import { labelCells } from "./tables.js";
 import { el, linkOrText } from "./dom.js";
-import { billHref, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
+import { billHrefFor, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
 import { fillNav } from "./nav.js";
 
 const RENDER_MS = 120; // coalesce bursts of deltas into one repaint
@@ -336,7 +336,7 @@ function renderSupervisor() {
   // bills in progress, fullest first
   const bills = [...state.bills.values()].sort((a, b) => (b.count / b.capacity) - (a.count / a.capacity));
   fillBody(document.getElementById("bills-table"), bills.slice(0, ROWS_SHOWN).map((b) => el("tr", { "data-bill": b.code },
-    el("th", { scope: "row", class: "mono" }, linkOrText(mayOpenBills() ? href(billHref(b.code)) : null, b.code)),
+    el("th", { scope: "row", class: "mono" }, linkOrText(href(billHrefFor(role(), b.code)), b.code)),
     el("td", { text: words(b.area) }),
     el("td", { class: "text", text: b.destination || "–" }),
     el("td", { class: "text", text: b.vehicle || "–" }),
@@ -357,9 +357,9 @@ function href(url) {
   return WALL ? null : url;
 }
 
-/** Bill detail is for billers and admins; a dispatcher's dashboard shows the bill's number. */
-function mayOpenBills() {
-  return Boolean(view.user) && (view.user.role === "biller" || view.user.role === "admin");
+/** The logged-in user's role (links to bill detail are for billers and admins). */
+function role() {
+  return view.user ? view.user.role : null;
 }
 
 /**
@@ -438,8 +438,8 @@ function renderEvents() {
       el("span", { class: "result", text: ok ? "OK" : e.result }),
       el("span", { class: "what" },
         el("b", { text: OPS[e.op] ?? words(e.op) }), " ",
-        linkOrText(href(codeHref(e.op, e.code)), e.code || "", { class: "mono" }), target ? " → " : null,
-        target ? linkOrText(href(targetHref(e.op, e.target)), e.target, { class: "mono" }) : null,
+        linkOrText(href(codeHref(e.op, e.code, role())), e.code || "", { class: "mono" }), target ? " → " : null,
+        target ? linkOrText(href(targetHref(e.op, e.target, role())), e.target, { class: "mono" }) : null,
         ok ? null : el("span", { class: "why", title: said?.say || null, text: said?.title || words(e.result) }),
         later ? el("span", { class: "later", text: `reached the hub ${hhmmss(received)}` }) : null),
       el("span", { class: "who", title: e.device }, linkOrText(href(scansHref("user", e.user)), e.user || "?"), " · ",

@@ -11,16 +11,19 @@ export const lookupHref = (code) => (code ? `/lookup.html?code=${encodeURICompon
 export const billHref = (code) => (code ? `/bill.html?code=${encodeURIComponent(code)}` : null);
 export const scansHref = (name, value) => (value ? `/scans.html?${new URLSearchParams({ [name]: value })}` : null);
 
-/** Where a scan row's `code` leads: a bill's detail, a bag's lookup, or nowhere (a ticket). */
-export function codeHref(op, code) {
-  if (BILL_CODE_OPS.has(op)) return billHref(code);
+/** A bill's detail for a `role` that may open it (billers, admins); null for a dispatcher. */
+export const billHrefFor = (role, code) => (role === "biller" || role === "admin" ? billHref(code) : null);
+
+/** Where a scan row's `code` leads for `role`: a bill's detail, a bag's lookup, or nowhere (a ticket). */
+export function codeHref(op, code, role) {
+  if (BILL_CODE_OPS.has(op)) return billHrefFor(role, code);
   if (String(op).startsWith("return_") && op !== "return_add") return null;
   return lookupHref(code);
 }
 
-/** Where a scan row's `target` leads: the bill or parent it names; an area or ticket stays text. */
-export function targetHref(op, target) {
-  if (BILL_TARGET_OPS.has(op)) return billHref(target);
+/** Where a scan row's `target` leads for `role`: the bill or parent it names; an area or ticket stays text. */
+export function targetHref(op, target, role) {
+  if (BILL_TARGET_OPS.has(op)) return billHrefFor(role, target);
   if (BAG_TARGET_OPS.has(op)) return lookupHref(target);
   return null;
 }

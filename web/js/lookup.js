@@ -3,10 +3,10 @@
 // `?code=X` opens a bag directly. Admins get the corrections of the contract, each asking for what
 // it needs and a confirmation before it is sent; the bag is read again after each.
 
-import { ApiError, call, getJson, idempotencyKey } from "./api.js";
+import { ApiError, answered, call, getJson, idempotencyKey } from "./api.js";
 import { normalise } from "./bagcodes.js";
 import { el, linkOrText } from "./dom.js";
-import { billHref, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
+import { billHrefFor, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
 import { areaWords, kg, kindWords, opWords, resultWords, statusWords, when } from "./labels.js";
 import { explainError, hideMessage, show, startPage } from "./pagebase.js";
 
@@ -70,7 +70,7 @@ function render({ bag, history: events, history_truncated: truncated }) {
     facts.push(...fact("Children", `${bag.child_count}/${bag.capacity}`));
     facts.push(...fact("Expected weight", kg(bag.expected_kg)));
     facts.push(...fact("Bill", bag.bill
-      ? el("span", {}, linkOrText(billHref(bag.bill.code), bag.bill.code, { id: "bag-bill" }), ` · ${statusWords(bag.bill.status)}`)
+      ? el("span", {}, linkOrText(billHrefFor(session.user.role, bag.bill.code), bag.bill.code, { id: "bag-bill" }), ` · ${statusWords(bag.bill.status)}`)
       : "none"));
   } else {
     facts.push(...fact("Parent bag", bag.parent
@@ -98,13 +98,15 @@ function render({ bag, history: events, history_truncated: truncated }) {
 
 function historyItem(event) {
   const ok = event.result === "OK";
-  const target = event.target
-    ? el("span", {}, " → ", linkOrText(event.target === shown.code ? null : targetHref(event.op, event.target), event.target,
-      { class: "mono" })) : null;
+  const role = session.user.role;
+  // the bag on screen is not a link to itself
+  const code = linkOrText(event.code === shown.code ? null : codeHref(event.op, event.code, role), event.code,
+    { class: "mono" });
+  const target = event.target ? el("span", {}, " → ", linkOrText(
+    event.target === shown.code ? null : targetHref(event.op, event.target, role), event.target, { class: "mono" })) : null;
   return el("li", { class: ok ? "ok" : "rejected", "data-kind": event.kind, "data-op": event.op, "data-result": event.result },
     el("span", { class: "kind", text: kindWords(event.kind) }),
-    el("span", { class: "what" }, el("b", { text: opWords(event.op) }), " ",
-      linkOrText(event.code === shown.code ? null : codeHref(event.op, event.code), event.code, { class: "mono" }), target),
+    el("span", { class: "what" }, el("b", { text: opWords(event.op) }), " ", code, target),
     el("span", { class: "result", text: resultWords(event.result) }),
     el("span", { class: "who" },
       linkOrText(scansHref("user", event.user), event.user || "–", { class: "user" }), " · ",
@@ -140,7 +142,9 @@ function corrections(bag) {
   return list;
 }
 
-let pending = null; // the correction whose form is open, with its Idempotency-Key
+// The correction whose form is open, with its Idempotency-Key: the same key while a request is not
+// answered (offline, hub busy), so that sending it again is a replay; a new one after an answer.
+let pending = null;
 
 function renderCorrections() {
   const admin = session.user.role === "admin";
@@ -211,6 +215,7 @@ async function confirmFix(event) {
     show("ok", { title: "Corrected", say: fix.done(body) });
   } catch (error) {
     show("error", explainError(error));
+    if (answered(error) && pending) pending.key = idempotencyKey(); // what is sent next is another request
   } finally {
     $("fix-confirm").disabled = false;
   }
