@@ -150,6 +150,7 @@ export const MESSAGES = {
   BAG_ON_BILL: {
     title: "Bag is on a bill",
     say: "This parent bag is on the bill[ {bill}]. Take it off the bill first, then delete it.",
+  },
   // Returns
   INVALID_RETURN: {
     title: "Not a ticket number",
