@@ -28,13 +28,12 @@ _BAG = """
       LEFT JOIN bill_parents bp ON bp.parent_id = b.id
       LEFT JOIN bills l ON l.id = bp.bill_id"""
 
-_ON_BILL = "EXISTS (SELECT 1 FROM bill_parents x WHERE x.parent_id = b.id)"
 _IN_PARENT = "EXISTS (SELECT 1 FROM links x WHERE x.child_id = b.id)"
 _STATUS = {
     BagStatus.EMPTY: "b.child_count = 0",
     BagStatus.FILLING: "b.completed_at IS NULL AND b.child_count > 0",
-    BagStatus.COMPLETE: f"b.completed_at IS NOT NULL AND NOT {_ON_BILL}",
-    BagStatus.ON_BILL: _ON_BILL,
+    BagStatus.COMPLETE: "b.completed_at IS NOT NULL AND NOT b.on_bill",
+    BagStatus.ON_BILL: "b.on_bill",
     BagStatus.LOOSE: f"NOT {_IN_PARENT}",
     BagStatus.IN_PARENT: _IN_PARENT,
 }
