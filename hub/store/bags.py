@@ -17,16 +17,17 @@ from hub.store.keyset import CodeKey, Key, Page, Query, TimeKey, code_key, fetch
 TIMEOUT = 10.0
 HISTORY_LIMIT = 500
 
-_BAG = """
+_COLUMNS = """
     SELECT b.id, b.code, b.kind, b.format, b.capacity, b.child_count, b.area, b.expected_kg,
            b.created_at, b.completed_at, p.code AS parent, p.child_count AS parent_child_count,
-           p.capacity AS parent_capacity, l.code AS bill, l.status AS bill_status, u.username AS created_by
-      FROM bags b
+           p.capacity AS parent_capacity, l.code AS bill, l.status AS bill_status, u.username AS created_by"""
+_JOINS = """
       LEFT JOIN users u ON u.id = b.created_by
       LEFT JOIN links k ON k.child_id = b.id
       LEFT JOIN bags p ON p.id = k.parent_id
       LEFT JOIN bill_parents bp ON bp.parent_id = b.id
       LEFT JOIN bills l ON l.id = bp.bill_id"""
+_BAG = f"{_COLUMNS} FROM bags b {_JOINS}"
 
 _IN_PARENT = "EXISTS (SELECT 1 FROM links x WHERE x.child_id = b.id)"
 _STATUS = {
@@ -111,4 +112,7 @@ async def list_bags(db: Any, flt: BagFilter, after: Key | None, limit: int) -> P
     else:
         query.before("b.created_at", "b.id", time_key(after))
         order, key = "b.created_at DESC, b.id DESC", _time_key
-    return await fetch_page(db, f"{_BAG} WHERE {query.sql} ORDER BY {order}", query, limit, key, TIMEOUT)
+    # The page is chosen from bags alone, then joined: so the plan is the index range and its limit,
+    # whatever the joins' estimates (a prefix range of 10,000 codes was planned as join-then-sort).
+    page = f"SELECT * FROM bags b WHERE {query.sql} ORDER BY {order} LIMIT {int(limit) + 1}"
+    return await fetch_page(db, f"{_COLUMNS} FROM ({page}) b {_JOINS} ORDER BY {order}", query, limit, key, TIMEOUT)
