@@ -64,15 +64,16 @@ async def history(db: Any, code: str, area: str | None) -> list[asyncpg.Record]:
     query = Query()
     bag = query.arg(code)
     not_bag_ops, parent_ops = query.arg(sorted(NOT_A_BAG_OPS)), query.arg(sorted(PARENT_TARGET_OPS))
-    query.where(f"""((s.code = {bag} AND NOT s.op = ANY({not_bag_ops}))
-                     OR (s.target = {bag} AND s.target <> '' AND s.op = ANY({parent_ops})))""")
-    if area is not None:
-        query.where(f"s.area = {query.arg(area)}")
+    in_area = f"AND area = {query.arg(area)}" if area is not None else ""
+    # Two lookups, one per index (scans_code, scans_target), merged, then sorted: asked for in time
+    # order with a limit, either was planned as a walk of the whole scans table in time order.
     rows: list[asyncpg.Record] = await db.fetch(
-        f"""SELECT s.id, s.server_time, s.op, s.code, s.target, s.result, s.device_id, s.detail,
-                   u.username
-              FROM scans s LEFT JOIN users u ON u.id = s.user_id
-             WHERE {query.sql}
+        f"""WITH hits AS (
+                SELECT id FROM scans WHERE code = {bag} AND NOT op = ANY({not_bag_ops}) {in_area}
+                UNION
+                SELECT id FROM scans WHERE target = {bag} AND target <> '' AND op = ANY({parent_ops}) {in_area})
+            SELECT s.id, s.server_time, s.op, s.code, s.target, s.result, s.device_id, s.detail, u.username
+              FROM hits h JOIN scans s ON s.id = h.id LEFT JOIN users u ON u.id = s.user_id
              ORDER BY s.server_time DESC, s.id DESC LIMIT {HISTORY_LIMIT + 1}""", *query.args, timeout=TIMEOUT)
     return rows
 
