@@ -13,6 +13,9 @@ from hub.resources import MIGRATIONS_DIR
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Several hub processes may start at once; one of them migrates, the others wait for it.
 _ADVISORY_LOCK = 0x7472_6163  # "trac"
+MIGRATION_TIMEOUT = 6 * 3600.0
+"""Seconds a migration (or the wait for another process's) may take: an index on 10 million bags takes
+minutes, far past the pool's command timeout."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ would stop it half way (and, being one transaction, undo it) on every start."""
 
 async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply what is not yet applied; return what was applied now (empty on a migrated database)."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _ADVISORY_LOCK)
+    await conn.execute("SELECT pg_advisory_lock($1)", _ADVISORY_LOCK, timeout=MIGRATION_TIMEOUT)
     try:
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (

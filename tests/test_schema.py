@@ -340,6 +340,25 @@ async def test_parent_count_moves_only_with_bill_parents(conn: asyncpg.Connectio
         await conn.execute("UPDATE bills SET parent_count = 1 WHERE id = $1", bill_id)
 
 
+async def test_on_bill_follows_bill_parents_and_nothing_else(conn: asyncpg.Connection) -> None:
+    parents = [await full_parent(conn, f"M444-0000{n}") for n in (1, 2, 3)]
+    bill_id = await bill(conn, "B1", 5)
+
+    async def on_bill() -> list[bool]:
+        rows = await conn.fetch("SELECT on_bill FROM bags WHERE id = ANY($1::bigint[]) ORDER BY id", parents)
+        return [row["on_bill"] for row in rows]
+
+    assert await on_bill() == [False, False, False]
+    await put_on_bill(conn, bill_id, parents[:2])
+    assert await on_bill() == [True, True, False]
+    await conn.execute("DELETE FROM bill_parents WHERE parent_id = $1", parents[0])
+    assert await on_bill() == [False, True, False]
+    for parent_id, value in ((parents[2], True), (parents[1], False)):
+        with pytest.raises(asyncpg.RestrictViolationError):
+            await conn.execute("UPDATE bags SET on_bill = $2 WHERE id = $1", parent_id, value)
+    assert await on_bill() == [False, True, False]
+
+
 async def test_completed_at_is_set_exactly_when_a_parent_is_full(conn: asyncpg.Connection) -> None:
     mini = await parent(conn, "M444-00001")
     kids = await children(conn, "KID", 15)

@@ -1,9 +1,36 @@
 -- The records read API (issue 9): every list is read newest first by (time, id) from the row after
 -- a cursor, or by code from a prefix, so each list page and each lookup is one bounded index range
 -- whatever the page number. Equality filters lead an index, the keyset order follows. Filters with
--- no index of their own (the bag statuses complete/on_bill/loose/in_parent, a bill's text, the
--- combinations of two scan filters) run over the index of the others and cost in proportion to the
--- rows they skip; docs/api.md says which.
+-- no index of their own (on_bill and the children's loose/in_parent, a bill's text, two scan
+-- filters together, anything beside a prefix) run over the index of the others and cost in
+-- proportion to the rows they skip; docs/api.md says which.
+
+-- Whether a parent is on a bill, kept by PostgreSQL from bill_parents as child_count is kept from
+-- links (statement-level, under the locks the bill_parents triggers of 0001 take). The bag lists
+-- filter on it: a join with bill_parents there would be estimated from all 10 million bags, not the
+-- parents, and planned as a sort of every parent in an area; a column has statistics and indexes.
+ALTER TABLE bags ADD COLUMN on_bill boolean NOT NULL DEFAULT false;
+UPDATE bags SET on_bill = true WHERE id IN (SELECT parent_id FROM bill_parents);
+
+CREATE FUNCTION bill_parents_mark_on() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE bags SET on_bill = true WHERE id IN (SELECT parent_id FROM new_parents);
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION bill_parents_mark_off() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE bags SET on_bill = false WHERE id IN (SELECT parent_id FROM old_parents);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER bill_parents_mark_on AFTER INSERT ON bill_parents
+    REFERENCING NEW TABLE AS new_parents FOR EACH STATEMENT EXECUTE FUNCTION bill_parents_mark_on();
+CREATE TRIGGER bill_parents_mark_off AFTER DELETE ON bill_parents
+    REFERENCING OLD TABLE AS old_parents FOR EACH STATEMENT EXECUTE FUNCTION bill_parents_mark_off();
+CREATE TRIGGER bags_on_bill_by_parents AFTER UPDATE ON bags FOR EACH ROW
+    WHEN (NEW.on_bill <> OLD.on_bill AND pg_trigger_depth() = 0)
+    EXECUTE FUNCTION refuse('on_bill follows bill_parents: insert or delete them instead');
 
 -- Bags: newest first overall, per area, per area and kind (bags_list, 0001), parents overall.
 CREATE INDEX bags_created ON bags (created_at DESC, id DESC);
@@ -12,6 +39,12 @@ CREATE INDEX bags_parents_created ON bags (created_at DESC, id DESC) WHERE kind 
 -- Parents being filled and empty ones are few at any time: small partial indexes.
 CREATE INDEX bags_open_parents ON bags (created_at DESC, id DESC) WHERE kind = 'P' AND completed_at IS NULL;
 CREATE INDEX bags_empty_parents ON bags (created_at DESC, id DESC) WHERE kind = 'P' AND child_count = 0;
+CREATE INDEX bags_area_empty_parents ON bags (area, created_at DESC, id DESC) WHERE kind = 'P' AND child_count = 0;
+-- Complete parents waiting for a bill: a small share of the parents too.
+CREATE INDEX bags_unbilled_parents ON bags (created_at DESC, id DESC)
+    WHERE kind = 'P' AND completed_at IS NOT NULL AND NOT on_bill;
+CREATE INDEX bags_area_unbilled_parents ON bags (area, created_at DESC, id DESC)
+    WHERE kind = 'P' AND completed_at IS NOT NULL AND NOT on_bill;
 -- Prefix search in code point order, whatever the database's collation: one range per prefix.
 CREATE INDEX bags_code_prefix ON bags (code COLLATE "C");
 
