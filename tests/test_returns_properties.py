@@ -90,6 +90,11 @@ class Model:
     def enters(actor: Actor, area: str) -> bool:
         return actor.role == "admin" or actor.area == area
 
+    @staticmethod
+    def wrong_area(actor: Actor, area: str) -> tuple[Code, dict[str, Any]]:
+        """Only an admin is told where the bag, bill or ticket is."""
+        return Code.WRONG_AREA, ({"area": area} if actor.role == "admin" else {})
+
     def create_bill(self, actor: Actor, bill: str, capacity: int) -> tuple[Code, dict[str, Any]]:
         if actor.role == "dispatcher":
             return Code.FORBIDDEN, {}
@@ -106,7 +111,7 @@ class Model:
         if bill not in self.bill_area:
             return Code.UNKNOWN_BILL, {"bill": bill}
         if not self.enters(actor, self.bill_area[bill]):
-            return Code.WRONG_AREA, {"area": self.bill_area[bill]}
+            return self.wrong_area(actor, self.bill_area[bill])
         return None
 
     def add_to_bill(self, actor: Actor, bill: str, parent: str) -> tuple[Code, dict[str, Any]]:
@@ -115,7 +120,7 @@ class Model:
         if parent not in PARENTS:
             return Code.UNKNOWN_PARENT, {"parent": parent}
         if PARENTS[parent][0] != self.bill_area[bill]:
-            return Code.WRONG_AREA, {"area": PARENTS[parent][0]}
+            return self.wrong_area(actor, PARENTS[parent][0])
         if parent in self.on_bill:
             return Code.ALREADY_ON_BILL, {"bill": self.on_bill[parent]}
         if parent in self.returning():
@@ -166,7 +171,7 @@ class Model:
         if ticket not in self.ticket_area:
             return Code.UNKNOWN_RETURN, {"ticket": ticket}
         if not self.enters(actor, self.ticket_area[ticket]):
-            return Code.WRONG_AREA, {"area": self.ticket_area[ticket]}
+            return self.wrong_area(actor, self.ticket_area[ticket])
         if self.ticket_status[ticket] != "open":
             return Code.RETURN_NOT_OPEN, {"ticket": ticket, "status": self.ticket_status[ticket]}
         return None
@@ -181,7 +186,7 @@ class Model:
         if parent not in PARENTS:
             return Code.UNKNOWN_PARENT, {"parent": parent}
         if PARENTS[parent][0] != self.ticket_area[ticket]:
-            return Code.WRONG_AREA, {"area": PARENTS[parent][0]}
+            return self.wrong_area(actor, PARENTS[parent][0])
         if parent in self.returning():
             return Code.ALREADY_RETURNED, {"parent": parent, "ticket": self.returning()[parent]}
         if parent not in self.on_bill:

@@ -97,6 +97,7 @@ class Model:
     now: datetime = T0
     parent_area: dict[str, str] = field(default_factory=dict)  # every parent scanned so far
     children: set[str] = field(default_factory=set)  # every child ever put in a parent
+    child_area: dict[str, str] = field(default_factory=dict)  # a child's area: its first parent's, for ever
     inside: dict[str, str] = field(default_factory=dict)  # child -> its parent
     bill_area: dict[str, str] = field(default_factory=dict)
     bill_capacity: dict[str, int] = field(default_factory=dict)
@@ -129,6 +130,11 @@ class Model:
     def enters(actor: Actor, area: str) -> bool:
         return actor.role == "admin" or actor.area == area
 
+    @staticmethod
+    def wrong_area(actor: Actor, area: str) -> tuple[Code, dict[str, Any]]:
+        """Only an admin is told where the bag or bill is."""
+        return Code.WRONG_AREA, ({"area": area} if actor.role == "admin" else {})
+
     # Each method returns (code, data) and changes the model only when the answer is OK.
 
     @staticmethod
@@ -159,7 +165,7 @@ class Model:
             self.parent_area[code] = area
             return Code.OK, {**self.parent_data(code), "created": True}
         if not self.enters(actor, self.parent_area[code]):
-            return Code.WRONG_AREA, {"area": self.parent_area[code]}
+            return self.wrong_area(actor, self.parent_area[code])
         return Code.OK, {**self.parent_data(code), "created": False}
 
     def scan_child(self, actor: Actor, code: str, parent: str) -> tuple[Code, dict[str, Any]]:
@@ -174,7 +180,9 @@ class Model:
         if parent not in self.parent_area:
             return Code.UNKNOWN_PARENT, {"parent": parent}
         if not self.enters(actor, self.parent_area[parent]):
-            return Code.WRONG_AREA, {"area": self.parent_area[parent]}
+            return self.wrong_area(actor, self.parent_area[parent])
+        if self.child_area.get(code, self.parent_area[parent]) != self.parent_area[parent]:
+            return self.wrong_area(actor, self.child_area[code])
         if self.inside.get(code) == parent:
             return Code.ALREADY_IN_PARENT, self.parent_data(parent)
         if code in self.inside:
@@ -184,6 +192,7 @@ class Model:
         if self.full(parent):
             return Code.PARENT_FULL, self.parent_data(parent)
         self.children.add(code)
+        self.child_area.setdefault(code, self.parent_area[parent])
         self.inside[code] = parent
         self.last[actor.user_id] = ("link", code, self.now)
         return Code.OK, {**self.parent_data(parent), "child": code}
@@ -241,7 +250,7 @@ class Model:
         if bill not in self.bill_area:
             return Code.UNKNOWN_BILL, {"bill": bill}
         if not self.enters(actor, self.bill_area[bill]):
-            return Code.WRONG_AREA, {"area": self.bill_area[bill]}
+            return self.wrong_area(actor, self.bill_area[bill])
         return None
 
     def add_to_bill(self, actor: Actor, bill: str, parent: str) -> tuple[Code, dict[str, Any]]:
@@ -256,7 +265,7 @@ class Model:
         if parent not in self.parent_area:
             return Code.UNKNOWN_PARENT, {"parent": parent}
         if self.parent_area[parent] != self.bill_area[bill]:
-            return Code.WRONG_AREA, {"area": self.parent_area[parent]}
+            return self.wrong_area(actor, self.parent_area[parent])
         if parent in self.on_bill:
             return Code.ALREADY_ON_BILL, {"bill": self.on_bill[parent]}
         if not self.bill_open[bill]:
