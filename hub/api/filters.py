@@ -34,6 +34,7 @@ from hub.domain.filters import (
 )
 from hub.domain.rules import Actor, Role
 from hub.domain.text import text_problem
+from hub.domain.times import storable
 from hub.protocol import DEVICE_PATTERN
 from hub.store.keyset import Key
 
@@ -111,11 +112,15 @@ def _instant(values: Mapping[str, str], name: str, zone: tzinfo, day_end: bool) 
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
-            return datetime.combine(day + timedelta(days=1) if day_end else day, time(), zone)
-        at = datetime.fromisoformat(raw)
+            at = datetime.combine(day + timedelta(days=1) if day_end else day, time(), zone)
+        else:
+            at = datetime.fromisoformat(raw)
     except (ValueError, OverflowError):
         raise _invalid(name, "is not an ISO date (2026-12-01) or date-time (2026-12-01T08:30:00+05:30)") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=zone)
+    utc = storable(at if at.tzinfo is not None else at.replace(tzinfo=zone))
+    if utc is None:
+        raise _invalid(name, "is outside the years 1 to 9999 in UTC")
+    return utc
 
 
 def _span(values: Mapping[str, str], zone: tzinfo) -> TimeRange:
