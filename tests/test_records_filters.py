@@ -16,9 +16,9 @@ from starlette.datastructures import QueryParams
 from hub.api import cursor
 from hub.api.cursor import Order
 from hub.api.errors import ApiError
-from hub.api.filters import bag_filter, page, scan_filter
+from hub.api.filters import bag_filter, page, return_filter, scan_filter
 from hub.codes import ApiCode
-from hub.domain.filters import BagKind, BagStatus, TimeRange
+from hub.domain.filters import BagKind, BagStatus, ReturnFilter, ReturnStatus, TimeRange
 from hub.domain.rules import Actor, Role
 from hub.domain.text import text_problem
 from hub.store.keyset import prefix_end
@@ -105,10 +105,11 @@ def test_a_code_cursor_with_a_control_character_is_invalid(code: str) -> None:
     assert refused.value.code is ApiCode.INVALID_CURSOR
 
 
+@pytest.mark.parametrize("order", [o for o in Order if not o.by_code])
 @pytest.mark.parametrize("at", ["0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:00"])
-def test_a_time_cursor_out_of_range_in_utc_is_invalid(at: str) -> None:
+def test_a_time_cursor_out_of_range_in_utc_is_invalid(at: str, order: Order) -> None:
     with pytest.raises(ApiError) as refused:
-        cursor.decode(Order.SCANS, _raw_cursor("scans", at, 1))
+        cursor.decode(order, _raw_cursor(order.value, at, 1))
     assert refused.value.code is ApiCode.INVALID_CURSOR
 
 
@@ -123,3 +124,13 @@ def test_dates_out_of_range_in_utc_are_invalid_filters(params: dict[str, str]) -
 def test_dates_at_the_edges_of_utc_are_kept() -> None:
     span = scan_filter(QueryParams({"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}), ADMIN, KOLKATA).at
     assert span == TimeRange(datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+
+
+def test_the_returns_filter_is_read_like_the_other_lists() -> None:
+    assert return_filter(QueryParams("status=open"), DISPATCHER) == ReturnFilter("indore", ReturnStatus.OPEN)
+    assert return_filter(QueryParams("area=akola&status="), ADMIN) == ReturnFilter("akola", None)
+    for params, code in (("area=akola", ApiCode.FORBIDDEN), ("status=shipped", ApiCode.INVALID_FILTER),
+                         ("status=open&status=open", ApiCode.INVALID_FILTER), ("colour=red", ApiCode.INVALID_FILTER)):
+        with pytest.raises(ApiError) as refused:
+            return_filter(QueryParams(params), DISPATCHER)
+        assert refused.value.code is code, params

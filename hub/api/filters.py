@@ -29,6 +29,8 @@ from hub.domain.filters import (
     BagStatus,
     BillFilter,
     BillStatus,
+    ReturnFilter,
+    ReturnStatus,
     ScanFilter,
     TimeRange,
 )
@@ -38,8 +40,8 @@ from hub.domain.times import storable
 from hub.protocol import DEVICE_PATTERN
 from hub.store.keyset import Key
 
-__all__ = ["AuditFilter", "BagFilter", "BillFilter", "Page", "ScanFilter", "audit_filter", "bag_filter",
-           "bill_filter", "page", "scan_filter"]
+__all__ = ["AuditFilter", "BagFilter", "BillFilter", "Page", "ReturnFilter", "ScanFilter", "audit_filter",
+           "bag_filter", "bill_filter", "page", "return_filter", "scan_filter"]
 
 AREA = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 PAGE_PARAMS = ("limit", "after")
@@ -80,7 +82,7 @@ def _read(params: QueryParams, names: Sequence[str], extra: Collection[str]) -> 
     return found
 
 
-E = TypeVar("E", BagKind, BagStatus, BillStatus)
+E = TypeVar("E", BagKind, BagStatus, BillStatus, ReturnStatus)
 
 
 def _choice(values: Mapping[str, str], name: str, kind: type[E]) -> E | None:
@@ -173,6 +175,12 @@ def audit_filter(params: QueryParams, zone: tzinfo, extra: Collection[str] = PAG
     values = _read(params, ("action", "actor", "target", "from", "to"), extra)
     return AuditFilter(action=values.get("action"), actor=_username(values, "actor"), target=values.get("target"),
                        at=_span(values, zone))
+
+
+def return_filter(params: QueryParams, actor: Actor, extra: Collection[str] = PAGE_PARAMS) -> ReturnFilter:
+    """`area`, `status` (open, finalised, cancelled) -> ReturnFilter."""
+    values = _read(params, ("area", "status"), extra)
+    return ReturnFilter(area=_area(values, actor), status=_choice(values, "status", ReturnStatus))
 
 
 @dataclass(frozen=True)
