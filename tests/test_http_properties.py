@@ -1,4 +1,5 @@
-"""Every API endpoint, fed hypothesis-drawn bodies and path values: never a 500 (issue 8 item 15).
+"""Every API endpoint, fed hypothesis-drawn bodies and path values, and every GET list (and export) fed
+hostile query parameters: never a 500 (issue 8 item 15).
 
 Bodies are any JSON (integers past 64 bits, floats, NaN, deep nesting, NUL, lone surrogates, bidi
 overrides, long strings), or the expected object with such values in its fields, or raw bytes. Each
@@ -7,6 +8,7 @@ answer must be a JSON error with a code, or a success; never a 500 and never a t
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -45,6 +47,26 @@ bodies = (objects.map(lambda body: json.dumps(body).encode()) | values.map(lambd
 path_values = (text | st.integers().map(str) | st.integers(min_value=2**63 - 3, max_value=2**80).map(str)
                | st.sampled_from(["1", "0", "-1", "1e3", "٣", "¹"]))
 
+LISTS = [path for path, method in ROUTES if method == "GET" and "{" not in path
+         and path in ("/api/bags", "/api/bills", "/api/scans", "/api/audit", "/api/returns")]
+LIST_PARAMS = ["from", "to", "after", "prefix", "q", "limit", "area", "status", "kind", "result", "user", "device",
+               "action", "actor", "target"]
+ORDERS = ["bags", "bag-codes", "bills", "scans", "audit", "returns"]
+EDGE_TIMES = ["0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:00", "0001-01-01", "9999-12-31",
+              "0001-01-01T00:00", "9999-12-31T23:59:59+14:00", "2026-12-01T08:30:00+05:30", "2026-13-01"]
+
+
+def _cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+cursors = (st.tuples(st.sampled_from(ORDERS), text).map(lambda v: _cursor(list(v)))
+           | st.tuples(st.sampled_from(ORDERS), st.sampled_from(EDGE_TIMES) | text, st.integers()).map(
+               lambda v: _cursor(list(v))) | text)
+query_values = (text | st.sampled_from(EDGE_TIMES) | st.integers().map(str) | cursors
+                | st.datetimes().map(lambda at: at.isoformat()))
+queries = st.dictionaries(st.sampled_from(LIST_PARAMS), query_values, max_size=4)
+
 
 @pytest.fixture
 def client(settings: Settings, clean_db: asyncpg.Pool) -> Iterator[TestClient]:
@@ -70,6 +92,29 @@ def test_no_body_or_path_value_makes_an_endpoint_fail(client: TestClient, path: 
         answer = client.request(method, url, content=body if method != "GET" else None, headers=headers)
         client.cookies.clear()
         assert answer.status_code < 500, (answer.status_code, answer.text)
+        if answer.status_code >= 400:
+            payload: Any = answer.json()
+            assert isinstance(payload.get("error"), str) and payload.get("message")
+
+    with caplog.at_level(logging.ERROR):
+        check()
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("path", LISTS + ["/api/exports/bags.csv", "/api/exports/scans.csv", "/api/exports/bills.csv"])
+def test_no_query_parameter_makes_a_list_fail(client: TestClient, path: str, caplog: pytest.LogCaptureFixture) -> None:
+    response = client.post("/api/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    admin = response.cookies["tt_session"]
+    client.cookies.clear()
+
+    @hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(params=queries)
+    def check(params: dict[str, str]) -> None:
+        query = "&".join(f"{name}={quote(value.encode('utf-8', 'surrogatepass'), safe='')}"
+                         for name, value in params.items())
+        answer = client.get(f"{path}?{query}", headers=cookie(admin))
+        client.cookies.clear()
+        assert answer.status_code < 500, (params, answer.status_code, answer.text[:300])
         if answer.status_code >= 400:
             payload: Any = answer.json()
             assert isinstance(payload.get("error"), str) and payload.get("message")

@@ -3,6 +3,8 @@ days of the hub's time zone, a non-admin's filter is their area, and prefixes ar
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,10 +16,11 @@ from starlette.datastructures import QueryParams
 from hub.api import cursor
 from hub.api.cursor import Order
 from hub.api.errors import ApiError
-from hub.api.filters import bag_filter, page, scan_filter
+from hub.api.filters import bag_filter, page, return_filter, scan_filter
 from hub.codes import ApiCode
-from hub.domain.filters import BagKind, BagStatus, TimeRange
+from hub.domain.filters import BagKind, BagStatus, ReturnFilter, ReturnStatus, TimeRange
 from hub.domain.rules import Actor, Role
+from hub.domain.text import text_problem
 from hub.store.keyset import prefix_end
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -38,7 +41,7 @@ def test_a_time_cursor_gives_back_its_key(at: datetime, row_id: int, order: Orde
                 cursor.decode(other, raw)
 
 
-@given(code=st.text(min_size=1, max_size=40))
+@given(code=st.text(min_size=1, max_size=40).filter(lambda code: text_problem(code, 40) is None))
 def test_a_code_cursor_gives_back_its_code(code: str) -> None:
     raw = cursor.encode(Order.BAG_CODES, (code,))
     assert raw is not None and cursor.decode(Order.BAG_CODES, raw) == (code,)
@@ -89,3 +92,45 @@ def test_the_prefix_range_holds_exactly_the_codes_that_start_with_it(prefix: str
     code = prefix + rest
     assert code >= prefix and (end is None or code < end)
     assert end is None or not end.startswith(prefix)
+
+
+def _raw_cursor(*values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("code", ["SB\u0000", "SB\u001b[2J", "\u202eSB", "SB\u2028"])
+def test_a_code_cursor_with_a_control_character_is_invalid(code: str) -> None:
+    with pytest.raises(ApiError) as refused:
+        cursor.decode(Order.BAG_CODES, _raw_cursor("bag-codes", code))
+    assert refused.value.code is ApiCode.INVALID_CURSOR
+
+
+@pytest.mark.parametrize("order", [o for o in Order if not o.by_code])
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:00"])
+def test_a_time_cursor_out_of_range_in_utc_is_invalid(at: str, order: Order) -> None:
+    with pytest.raises(ApiError) as refused:
+        cursor.decode(order, _raw_cursor(order.value, at, 1))
+    assert refused.value.code is ApiCode.INVALID_CURSOR
+
+
+@pytest.mark.parametrize("params", [{"from": "0001-01-01T00:00:00+05:30"}, {"to": "9999-12-31T23:59:59-05:00"},
+                                    {"from": "0001-01-01"}, {"to": "9999-12-31"}, {"to": "0001-01-01T00:00"}])
+def test_dates_out_of_range_in_utc_are_invalid_filters(params: dict[str, str]) -> None:
+    with pytest.raises(ApiError) as refused:
+        scan_filter(QueryParams(params), ADMIN, KOLKATA)
+    assert refused.value.code is ApiCode.INVALID_FILTER
+
+
+def test_dates_at_the_edges_of_utc_are_kept() -> None:
+    span = scan_filter(QueryParams({"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}), ADMIN, KOLKATA).at
+    assert span == TimeRange(datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+
+
+def test_the_returns_filter_is_read_like_the_other_lists() -> None:
+    assert return_filter(QueryParams("status=open"), DISPATCHER) == ReturnFilter("indore", ReturnStatus.OPEN)
+    assert return_filter(QueryParams("area=akola&status="), ADMIN) == ReturnFilter("akola", None)
+    for params, code in (("area=akola", ApiCode.FORBIDDEN), ("status=shipped", ApiCode.INVALID_FILTER),
+                         ("status=open&status=open", ApiCode.INVALID_FILTER), ("colour=red", ApiCode.INVALID_FILTER)):
+        with pytest.raises(ApiError) as refused:
+            return_filter(QueryParams(params), DISPATCHER)
+        assert refused.value.code is code, params

@@ -71,7 +71,7 @@ def test_a_bill_shows_its_parents_and_weights(client: TestClient) -> None:
         ("M444-00012", 15, "15.00", biller_name), ("M444-00011", 15, "15.00", biller_name)]
     lookup = get(client, "/api/bags/M444-00011", dispatcher).json()["bag"]
     assert lookup["status"] == "on_bill" and lookup["bill"] == {"code": "AK-1", "status": "completed"}
-    listed = get(client, "/api/bills", dispatcher).json()["bills"]
+    listed = get(client, "/api/bills", biller).json()["bills"]
     assert [(b["code"], b["parent_count"], b["status"]) for b in listed] == [("AK-1", 2, "completed")]
 
 
@@ -87,7 +87,10 @@ def test_another_areas_bill_is_indistinguishable_from_no_bill(client: TestClient
     assert get(client, "/api/bills", stranger, area="raipur").json()["error"] == "FORBIDDEN"
     dispatcher = make_user(client, "dispatcher", "raipur")
     assert get(client, "/api/bills/RP-9", dispatcher).json()["error"] == "FORBIDDEN"  # the role, not the bill
-    assert [b["code"] for b in get(client, "/api/bills", dispatcher).json()["bills"]] == ["RP-9"]
+    listing = get(client, "/api/bills", dispatcher)  # dispatchers have no bills work: the list too is refused
+    assert (listing.status_code, listing.json()["error"]) == (403, "FORBIDDEN")
+    assert get(client, "/api/exports/bills.csv", dispatcher).json()["error"] == "FORBIDDEN"
+    assert [b["code"] for b in get(client, "/api/bills", owner).json()["bills"]] == ["RP-9"]
     admin = login(client, "admin", ADMIN_PASSWORD)
     assert get(client, "/api/bills/RP-9", admin).json()["bill"]["area"] == "raipur"
 

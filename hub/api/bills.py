@@ -1,7 +1,8 @@
 """Reading bills: one bill with its parents and weights, and the bills list.
 
-A biller sees only bills of their own dispatch area; another area's bill answers exactly as a number
-that does not exist (404 UNKNOWN_BILL). Changes to bills go through the batch writer.
+Bills are billers' and admins' work; a biller sees only bills of their own dispatch area; another
+area's bill answers exactly as a number that does not exist (404 UNKNOWN_BILL).
+Changes to bills go through the batch writer.
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ async def show(request: Request, actor: Actor) -> Response:
                                   "parents": parents}})
 
 
-@requires()
+@requires(Role.ADMIN, Role.BILLER)
 async def listing(request: Request, actor: Actor) -> Response:
-    """Bills, newest first, by status, area, text in destination or vehicle, and creation date.
+    """Biller, admin: bills, newest first, by status, area, text in destination or vehicle, and creation date.
     ---
     summary: List bills
     tags: [bills]
@@ -126,7 +127,7 @@ async def listing(request: Request, actor: Actor) -> Response:
                 next: {type: [string, "null"]}
       "400": {$ref: "#/components/responses/Error", description: "INVALID_FILTER, INVALID_CURSOR"}
       "401": {$ref: "#/components/responses/Error", description: "UNAUTHENTICATED"}
-      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a non-admin named another area"}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a dispatcher; another area"}
     """
     hub = request.app.state.hub
     flt = filters.bill_filter(request.query_params, actor, hub.settings.zone)

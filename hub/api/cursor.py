@@ -16,6 +16,8 @@ from datetime import datetime
 
 from hub.api.errors import ApiError
 from hub.codes import ApiCode
+from hub.domain.text import text_problem
+from hub.domain.times import storable
 from hub.store.keyset import Key
 
 MAX_CURSOR = 400
@@ -30,6 +32,7 @@ class Order(enum.StrEnum):
     BILLS = "bills"
     SCANS = "scans"
     AUDIT = "audit"
+    RETURNS = "returns"
 
     @property
     def by_code(self) -> bool:
@@ -60,7 +63,7 @@ def decode(order: Order, cursor: str) -> Key:
     if not isinstance(value, list) or not value or value[0] != order.value:
         raise _bad()
     if order.by_code:
-        if len(value) != 2 or not isinstance(value[1], str) or not value[1]:
+        if len(value) != 2 or not isinstance(value[1], str) or not value[1] or text_problem(value[1], MAX_CURSOR):
             raise _bad()
         return (value[1],)
     if len(value) != 3 or not isinstance(value[1], str) or type(value[2]) is not int or not 0 < value[2] <= MAX_ID:
@@ -69,6 +72,7 @@ def decode(order: Order, cursor: str) -> Key:
         at = datetime.fromisoformat(value[1])
     except ValueError:
         raise _bad() from None
-    if at.tzinfo is None:
+    utc = storable(at)
+    if utc is None:
         raise _bad()
-    return (at, value[2])
+    return (utc, value[2])

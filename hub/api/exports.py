@@ -30,7 +30,7 @@ from hub.api.errors import ApiError, api_error
 from hub.api.scans import scan_item
 from hub.codes import ApiCode
 from hub.domain.filters import BagFilter, BagKind, BagStatus, BillFilter, ScanFilter
-from hub.domain.rules import Actor
+from hub.domain.rules import Actor, Role
 from hub.exports import Cell, Workbook, csv_chunk
 from hub.store import audit
 from hub.store import bags as bags_store
@@ -52,6 +52,8 @@ class Dataset:
     fetch: Callable[[Any, Any, Key | None, int], Awaitable[Page]]
     item: Callable[[asyncpg.Record], Mapping[str, Any]]
     columns: tuple[str, ...]
+    roles: frozenset[Role] = frozenset(Role)
+    """Who may export it: those who may read the list."""
 
 
 def _bags_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> BagFilter:
@@ -86,7 +88,7 @@ DATASETS: dict[str, Dataset] = {
     "links": Dataset(_links_filter, bags_store.list_bags, _link_item, ("child", "parent", "area", "created_at")),
     "bills": Dataset(_bills_filter, bills_store.list_bills, bill_item,
                      ("code", "area", "status", "parent_count", "capacity", "destination", "vehicle", "created_at",
-                      "completed_at")),
+                      "completed_at"), frozenset({Role.ADMIN, Role.BILLER})),
     "scans": Dataset(_scans_filter, scans_store.list_scans, scan_item,
                      ("id", "at", "client_at", "device", "user", "area", "op", "code", "target", "result", "detail")),
 }
@@ -144,7 +146,7 @@ async def export(request: Request, actor: Actor) -> Response:
           application/vnd.openxmlformats-officedocument.spreadsheetml.sheet: {schema: {type: string, format: binary}}
       "400": {$ref: "#/components/responses/Error", description: "INVALID_FILTER: not a filter of the list"}
       "401": {$ref: "#/components/responses/Error", description: UNAUTHENTICATED}
-      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a non-admin named another area"}
+      "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: another area; bills for a dispatcher"}
       "404": {$ref: "#/components/responses/Error", description: "NOT_FOUND: no such dataset or format"}
     """
     hub = request.app.state.hub
@@ -152,6 +154,8 @@ async def export(request: Request, actor: Actor) -> Response:
     dataset = DATASETS.get(name)
     if dataset is None or fmt not in FORMATS:
         return api_error(ApiCode.NOT_FOUND, f"Export one of {', '.join(DATASETS)} as .csv or .xlsx.")
+    if actor.role not in dataset.roles:
+        return api_error(ApiCode.FORBIDDEN, "Bills are for billers and admins.")
     flt = dataset.read_filter(request.query_params, actor, hub.settings.zone)
     counter = _Counter()
     chunks = _chunks(hub.pool, dataset, flt, counter)

@@ -29,16 +29,19 @@ from hub.domain.filters import (
     BagStatus,
     BillFilter,
     BillStatus,
+    ReturnFilter,
+    ReturnStatus,
     ScanFilter,
     TimeRange,
 )
 from hub.domain.rules import Actor, Role
 from hub.domain.text import text_problem
+from hub.domain.times import storable
 from hub.protocol import DEVICE_PATTERN
 from hub.store.keyset import Key
 
-__all__ = ["AuditFilter", "BagFilter", "BillFilter", "Page", "ScanFilter", "audit_filter", "bag_filter",
-           "bill_filter", "page", "scan_filter"]
+__all__ = ["AuditFilter", "BagFilter", "BillFilter", "Page", "ReturnFilter", "ScanFilter", "audit_filter",
+           "bag_filter", "bill_filter", "page", "return_filter", "scan_filter"]
 
 AREA = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 PAGE_PARAMS = ("limit", "after")
@@ -79,7 +82,7 @@ def _read(params: QueryParams, names: Sequence[str], extra: Collection[str]) -> 
     return found
 
 
-E = TypeVar("E", BagKind, BagStatus, BillStatus)
+E = TypeVar("E", BagKind, BagStatus, BillStatus, ReturnStatus)
 
 
 def _choice(values: Mapping[str, str], name: str, kind: type[E]) -> E | None:
@@ -111,11 +114,15 @@ def _instant(values: Mapping[str, str], name: str, zone: tzinfo, day_end: bool) 
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
-            return datetime.combine(day + timedelta(days=1) if day_end else day, time(), zone)
-        at = datetime.fromisoformat(raw)
+            at = datetime.combine(day + timedelta(days=1) if day_end else day, time(), zone)
+        else:
+            at = datetime.fromisoformat(raw)
     except (ValueError, OverflowError):
         raise _invalid(name, "is not an ISO date (2026-12-01) or date-time (2026-12-01T08:30:00+05:30)") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=zone)
+    utc = storable(at if at.tzinfo is not None else at.replace(tzinfo=zone))
+    if utc is None:
+        raise _invalid(name, "is outside the years 1 to 9999 in UTC")
+    return utc
 
 
 def _span(values: Mapping[str, str], zone: tzinfo) -> TimeRange:
@@ -168,6 +175,12 @@ def audit_filter(params: QueryParams, zone: tzinfo, extra: Collection[str] = PAG
     values = _read(params, ("action", "actor", "target", "from", "to"), extra)
     return AuditFilter(action=values.get("action"), actor=_username(values, "actor"), target=values.get("target"),
                        at=_span(values, zone))
+
+
+def return_filter(params: QueryParams, actor: Actor, extra: Collection[str] = PAGE_PARAMS) -> ReturnFilter:
+    """`area`, `status` (open, finalised, cancelled) -> ReturnFilter."""
+    values = _read(params, ("area", "status"), extra)
+    return ReturnFilter(area=_area(values, actor), status=_choice(values, "status", ReturnStatus))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""What a list asks for: the filters of the bags, bills, scans and audit lists, as plain values.
+"""What a list asks for: the filters of the bags, bills, scans, audit and returns lists, as plain values.
 
 `hub.api.filters` builds them from query parameters (and confines a non-admin to their area);
 `hub.store` turns them into SQL. The exports iterate the same filters, so a filter means the same
@@ -108,3 +108,17 @@ class AuditFilter:
     actor: str | None = None
     target: str | None = None
     at: TimeRange = TimeRange()
+
+
+class ReturnStatus(enum.StrEnum):
+    OPEN = "open"
+    FINALISED = "finalised"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class ReturnFilter:
+    """Return tickets by area and status."""
+
+    area: str | None = None
+    status: ReturnStatus | None = None

@@ -8,8 +8,10 @@ from typing import Any
 
 import asyncpg
 
+from hub.domain.filters import ReturnFilter
 from hub.domain.rules import Bag, Ticket
 from hub.store.batches import ConcurrentChange
+from hub.store.keyset import Key, Page, Query, TimeKey, fetch_page, time_key
 
 TIMEOUT = 30
 READ_TIMEOUT = 10.0
@@ -109,16 +111,20 @@ _TICKET = """SELECT t.id, t.code, t.area, t.status, t.created_at, t.closed_at,
                LEFT JOIN users xu ON xu.id = t.closed_by"""
 
 
-async def page(db: Any, *, area: str | None, status: str | None, after: tuple[datetime, int] | None,
-               limit: int) -> list[asyncpg.Record]:
-    """Tickets newest first, from just after the keyset position `after` (created_at, id)."""
-    return list(await db.fetch(
-        f"""{_TICKET}
-             WHERE ($1::text IS NULL OR t.area = $1) AND ($2::text IS NULL OR t.status = $2)
-               AND ($3::timestamptz IS NULL OR (t.created_at, t.id) < ($3, $4::bigint))
-             ORDER BY t.created_at DESC, t.id DESC
-             LIMIT $5""",
-        area, status, after[0] if after else None, after[1] if after else None, limit, timeout=READ_TIMEOUT))
+def _key(row: asyncpg.Record) -> TimeKey:
+    return (row["created_at"], row["id"])
+
+
+async def list_returns(db: Any, flt: ReturnFilter, after: Key | None, limit: int) -> Page:
+    """One page of tickets matching `flt`, newest first; `after` is the previous page's `next`."""
+    query = Query()
+    if flt.area is not None:
+        query.where(f"t.area = {query.arg(flt.area)}")
+    if flt.status is not None:
+        query.where(f"t.status = {query.arg(flt.status.value)}")
+    query.before("t.created_at", "t.id", time_key(after))
+    return await fetch_page(db, f"{_TICKET} WHERE {query.sql} ORDER BY t.created_at DESC, t.id DESC",
+                            query, limit, _key, READ_TIMEOUT)
 
 
 async def find(db: Any, code: str) -> tuple[asyncpg.Record, list[asyncpg.Record]] | None:

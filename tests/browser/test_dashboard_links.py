@@ -68,7 +68,7 @@ def test_supervisor_dashboard_links_to_details(browser: Any) -> None:
         expect(page.locator("#bills-table tr[data-bill='B-7']")).to_contain_text("B-7")
         expect(page.locator("#bills-table tr[data-bill='B-7'] a")).to_have_count(0)  # bill detail is for billers
         expect(page.locator("#parents-table tr[data-parent='SB00017'] a")).to_have_count(1)
-        expect(page.locator("#pages-nav a")).to_have_text(["Scanner", "Lookup", "Bags", "Bills", "Scans", "Dashboard"])
+        expect(page.locator("#pages-nav a")).to_have_text(["Scanner", "Lookup", "Bags", "Scans", "Dashboard"])
         page.context.close()
     assert errors == [] and more == []
 

@@ -13,7 +13,7 @@ export const PAGES = [
   { href: "/bills.html", text: "Bill scanner", roles: BILLING },
   { href: "/lookup.html", text: "Lookup", roles: ALL },
   { href: "/bags.html", text: "Bags", roles: ALL },
-  { href: "/bill-list.html", text: "Bills", roles: ALL },
+  { href: "/bill-list.html", text: "Bills", roles: BILLING },
   { href: "/scans.html", text: "Scans", roles: ALL },
   { href: "/returns.html", text: "Returns", roles: BILLING },
   { href: "/dashboard.html", text: "Dashboard", roles: ALL },
