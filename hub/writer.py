@@ -3,6 +3,11 @@
 Operations queue up while a batch commits; the next batch takes what is queued (up to a size limit,
 waiting a few milliseconds more only under load, so a lone scan is never held back). One batch is in
 flight at a time, which keeps each device's operations in order.
+
+An all-or-nothing import (`apply_group`) holds its bags and bills locked for its whole transaction;
+while it runs, the codes it touches are reserved here, and a live operation touching one (with every
+later operation of its device) stays queued until the import ends, so the other devices' batches
+never wait on the import's locks.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from hub import metrics
-from hub.batch import Committed, Result, Submission, apply_batch
+from hub.batch import Committed, Result, Submission, apply_batch, touched
 from hub.codes import Code
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Outcome, Undo
@@ -60,6 +65,8 @@ class BatchWriter:
         self._pending: dict[tuple[str, int], asyncio.Future[Result]] = {}
         self._wakeup = asyncio.Event()
         self._blocked: set[str] = set()
+        self._reserved: list[tuple[set[str], set[str]]] = []
+        """(bag codes, bill codes) of each group running, which live batches leave alone."""
         self._closing = False
         self._last_batch_size = 0
         self._task: asyncio.Task[None] | None = None
@@ -127,6 +134,12 @@ class BatchWriter:
                 await self._wakeup.wait()
                 continue
             batch = self._take(self._max_ops)
+            if not batch:  # all that is queued waits for a group to end
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
             if len(batch) < self._max_ops and self._last_batch_size > 1 and not self._closing:
                 await asyncio.sleep(self._max_delay)
                 batch += self._take(self._max_ops - len(batch), batch)
@@ -135,19 +148,40 @@ class BatchWriter:
 
     def _take(self, limit: int, taken: list[Submission] | None = None) -> list[Submission]:
         """Up to `limit` queued operations. An undo by someone who already has an operation in the
-        batch starts the next batch, so an undo always sees its author's committed last action."""
+        batch starts the next batch, so an undo always sees its author's committed last action.
+
+        An operation touching a code a running group reserved stays queued, and so does every later
+        one of its device (order per device) and every later undo of its author."""
         actors = {sub.actor.user_id for sub in taken or ()}
         batch: list[Submission] = []
+        kept: list[Submission] = []
+        held_devices: set[str] = set()
+        held_actors: set[int] = set()
         while self._queue and len(batch) < limit:
-            sub = self._queue[0]
+            sub = self._queue.popleft()
             if sub.device in self._blocked:
-                self._resolve(self._queue.popleft(), Result(Outcome(Code.RETRY)))
+                self._resolve(sub, Result(Outcome(Code.RETRY)))
                 continue
-            if isinstance(sub.operation, Undo) and sub.actor.user_id in actors:
+            undo = isinstance(sub.operation, Undo)
+            if sub.device in held_devices or (undo and sub.actor.user_id in held_actors) or self._waits(sub):
+                held_devices.add(sub.device)
+                held_actors.add(sub.actor.user_id)
+                kept.append(sub)
+                continue
+            if undo and sub.actor.user_id in actors:
+                self._queue.appendleft(sub)
                 break
             actors.add(sub.actor.user_id)
-            batch.append(self._queue.popleft())
+            batch.append(sub)
+        self._queue.extendleft(reversed(kept))
         return batch
+
+    def _waits(self, sub: Submission) -> bool:
+        """Whether `sub` touches a bag or bill that a running group holds locked."""
+        if not self._reserved:
+            return False
+        bags, bills = touched(sub)
+        return any(bags & group_bags or bills & group_bills for group_bags, group_bills in self._reserved)
 
     async def _commit(self, batch: list[Submission]) -> None:
         committed: list[Committed] = []
@@ -247,8 +281,24 @@ class BatchWriter:
         The same `apply_batch` as every scan, `chunk` operations at a time inside the transaction
         (`progress` hears how many are decided so far); the commit clock is taken only at the end,
         so live batches of other devices wait for it only then, or where they touch the same bags.
+        Live operations touching the group's bags and bills wait in the queue until it ends (see
+        `_take`), so no live batch waits on its locks.
         Raises DatabaseUnavailable when PostgreSQL is gone or the group kept racing other writers.
         """
+        reserved: tuple[set[str], set[str]] = (set(), set())
+        for sub in subs:
+            bags, bills = touched(sub)
+            reserved[0].update(bags)
+            reserved[1].update(bills)
+        self._reserved.append(reserved)
+        try:
+            return await self._apply_group(subs, accept, chunk, progress)
+        finally:
+            self._reserved.remove(reserved)
+            self._wakeup.set()
+
+    async def _apply_group(self, subs: list[Submission], accept: Callable[[Submission, Result], bool], chunk: int,
+                           progress: Progress | None) -> tuple[bool, list[Result]]:
         for attempt in range(ATTEMPTS):
             try:
                 async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
