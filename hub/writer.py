@@ -7,12 +7,15 @@ flight at a time, which keeps each device's operations in order.
 An all-or-nothing import (`apply_group`) holds its bags and bills locked for its whole transaction;
 while it runs, the codes it touches are reserved here, and a live operation touching one (with every
 later operation of its device) stays queued until the import ends, so the other devices' batches
-never wait on the import's locks.
+never wait on the import's locks. An import of another hub process is not known here: a live
+batch waits at most `LOCK_WAIT` for a lock, and an operation that found one held is put back in the
+queue (with its device's later ones) for `LOCK_BACKOFF`, while the rest of its batch commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -44,6 +47,10 @@ _UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, 
 _REFUSED_DATA = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError)
 _ONE_OPERATION = (asyncpg.IntegrityConstraintViolationError, *_REFUSED_DATA)
 SETTLE_TIMEOUT = 5.0
+LOCK_WAIT = 1.0
+"""Seconds a live batch waits for a row lock (another process's import) before giving up on it."""
+LOCK_BACKOFF = 1.0
+"""Seconds an operation that gave up on a lock stays queued before it is tried again."""
 
 OnCommit = Callable[[Committed], Awaitable[None]]
 Progress = Callable[[int], Awaitable[None]]
@@ -66,6 +73,8 @@ class BatchWriter:
         self._wakeup = asyncio.Event()
         self._blocked: set[str] = set()
         self._reserved: list[tuple[set[str], set[str]]] = []
+        self._resting: dict[str, float] = {}
+        """Devices whose operations wait (until the loop time given) after one found a lock held."""
         """(bag codes, bill codes) of each group running, which live batches leave alone."""
         self._closing = False
         self._last_batch_size = 0
@@ -134,11 +143,14 @@ class BatchWriter:
                 await self._wakeup.wait()
                 continue
             batch = self._take(self._max_ops)
-            if not batch:  # all that is queued waits for a group to end
+            if not batch:  # all that is queued waits for a group to end or a device to rest
                 if self._closing:
                     return
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                rest = min(self._resting.values(), default=None)
+                timeout = None if rest is None else max(0.0, rest - asyncio.get_running_loop().time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout)
                 continue
             if len(batch) < self._max_ops and self._last_batch_size > 1 and not self._closing:
                 await asyncio.sleep(self._max_delay)
@@ -157,13 +169,16 @@ class BatchWriter:
         kept: list[Submission] = []
         held_devices: set[str] = set()
         held_actors: set[int] = set()
+        now = asyncio.get_running_loop().time()
+        self._resting = {device: until for device, until in self._resting.items() if until > now}
         while self._queue and len(batch) < limit:
             sub = self._queue.popleft()
             if sub.device in self._blocked:
                 self._resolve(sub, Result(Outcome(Code.RETRY)))
                 continue
             undo = isinstance(sub.operation, Undo)
-            if sub.device in held_devices or (undo and sub.actor.user_id in held_actors) or self._waits(sub):
+            if (sub.device in held_devices or sub.device in self._resting
+                    or (undo and sub.actor.user_id in held_actors) or self._waits(sub)):
                 held_devices.add(sub.device)
                 held_actors.add(sub.actor.user_id)
                 kept.append(sub)
@@ -186,12 +201,19 @@ class BatchWriter:
     async def _commit(self, batch: list[Submission]) -> None:
         committed: list[Committed] = []
         metrics.BATCH_SIZE.observe(len(batch))
+        waiting: set[str] = set()
         try:
             with metrics.COMMIT_SECONDS.time():
-                results = await self._apply_parts(batch, set(), committed)
+                decided = await self._apply_parts(batch, set(), committed, waiting)
         except Exception:
             logger.exception("batch of %d failed unexpectedly; its operations will be retried", len(batch))
-            results = [Result(Outcome(Code.RETRY))] * len(batch)
+            decided = [Result(Outcome(Code.RETRY))] * len(batch)
+        again = [sub for sub, result in zip(batch, decided) if result is None]
+        self._queue.extendleft(reversed(again))
+        until = asyncio.get_running_loop().time() + LOCK_BACKOFF
+        self._resting.update((sub.device, until) for sub in again)
+        batch = [sub for sub, result in zip(batch, decided) if result is not None]
+        results = [result for result in decided if result is not None]
         for sub, result in zip(batch, results):
             if result.outcome.code is Code.RETRY:
                 self._blocked.add(sub.device)
@@ -212,10 +234,12 @@ class BatchWriter:
             future.set_result(result)
 
     async def _apply(self, batch: list[Submission]) -> tuple[list[Result], Committed]:
-        """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone."""
+        """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone,
+        LockNotAvailableError when a lock stayed held for `LOCK_WAIT`."""
         for attempt in range(ATTEMPTS):
             try:
                 async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
+                    await store_batches.limit_lock_waits(conn, LOCK_WAIT)
                     return await apply_batch(conn, batch, self._formats, datetime.now(UTC))
             except _RETRYABLE as exc:
                 if attempt == ATTEMPTS - 1 and isinstance(exc, asyncpg.IntegrityConstraintViolationError):
@@ -228,16 +252,20 @@ class BatchWriter:
                 raise DatabaseUnavailable from exc
         raise DatabaseUnavailable("batch kept racing other hubs")
 
-    async def _apply_parts(self, batch: list[Submission], failed: set[str],
-                           committed: list[Committed]) -> list[Result]:
-        """Apply `batch` in one transaction, or, when the database refuses one operation of it, its
-        halves in order (each committed on its own), down to that operation alone, which is then
-        recorded as refused. The rest commit; order per device holds, since halves go in order.
+    async def _apply_parts(self, batch: list[Submission], failed: set[str], committed: list[Committed],
+                           waiting: set[str]) -> list[Result | None]:
+        """Apply `batch` in one transaction, or, when the database refuses one operation of it (or
+        finds a lock held), its halves in order (each committed on its own), down to that operation
+        alone, which is then recorded as refused (or left undecided, None, to be queued again). The
+        rest commit; order per device holds, since halves go in order.
 
-        A device in `failed` was told RETRY earlier in this batch: its later operations are too.
+        A device in `failed` was told RETRY earlier in this batch: its later operations are too; one
+        in `waiting` had an operation left undecided: so are its later ones.
         """
-        todo = [sub for sub in batch if sub.device not in failed]
-        results = {sub.key: Result(Outcome(Code.RETRY)) for sub in batch if sub.device in failed}
+        todo = [sub for sub in batch if sub.device not in failed and sub.device not in waiting]
+        results: dict[tuple[str, int], Result | None] = {
+            sub.key: Result(Outcome(Code.RETRY)) for sub in batch if sub.device in failed}
+        results.update((sub.key, None) for sub in batch if sub.device in waiting)
         try:
             if todo:
                 applied, one = await self._apply(todo)
@@ -246,14 +274,17 @@ class BatchWriter:
         except DatabaseUnavailable:
             failed.update(sub.device for sub in todo)
             results.update((sub.key, Result(Outcome(Code.RETRY))) for sub in todo)
-        except _ONE_OPERATION as exc:
+        except (*_ONE_OPERATION, asyncpg.LockNotAvailableError) as exc:
             if len(todo) > 1:
                 logger.warning("batch of %d refused by the database (%s); applying it in halves",
                                len(todo), type(exc).__name__)
                 middle = len(todo) // 2
                 for part in (todo[:middle], todo[middle:]):
                     results.update(zip((sub.key for sub in part),
-                                       await self._apply_parts(part, failed, committed)))
+                                       await self._apply_parts(part, failed, committed, waiting)))
+            elif isinstance(exc, asyncpg.LockNotAvailableError):
+                waiting.add(todo[0].device)
+                results[todo[0].key] = None
             else:
                 results[todo[0].key] = await self._record_refused(todo[0], exc, failed, committed)
         return [results[sub.key] for sub in batch]
@@ -266,7 +297,7 @@ class BatchWriter:
         except DatabaseUnavailable:
             failed.add(sub.device)
             return Result(Outcome(Code.RETRY))
-        except _ONE_OPERATION:
+        except (*_ONE_OPERATION, asyncpg.LockNotAvailableError):
             logger.exception("the record of an operation the database refused was refused too")
             failed.add(sub.device)
             return Result(Outcome(Code.RETRY))

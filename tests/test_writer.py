@@ -193,3 +193,44 @@ async def test_live_scans_never_wait_on_an_all_or_nothing_group_and_those_of_its
         release.set()
         await writer.close(5)
         await pool.close()
+
+
+async def test_a_lock_held_by_another_process_s_group_sets_aside_only_the_operation_that_met_it(
+        actor: rules.Actor, database_url: str) -> None:
+    """Another writer (another hub process) runs the group: this writer cannot know its codes, so
+    its batch meets the lock; the operation that met it waits and is retried, the rest commit."""
+    pool, other_pool = await create_pool(database_url, 4), await create_pool(database_url, 4)
+    writer, _ = await recording_writer(pool)
+    other, _ = await recording_writer(other_pool)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(done: int) -> None:
+        holding.set()
+        await release.wait()
+
+    other.start()
+    try:
+        assert (await other.submit(Submission("setup-dev", 1, actor, rules.ScanParent("SB61000")))).outcome.ok
+        group = [Submission("import-dev", n + 1, actor, rules.ScanChild(f"IMQ{n:04d}", "SB61000"))
+                 for n in range(20)]
+        importing = asyncio.create_task(other.apply_group(group, lambda sub, result: result.outcome.ok,
+                                                          chunk=5, progress=hold))
+        await holding.wait()
+        inside = writer.submit(Submission("live-a", 1, actor, rules.ScanChild("LIVQ0001", "SB61000")))
+        later = writer.submit(Submission("live-a", 2, actor, rules.ScanParent("SB61001")))
+        unrelated = writer.submit(Submission("live-b", 1, actor, rules.ScanParent("SB61002")))
+        writer.start()  # all three in one batch
+        acked = await asyncio.wait_for(unrelated, 20)  # a guard against a hang, not a timing claim
+        assert acked.outcome.ok
+        assert not importing.done() and not inside.done() and not later.done()
+        release.set()
+        assert (await importing)[0]
+        applied = await inside
+        assert applied.outcome.ok and applied.outcome.data["count"] == 21
+        assert (await later).outcome.ok
+    finally:
+        release.set()
+        await writer.close(5)
+        await other.close(5)
+        await pool.close()
+        await other_pool.close()
