@@ -73,9 +73,9 @@ class BatchWriter:
         self._wakeup = asyncio.Event()
         self._blocked: set[str] = set()
         self._reserved: list[tuple[set[str], set[str]]] = []
+        """(bag codes, bill codes) of each group running, which live batches leave alone."""
         self._resting: dict[str, float] = {}
         """Devices whose operations wait (until the loop time given) after one found a lock held."""
-        """(bag codes, bill codes) of each group running, which live batches leave alone."""
         self._closing = False
         self._last_batch_size = 0
         self._task: asyncio.Task[None] | None = None
