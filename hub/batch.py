@@ -68,7 +68,7 @@ class Committed:
     other hubs do not receive)."""
 
 
-def _touched(sub: Submission) -> tuple[set[str], set[str]]:
+def touched(sub: Submission) -> tuple[set[str], set[str]]:
     """(bag codes, bill codes) an operation reads or changes."""
     op = sub.operation
     if sub.verdict is not None or op is None:
@@ -119,7 +119,7 @@ async def _load_world(conn: asyncpg.Connection, subs: list[Submission],
     undo_users: set[int] = set()
     named_areas: set[str] = set()
     for sub in subs:
-        bags, bills = _touched(sub)
+        bags, bills = touched(sub)
         bag_codes |= bags
         bill_codes |= bills
         op = sub.operation

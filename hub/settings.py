@@ -146,7 +146,7 @@ class Settings:
         "Largest import file (CSV or Excel) accepted by POST /api/imports, in bytes; the only route "
         "allowed past MAX_BODY_BYTES.", _parse_positive_int)
     import_max_rows: int = option("IMPORT_MAX_ROWS", 200_000,
-        "Most data rows one import file may hold; a larger file is refused (split it).", _parse_positive_int)
+        "Most rows (blank ones too) an import file may hold; a larger one is refused (split it).", _parse_positive_int)
     batch_max_ops: int = option("BATCH_MAX_OPS", 500,
         "Operations after which the writer closes a batch.", _parse_positive_int)
     batch_max_delay_ms: float = option("BATCH_MAX_DELAY_MS", 2.0,

@@ -3,11 +3,19 @@
 Operations queue up while a batch commits; the next batch takes what is queued (up to a size limit,
 waiting a few milliseconds more only under load, so a lone scan is never held back). One batch is in
 flight at a time, which keeps each device's operations in order.
+
+An all-or-nothing import (`apply_group`) holds its bags and bills locked for its whole transaction;
+while it runs, the codes it touches are reserved here, and a live operation touching one (with every
+later operation of its device) stays queued until the import ends, so the other devices' batches
+never wait on the import's locks. An import of another hub process is not known here: a live
+batch waits at most `LOCK_WAIT` for a lock, and an operation that found one held is put back in the
+queue (with its device's later ones) for `LOCK_BACKOFF`, while the rest of its batch commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -17,7 +25,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from hub import metrics
-from hub.batch import Committed, Result, Submission, apply_batch
+from hub.batch import Committed, Result, Submission, apply_batch, touched
 from hub.codes import Code
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Outcome, Undo
@@ -39,6 +47,10 @@ _UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, 
 _REFUSED_DATA = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError)
 _ONE_OPERATION = (asyncpg.IntegrityConstraintViolationError, *_REFUSED_DATA)
 SETTLE_TIMEOUT = 5.0
+LOCK_WAIT = 1.0
+"""Seconds a live batch waits for a row lock (another process's import) before giving up on it."""
+LOCK_BACKOFF = 1.0
+"""Seconds an operation that gave up on a lock stays queued before it is tried again."""
 
 OnCommit = Callable[[Committed], Awaitable[None]]
 Progress = Callable[[int], Awaitable[None]]
@@ -60,6 +72,10 @@ class BatchWriter:
         self._pending: dict[tuple[str, int], asyncio.Future[Result]] = {}
         self._wakeup = asyncio.Event()
         self._blocked: set[str] = set()
+        self._reserved: list[tuple[set[str], set[str]]] = []
+        """(bag codes, bill codes) of each group running, which live batches leave alone."""
+        self._resting: dict[str, float] = {}
+        """Devices whose operations wait (until the loop time given) after one found a lock held."""
         self._closing = False
         self._last_batch_size = 0
         self._task: asyncio.Task[None] | None = None
@@ -127,6 +143,15 @@ class BatchWriter:
                 await self._wakeup.wait()
                 continue
             batch = self._take(self._max_ops)
+            if not batch:  # all that is queued waits for a group to end or a device to rest
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                rest = min(self._resting.values(), default=None)
+                timeout = None if rest is None else max(0.0, rest - asyncio.get_running_loop().time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                continue
             if len(batch) < self._max_ops and self._last_batch_size > 1 and not self._closing:
                 await asyncio.sleep(self._max_delay)
                 batch += self._take(self._max_ops - len(batch), batch)
@@ -135,29 +160,60 @@ class BatchWriter:
 
     def _take(self, limit: int, taken: list[Submission] | None = None) -> list[Submission]:
         """Up to `limit` queued operations. An undo by someone who already has an operation in the
-        batch starts the next batch, so an undo always sees its author's committed last action."""
+        batch starts the next batch, so an undo always sees its author's committed last action.
+
+        An operation touching a code a running group reserved stays queued, and so does every later
+        one of its device (order per device) and every later undo of its author."""
         actors = {sub.actor.user_id for sub in taken or ()}
         batch: list[Submission] = []
+        kept: list[Submission] = []
+        held_devices: set[str] = set()
+        held_actors: set[int] = set()
+        now = asyncio.get_running_loop().time()
+        self._resting = {device: until for device, until in self._resting.items() if until > now}
         while self._queue and len(batch) < limit:
-            sub = self._queue[0]
+            sub = self._queue.popleft()
             if sub.device in self._blocked:
-                self._resolve(self._queue.popleft(), Result(Outcome(Code.RETRY)))
+                self._resolve(sub, Result(Outcome(Code.RETRY)))
                 continue
-            if isinstance(sub.operation, Undo) and sub.actor.user_id in actors:
+            undo = isinstance(sub.operation, Undo)
+            if (sub.device in held_devices or sub.device in self._resting
+                    or (undo and sub.actor.user_id in held_actors) or self._waits(sub)):
+                held_devices.add(sub.device)
+                held_actors.add(sub.actor.user_id)
+                kept.append(sub)
+                continue
+            if undo and sub.actor.user_id in actors:
+                self._queue.appendleft(sub)
                 break
             actors.add(sub.actor.user_id)
-            batch.append(self._queue.popleft())
+            batch.append(sub)
+        self._queue.extendleft(reversed(kept))
         return batch
+
+    def _waits(self, sub: Submission) -> bool:
+        """Whether `sub` touches a bag or bill that a running group holds locked."""
+        if not self._reserved:
+            return False
+        bags, bills = touched(sub)
+        return any(bags & group_bags or bills & group_bills for group_bags, group_bills in self._reserved)
 
     async def _commit(self, batch: list[Submission]) -> None:
         committed: list[Committed] = []
         metrics.BATCH_SIZE.observe(len(batch))
+        waiting: set[str] = set()
         try:
             with metrics.COMMIT_SECONDS.time():
-                results = await self._apply_parts(batch, set(), committed)
+                decided = await self._apply_parts(batch, set(), committed, waiting)
         except Exception:
             logger.exception("batch of %d failed unexpectedly; its operations will be retried", len(batch))
-            results = [Result(Outcome(Code.RETRY))] * len(batch)
+            decided = [Result(Outcome(Code.RETRY))] * len(batch)
+        again = [sub for sub, result in zip(batch, decided) if result is None]
+        self._queue.extendleft(reversed(again))
+        until = asyncio.get_running_loop().time() + LOCK_BACKOFF
+        self._resting.update((sub.device, until) for sub in again)
+        batch = [sub for sub, result in zip(batch, decided) if result is not None]
+        results = [result for result in decided if result is not None]
         for sub, result in zip(batch, results):
             if result.outcome.code is Code.RETRY:
                 self._blocked.add(sub.device)
@@ -178,10 +234,12 @@ class BatchWriter:
             future.set_result(result)
 
     async def _apply(self, batch: list[Submission]) -> tuple[list[Result], Committed]:
-        """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone."""
+        """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone,
+        LockNotAvailableError when a lock stayed held for `LOCK_WAIT`."""
         for attempt in range(ATTEMPTS):
             try:
                 async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
+                    await store_batches.limit_lock_waits(conn, LOCK_WAIT)
                     return await apply_batch(conn, batch, self._formats, datetime.now(UTC))
             except _RETRYABLE as exc:
                 if attempt == ATTEMPTS - 1 and isinstance(exc, asyncpg.IntegrityConstraintViolationError):
@@ -194,16 +252,20 @@ class BatchWriter:
                 raise DatabaseUnavailable from exc
         raise DatabaseUnavailable("batch kept racing other hubs")
 
-    async def _apply_parts(self, batch: list[Submission], failed: set[str],
-                           committed: list[Committed]) -> list[Result]:
-        """Apply `batch` in one transaction, or, when the database refuses one operation of it, its
-        halves in order (each committed on its own), down to that operation alone, which is then
-        recorded as refused. The rest commit; order per device holds, since halves go in order.
+    async def _apply_parts(self, batch: list[Submission], failed: set[str], committed: list[Committed],
+                           waiting: set[str]) -> list[Result | None]:
+        """Apply `batch` in one transaction, or, when the database refuses one operation of it (or
+        finds a lock held), its halves in order (each committed on its own), down to that operation
+        alone, which is then recorded as refused (or left undecided, None, to be queued again). The
+        rest commit; order per device holds, since halves go in order.
 
-        A device in `failed` was told RETRY earlier in this batch: its later operations are too.
+        A device in `failed` was told RETRY earlier in this batch: its later operations are too; one
+        in `waiting` had an operation left undecided: so are its later ones.
         """
-        todo = [sub for sub in batch if sub.device not in failed]
-        results = {sub.key: Result(Outcome(Code.RETRY)) for sub in batch if sub.device in failed}
+        todo = [sub for sub in batch if sub.device not in failed and sub.device not in waiting]
+        results: dict[tuple[str, int], Result | None] = {
+            sub.key: Result(Outcome(Code.RETRY)) for sub in batch if sub.device in failed}
+        results.update((sub.key, None) for sub in batch if sub.device in waiting)
         try:
             if todo:
                 applied, one = await self._apply(todo)
@@ -212,14 +274,17 @@ class BatchWriter:
         except DatabaseUnavailable:
             failed.update(sub.device for sub in todo)
             results.update((sub.key, Result(Outcome(Code.RETRY))) for sub in todo)
-        except _ONE_OPERATION as exc:
+        except (*_ONE_OPERATION, asyncpg.LockNotAvailableError) as exc:
             if len(todo) > 1:
                 logger.warning("batch of %d refused by the database (%s); applying it in halves",
                                len(todo), type(exc).__name__)
                 middle = len(todo) // 2
                 for part in (todo[:middle], todo[middle:]):
                     results.update(zip((sub.key for sub in part),
-                                       await self._apply_parts(part, failed, committed)))
+                                       await self._apply_parts(part, failed, committed, waiting)))
+            elif isinstance(exc, asyncpg.LockNotAvailableError):
+                waiting.add(todo[0].device)
+                results[todo[0].key] = None
             else:
                 results[todo[0].key] = await self._record_refused(todo[0], exc, failed, committed)
         return [results[sub.key] for sub in batch]
@@ -232,7 +297,7 @@ class BatchWriter:
         except DatabaseUnavailable:
             failed.add(sub.device)
             return Result(Outcome(Code.RETRY))
-        except _ONE_OPERATION:
+        except (*_ONE_OPERATION, asyncpg.LockNotAvailableError):
             logger.exception("the record of an operation the database refused was refused too")
             failed.add(sub.device)
             return Result(Outcome(Code.RETRY))
@@ -247,8 +312,24 @@ class BatchWriter:
         The same `apply_batch` as every scan, `chunk` operations at a time inside the transaction
         (`progress` hears how many are decided so far); the commit clock is taken only at the end,
         so live batches of other devices wait for it only then, or where they touch the same bags.
+        Live operations touching the group's bags and bills wait in the queue until it ends (see
+        `_take`), so no live batch waits on its locks.
         Raises DatabaseUnavailable when PostgreSQL is gone or the group kept racing other writers.
         """
+        reserved: tuple[set[str], set[str]] = (set(), set())
+        for sub in subs:
+            bags, bills = touched(sub)
+            reserved[0].update(bags)
+            reserved[1].update(bills)
+        self._reserved.append(reserved)
+        try:
+            return await self._apply_group(subs, accept, chunk, progress)
+        finally:
+            self._reserved.remove(reserved)
+            self._wakeup.set()
+
+    async def _apply_group(self, subs: list[Submission], accept: Callable[[Submission, Result], bool], chunk: int,
+                           progress: Progress | None) -> tuple[bool, list[Result]]:
         for attempt in range(ATTEMPTS):
             try:
                 async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:

@@ -6,6 +6,8 @@ import asyncio
 import csv
 import io
 import json
+import re
+import zipfile
 from typing import Any
 
 import asyncpg
@@ -33,6 +35,29 @@ def xlsx_file(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def sprawling_xlsx(last_row: int, *, declared: bool = True) -> bytes:
+    """A few-KB workbook of a header and one row, plus one cell in the sheet's last column at
+    `last_row`: read naively, every row is padded to 16,384 cells and every missing row filled in.
+    `declared=False` drops the sheet's <dimension>, so only reading it tells how far it goes."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(("child", "parent"))
+    sheet.append(("KID0001", "SB10001"))
+    sheet.cell(row=last_row, column=16_384, value="x")
+    out = io.BytesIO()
+    workbook.save(out)
+    if declared:
+        return out.getvalue()
+    edited = io.BytesIO()
+    with zipfile.ZipFile(out) as source, zipfile.ZipFile(edited, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            part = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                part = re.sub(rb"<dimension [^>]*/>", b"", part)
+            target.writestr(info, part)
+    return edited.getvalue()
 
 
 def children(parent: str, count: int, prefix: str) -> list[tuple[str, str]]:

@@ -7,12 +7,14 @@ import io
 import zipfile
 
 import asyncpg
+import pytest
 from starlette.testclient import TestClient
 
+from hub.domain.sheets import SheetError, read_rows
 from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 from tests.http_support import edge_client
-from tests.imports_support import XLSX, children, csv_file, events, state, summary, upload, xlsx_file
+from tests.imports_support import XLSX, children, csv_file, events, sprawling_xlsx, state, summary, upload, xlsx_file
 from tests.support import Scanner, login, make_user
 
 LINKS = ("child", "parent")
@@ -145,6 +147,23 @@ def test_files_that_cannot_be_imported_get_clear_400s(client: TestClient) -> Non
     assert upload(client, admin, b"child,parent\n", area="atlantis").json()["error"] == "UNKNOWN_AREA"
     plain = upload(client, admin, b"child,parent\nKID0001,SB10001\n", content_type="text/plain")
     assert plain.status_code == 415
+
+
+def test_a_tiny_workbook_declaring_a_huge_sheet_is_refused_without_reading_it(client: TestClient) -> None:
+    admin = login(client, "admin", ADMIN_PASSWORD)
+    data = sprawling_xlsx(1_048_576)
+    assert len(data) < 10_000
+    refused = upload(client, admin, data, content_type=XLSX)
+    assert refused.status_code == 400 and refused.json()["error"] == "IMPORT_TOO_MANY_ROWS"
+
+
+def test_every_row_of_a_workbook_counts_and_only_the_needed_columns_are_read() -> None:
+    for declared in (True, False):
+        with pytest.raises(SheetError) as refused:
+            read_rows(sprawling_xlsx(300, declared=declared), "links", 100)
+        assert refused.value.code.value == "IMPORT_TOO_MANY_ROWS"
+    rows = read_rows(sprawling_xlsx(90, declared=False), "links", 100)
+    assert [(row.number, row.cells) for row in rows] == [(2, ("KID0001", "SB10001"))]
 
 
 def test_the_import_route_alone_takes_bodies_over_the_json_limit(client: TestClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import asyncpg
@@ -151,3 +152,85 @@ async def test_settled_waits_for_the_devices_operations_still_in_the_writer(
     finally:
         await writer.close(5)
         await pool.close()
+
+
+async def test_live_scans_never_wait_on_an_all_or_nothing_group_and_those_of_its_bags_follow_it(
+        actor: rules.Actor, database_url: str) -> None:
+    """While a group of 2,000 operations holds its transaction open, another device's scan of an
+    unrelated bag is acked; one of a bag in the group waits, then applies on the group's result."""
+    pool = await create_pool(database_url, 4)
+    writer, _ = await recording_writer(pool)
+    writer.start()
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(done: int) -> None:
+        holding.set()
+        await release.wait()
+
+    parents = [f"SB6{p:04d}" for p in range(100)]
+    ops = [rules.ScanChild(f"I{parent}{n:02d}", parent) for parent in parents for n in range(20)]
+    group = [Submission("import-dev", seq, actor, op) for seq, op in enumerate(ops, start=1)]
+    try:
+        made = await asyncio.gather(*(writer.submit(Submission("setup-dev", seq, actor, rules.ScanParent(parent)))
+                                      for seq, parent in enumerate(parents, start=1)))
+        assert all(result.outcome.ok for result in made)
+        importing = asyncio.create_task(writer.apply_group(group, lambda sub, result: result.outcome.ok,
+                                                           chunk=500, progress=hold))
+        await holding.wait()
+        inside = writer.submit(Submission("live-a", 1, actor, rules.ScanChild("LIVE0001", "SB60000")))
+        later = writer.submit(Submission("live-a", 2, actor, rules.ScanParent("SB69999")))
+        unrelated = writer.submit(Submission("live-b", 1, actor, rules.ScanParent("SB70000")))
+        acked = await asyncio.wait_for(unrelated, 20)  # a guard against a hang, not a timing claim
+        assert acked.outcome.ok
+        assert not importing.done() and not inside.done() and not later.done()
+        release.set()
+        committed, _ = await importing
+        assert committed
+        applied = await inside
+        assert applied.outcome.ok and applied.outcome.data["count"] == 21
+        assert (await later).outcome.ok
+    finally:
+        release.set()
+        await writer.close(5)
+        await pool.close()
+
+
+async def test_a_lock_held_by_another_process_s_group_sets_aside_only_the_operation_that_met_it(
+        actor: rules.Actor, database_url: str) -> None:
+    """Another writer (another hub process) runs the group: this writer cannot know its codes, so
+    its batch meets the lock; the operation that met it waits and is retried, the rest commit."""
+    pool, other_pool = await create_pool(database_url, 4), await create_pool(database_url, 4)
+    writer, _ = await recording_writer(pool)
+    other, _ = await recording_writer(other_pool)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(done: int) -> None:
+        holding.set()
+        await release.wait()
+
+    other.start()
+    try:
+        assert (await other.submit(Submission("setup-dev", 1, actor, rules.ScanParent("SB61000")))).outcome.ok
+        group = [Submission("import-dev", n + 1, actor, rules.ScanChild(f"IMQ{n:04d}", "SB61000"))
+                 for n in range(20)]
+        importing = asyncio.create_task(other.apply_group(group, lambda sub, result: result.outcome.ok,
+                                                          chunk=5, progress=hold))
+        await holding.wait()
+        inside = writer.submit(Submission("live-a", 1, actor, rules.ScanChild("LIVQ0001", "SB61000")))
+        later = writer.submit(Submission("live-a", 2, actor, rules.ScanParent("SB61001")))
+        unrelated = writer.submit(Submission("live-b", 1, actor, rules.ScanParent("SB61002")))
+        writer.start()  # all three in one batch
+        acked = await asyncio.wait_for(unrelated, 20)  # a guard against a hang, not a timing claim
+        assert acked.outcome.ok
+        assert not importing.done() and not inside.done() and not later.done()
+        release.set()
+        assert (await importing)[0]
+        applied = await inside
+        assert applied.outcome.ok and applied.outcome.data["count"] == 21
+        assert (await later).outcome.ok
+    finally:
+        release.set()
+        await writer.close(5)
+        await other.close(5)
+        await pool.close()
+        await other_pool.close()

@@ -26,6 +26,8 @@ MAX_RATIO = 200
 MAX_CELL = 200
 """A cell longer than this is cut short: no code is that long, so the row is refused anyway."""
 DELIMITERS = ",;\t"
+HEADER_COLUMNS = 50
+"""An Excel header is looked for in this many columns: a sheet's declared width can be 16,384."""
 
 
 class SheetError(Exception):
@@ -46,24 +48,25 @@ class Row:
 
 
 def read_rows(data: bytes, kind: str, max_rows: int) -> list[Row]:
-    """The file's rows of the columns `kind` needs; blank rows are skipped.
+    """The file's rows of the columns `kind` needs; blank rows are skipped, but count towards
+    `max_rows` (a sheet can hold a million of them in a few bytes).
 
     SheetError: IMPORT_UNREADABLE (neither UTF-8 CSV nor Excel), IMPORT_COLUMNS (a needed column
     is missing), IMPORT_EMPTY (no data rows), IMPORT_TOO_MANY_ROWS (more than `max_rows`).
     """
-    lines = _xlsx_lines(data) if data.startswith(XLSX_MAGIC) else _csv_lines(data)
+    needed = COLUMNS[kind]
+    lines = _xlsx_lines(data, needed, max_rows) if data.startswith(XLSX_MAGIC) else _csv_lines(data)
     header = next(lines, None)
     if header is None:
         raise SheetError(ApiCode.IMPORT_EMPTY, "The file is empty.")
-    positions = _positions(header, COLUMNS[kind])
+    positions = _positions(header, needed)
     rows: list[Row] = []
     for number, line in enumerate(lines, start=2):
+        if number - 1 > max_rows:
+            raise _too_many(max_rows)
         cells = tuple(line[i][:MAX_CELL] if i < len(line) else "" for i in positions)
-        if not any(cell.strip() for cell in cells):
-            continue
-        if len(rows) == max_rows:
-            raise SheetError(ApiCode.IMPORT_TOO_MANY_ROWS, f"The file has more than {max_rows} rows; split it.")
-        rows.append(Row(number, cells))
+        if any(cell.strip() for cell in cells):
+            rows.append(Row(number, cells))
     if not rows:
         raise SheetError(ApiCode.IMPORT_EMPTY, "The file has a header but no rows.")
     return rows
@@ -78,6 +81,10 @@ def _positions(header: list[str], needed: tuple[str, ...]) -> list[int]:
                          f"The first row must name the columns {' and '.join(needed)}; "
                          f"missing {', '.join(missing)} (found {found[:300]}).")
     return [names.index(name) for name in needed]
+
+
+def _too_many(max_rows: int) -> SheetError:
+    return SheetError(ApiCode.IMPORT_TOO_MANY_ROWS, f"The file has more than {max_rows} rows; split it.")
 
 
 def _csv_lines(data: bytes) -> Iterator[list[str]]:
@@ -98,7 +105,13 @@ def _csv_lines(data: bytes) -> Iterator[list[str]]:
                          f"The CSV is malformed near line {reader.line_num}: {exc}.") from None
 
 
-def _xlsx_lines(data: bytes) -> Iterator[list[str]]:
+def _xlsx_lines(data: bytes, needed: tuple[str, ...], max_rows: int) -> Iterator[list[str]]:
+    """The header (its first `HEADER_COLUMNS` cells), then the rows up to the last needed column.
+
+    Never the sheet's declared width: openpyxl pads every row to it, and every missing row up to
+    the declared height, so a tiny file naming cell XFD1048576 would take hours. A sheet declared
+    taller than `max_rows` (and the header) is refused before any row is read.
+    """
     _check_unpacked_size(data)
     # Imported here: openpyxl takes a while to import and only imports need it.
     from openpyxl import load_workbook
@@ -107,7 +120,15 @@ def _xlsx_lines(data: bytes) -> Iterator[list[str]]:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = workbook.worksheets[0]
-            for values in sheet.iter_rows(values_only=True):
+            if (sheet.max_row or 0) > max_rows + 1:
+                raise _too_many(max_rows)
+            first = next(sheet.iter_rows(min_row=1, max_row=1, max_col=HEADER_COLUMNS, values_only=True), None)
+            if first is None:
+                return
+            header = [_cell_text(value) for value in first]
+            yield header
+            width = max(_positions(header, needed)) + 1
+            for values in sheet.iter_rows(min_row=2, max_col=width, values_only=True):
                 yield [_cell_text(value) for value in values]
         finally:
             workbook.close()

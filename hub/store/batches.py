@@ -330,3 +330,8 @@ async def applied_seq(pool: asyncpg.Pool, device: str) -> int:
 async def next_commit_seq(conn: asyncpg.Connection) -> int:
     """Take the batch's place in commit order; the row stays locked until the batch commits."""
     return int(await conn.fetchval("UPDATE commit_clock SET seq = seq + 1 RETURNING seq", timeout=TIMEOUT))
+
+
+async def limit_lock_waits(conn: asyncpg.Connection, seconds: float) -> None:
+    """Make the transaction give up (LockNotAvailableError) on a lock held longer than `seconds`."""
+    await conn.execute("SELECT set_config('lock_timeout', $1, true)", f"{int(seconds * 1000)}ms", timeout=TIMEOUT)
