@@ -534,3 +534,9 @@ async def test_a_devices_scan_number_is_used_once(conn: asyncpg.Connection) -> N
         await conn.execute(insert, "dev-1", 1)
     with pytest.raises(asyncpg.CheckViolationError):
         await conn.execute(insert, "dev-1", 0)
+
+
+async def test_the_hubs_connections_plan_per_call_and_never_jit_compile(clean_db: asyncpg.Pool) -> None:
+    """At 10 million bags the cost estimates of a 1 ms lookup cross JIT's threshold (40-80 ms of compiling)."""
+    assert await clean_db.fetchval("SHOW jit") == "off"
+    assert await clean_db.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
