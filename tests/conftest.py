@@ -18,6 +18,7 @@ from hub.settings import Settings
 from tests import services
 from tests.hubprocess import HubProcess
 from tests.sessions_support import Sockets
+from tests.ws_support import close_connections
 
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 DATA_TABLES = ("import_errors", "imports", "scan_stats", "scans", "devices", "return_parents", "return_tickets",
@@ -78,9 +79,13 @@ async def clean_db(pool: asyncpg.Pool) -> asyncpg.Pool:
 
 @pytest.fixture
 def client(settings: Settings, clean_db: asyncpg.Pool) -> Iterator[TestClient]:
-    """The app in-process, its lifespan running, on a clean database."""
+    """The app in-process, its lifespan running, on a clean database. Websockets a test left open
+    are closed while the app still runs: closed later, their handlers would meet a closed pool."""
     with TestClient(create_app(settings), base_url="http://testserver") as test_client:
-        yield test_client
+        try:
+            yield test_client
+        finally:
+            close_connections()
 
 
 @pytest.fixture
