@@ -29,7 +29,7 @@ import asyncio
 import logging
 from contextlib import suppress
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -248,7 +248,7 @@ class RedisBroker:
         }
         if max_connections is not None:
             options["max_connections"] = max_connections
-        if urlsplit(url).scheme != _SENTINEL_SCHEME:
+        if not url.startswith(f"{_SENTINEL_SCHEME}://"):
             return Redis.from_url(url, **options)
         sentinels, service, master_options = _parse_sentinel_url(url)
         if self._sentinel is None:
@@ -261,8 +261,11 @@ class RedisBroker:
 
 def _parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
     """`redis+sentinel://[[user]:pass@]host[:port][,...]/service[/db]` -> sentinels, service, options."""
-    parts = urlsplit(url)
-    credentials, _, hosts = parts.netloc.rpartition("@")
+    # Split by hand: urllib's checks of a bracketed host differ between Python patch releases, and a
+    # comma-separated host list is not a URL netloc to it anyway.
+    _, _, rest = url.partition("://")
+    netloc, _, path_text = rest.partition("/")
+    credentials, _, hosts = netloc.rpartition("@")
     sentinels: list[tuple[str, int]] = []
     for entry in hosts.split(","):
         entry = entry.strip()
@@ -274,7 +277,7 @@ def _parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, dict[str,
         if not name:
             raise ValueError(f"a Sentinel URL needs host[:port] entries: {url!r}")
         sentinels.append((name, int(port) if port else SENTINEL_PORT))
-    path = [segment for segment in parts.path.split("/") if segment]
+    path = [segment for segment in path_text.partition("?")[0].split("/") if segment]
     if not 1 <= len(path) <= 2:
         raise ValueError(f"a Sentinel URL names the service and optionally the db: {url!r}")
     options: dict[str, Any] = {}
