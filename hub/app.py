@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -68,7 +69,7 @@ from hub.settings import Settings
 from hub.store import formats as formats_store
 from hub.store import live as live_store
 from hub.tokenbucket import OperationLimit
-from hub.writer import BatchWriter
+from hub.writer import BatchWriter, create_writer_pool
 
 logger = logging.getLogger("tracetrack")
 
@@ -79,6 +80,7 @@ class Hub:
 
     settings: Settings
     pool: asyncpg.Pool
+    writer_pool: asyncpg.Pool
     broker: Broker
     formats: tuple[ParentFormat, ...]
     session_secret: bytes
@@ -98,8 +100,9 @@ class Hub:
     def __post_init__(self) -> None:
         settings = self.settings
         self.login_guard = LoginGuard(self.limiter, LoginLimits.from_settings(settings))
-        self.writer = BatchWriter(self.pool, self.formats, max_ops=settings.batch_max_ops,
-                                  max_delay=settings.batch_max_delay_ms / 1000, on_commit=self.on_commit)
+        self.writer = BatchWriter(self.writer_pool, self.formats, max_ops=settings.batch_max_ops,
+                                  max_delay=settings.batch_max_delay_ms / 1000, on_commit=self.on_commit,
+                                  lanes=settings.writer_lanes)
         self.publisher = Publisher(self.broker)
         tz = settings.zone
         self.fanout = Fanout(lambda: live_store.load_state(self.pool, tz, datetime.now(UTC)),
@@ -177,11 +180,14 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is not set; `tracetrack serve` starts an embedded PostgreSQL")
     pool = await create_pool(settings.database_url, settings.db_pool_size)
+    writer_pool: asyncpg.Pool | None = None
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
         await auth.ensure_first_admin(pool, settings)
-        hub = Hub(settings=settings, pool=pool, broker=create_broker(settings.redis_url, settings.redis_prefix),
+        writer_pool = await create_writer_pool(settings.database_url, settings.writer_lanes)
+        hub = Hub(settings=settings, pool=pool, writer_pool=writer_pool,
+                  broker=create_broker(settings.redis_url, settings.redis_prefix),
                   formats=await formats_store.load(pool), session_secret=auth.secret_bytes(settings),
                   cache=BagCache(settings.bag_cache_size),
                   limiter=create_limiter(settings.redis_url, settings.redis_prefix))
@@ -190,9 +196,14 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         hub.publisher.start()
         hub.presence.start()
         hub.writer.start()
+        # What startup made (modules, routes, configuration) lives as long as the hub: frozen, it is
+        # no longer walked by every full garbage collection, a pause on the scan path.
+        gc.collect()
+        gc.freeze()
         try:
             yield hub
         finally:
+            gc.unfreeze()
             await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)
             await hub.presence.close()
@@ -201,6 +212,8 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
             await hub.fanout.close()
             await hub.limiter.close()
     finally:
+        if writer_pool is not None:
+            await writer_pool.close()
         await pool.close()
 
 

@@ -20,7 +20,7 @@ from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Bag, Bill, Operation, Outcome, World
 from hub.store import batches as store
 from hub.store import returns as returns_store
-from hub.store.audit import AuditRow, insert_audits
+from hub.store.audit import AuditRow
 
 
 @dataclass(frozen=True)
@@ -374,7 +374,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
     scans: list[tuple[Any, ...]] = []
     minute = _minute(now)
     counted = Counted(world, minute)
-    stats: dict[tuple[datetime, str, str], list[int]] = defaultdict(lambda: [0] * len(store.STAT_FIELDS))
+    stats: store.Stats = defaultdict(lambda: [0] * len(store.STAT_FIELDS))
     devices: dict[str, tuple[int, int | None]] = {}
     audits: list[AuditRow] = []
     corrected: set[str] = set()
@@ -421,7 +421,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
         code = rules.operation_code(op) if op is not None else ""
         target = rules.operation_target(op, outcome) if op is not None else ""
         scans.append((sub.device, sub.seq, sub.actor.user_id, area, op_name, code, target,
-                      outcome.code.value, outcome.data, sub.client_time, now))
+                      outcome.code.value, outcome.data, sub.client_time))
         delta = _stat_delta(op, outcome)
         for n, value in enumerate(shifts.pop((minute, area), [0] * len(delta))):
             delta[n] += value
@@ -483,10 +483,7 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
         conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
     )
     await store.set_bill_status(conn, finished, now)
-    await store.record_scans(conn, scans)
-    await store.advance_devices(conn, devices, now)
-    await store.add_stats(conn, stats)
-    await insert_audits(conn, audits, now)
+    await store.record_batch(conn, scans, devices, stats, audits, now)
 
     committed.bags = list(bags.values())
     committed.bills = list(world.bills.values())

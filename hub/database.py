@@ -8,7 +8,7 @@ import json
 import logging
 import signal
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -38,17 +38,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               format="binary")
 
 
-async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
+async def create_pool(dsn: str, size: int, *, settings: Mapping[str, str] | None = None) -> asyncpg.Pool:
     """A pool whose connections speak JSON for jsonb columns.
 
     Statements are prepared once per connection, but planned for their actual parameters: a generic
     plan made while the tables were small (a fresh database) would scan whole tables once they grow.
     No JIT: the hub's statements read a few index entries each, and at 10 million bags the planner's
     cost estimates cross JIT's threshold, which then spends 40-80 ms compiling a 1 ms query.
+    `settings` are further settings of these connections.
     """
     pool = await asyncpg.create_pool(
         dsn, min_size=min(2, size), max_size=size, init=_init_connection, command_timeout=30,
-        server_settings={"plan_cache_mode": "force_custom_plan", "jit": "off"},
+        server_settings={"plan_cache_mode": "force_custom_plan", "jit": "off", **(settings or {})},
     )
     assert pool is not None
     return pool

@@ -34,11 +34,11 @@ BROKER_LAG = Histogram("tracetrack_broker_lag_seconds",
                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
 
-def observe_pool(pool: asyncpg.Pool) -> None:
-    """Record how much of this process's pool is in use (after each commit, and at each scrape)."""
-    size = pool.get_size()
+def observe_pools(*pools: asyncpg.Pool) -> None:
+    """Record how much of this process's pools (the requests' and the writer's) is in use, at each scrape."""
+    size = sum(pool.get_size() for pool in pools)
     POOL_SIZE.set(size)
-    POOL_IN_USE.set(size - pool.get_idle_size())
+    POOL_IN_USE.set(size - sum(pool.get_idle_size() for pool in pools))
 
 
 def observe_broker_lag(batch_time: float) -> None:

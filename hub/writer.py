@@ -1,14 +1,22 @@
 """The group-commit writer: many operations, one transaction, then every waiting ack at once.
 
 Operations queue up while a batch commits; the next batch takes what is queued (up to a size limit,
-waiting a few milliseconds more only under load, so a lone scan is never held back). One batch is in
-flight at a time, which keeps each device's operations in order.
+waiting a few milliseconds more only under load, so a lone scan is never held back).
+
+Several batches are in flight at once, one per lane. An operator's operations all go to one lane
+(their user id picks it), so each device's operations stay in order and an undo still sees its
+author's earlier operations committed; a device whose operations are still in a lane keeps to that
+lane until they are decided, should its user change meanwhile. Batches of different lanes touching
+the same bags meet in PostgreSQL's row locks. A lane's batch takes its place in commit order (the
+commit clock) and commits while holding this process's commit turn, so its batches reach `on_commit`
+in commit order; a failure in one lane (an outage, a refused operation) is that lane's alone.
 
 An all-or-nothing import (`apply_group`) holds its bags and bills locked for its whole transaction;
 while it runs, the codes it touches are reserved here, and a live operation touching one (with every
 later operation of its device) stays queued until the import ends, so the other devices' batches
 never wait on the import's locks. An import of another hub process is not known here: a live
-batch waits at most `LOCK_WAIT` for a lock, and an operation that found one held is put back in the
+batch waits at most `LOCK_WAIT` for a lock (the writer's connections are opened with that
+`lock_timeout`, see `create_writer_pool`), and an operation that found one held is put back in the
 queue (with its device's later ones) for `LOCK_BACKOFF`, while the rest of its batch commits.
 """
 
@@ -23,10 +31,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
+from asyncpg.transaction import Transaction
 
 from hub import metrics
 from hub.batch import Committed, Result, Submission, apply_batch, touched
 from hub.codes import Code
+from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Outcome, Undo
 from hub.store import batches as store_batches
@@ -60,28 +70,53 @@ class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached or went away mid-batch; nothing of the batch was applied."""
 
 
+async def create_writer_pool(dsn: str, lanes: int) -> asyncpg.Pool:
+    """The writer's own connections, one per lane and one for an import.
+
+    Each bounds its lock waits at `LOCK_WAIT` (a setting of the connection, not a statement per
+    batch). Index probes are costed as the in-memory page reads they are (random_page_cost 1.1, as
+    for SSDs): at the default of 4, a batch of a few hundred codes against a table of some 100,000
+    bags was planned as sequential scans of bags and links, 30-50 ms a batch, and batches grew."""
+    return await create_pool(dsn, lanes + 1, settings={"lock_timeout": f"{round(LOCK_WAIT * 1000)}ms",
+                                                        "random_page_cost": "1.1"})
+
+
+class _Lane:
+    """One queue and the batches taken from it, one in flight at a time."""
+
+    def __init__(self) -> None:
+        self.queue: deque[Submission] = deque()
+        self.wakeup = asyncio.Event()
+        self.resting: dict[str, float] = {}
+        """Devices whose operations wait (until the loop time given) after one found a lock held."""
+        self.last_batch_size = 0
+        self.task: asyncio.Task[None] | None = None
+
+
 class BatchWriter:
     def __init__(self, pool: asyncpg.Pool, formats: tuple[ParentFormat, ...], *, max_ops: int,
-                 max_delay: float, on_commit: OnCommit) -> None:
+                 max_delay: float, on_commit: OnCommit, lanes: int = 1) -> None:
         self._pool = pool
         self._formats = formats
         self._max_ops = max_ops
         self._max_delay = max_delay
         self._on_commit = on_commit
-        self._queue: deque[Submission] = deque()
+        self._lanes = [_Lane() for _ in range(lanes)]
         self._pending: dict[tuple[str, int], asyncio.Future[Result]] = {}
-        self._wakeup = asyncio.Event()
+        self._device_lanes: dict[str, tuple[_Lane, int]] = {}
+        """The lane each device with undecided operations uses, and how many it has there."""
         self._blocked: set[str] = set()
         self._reserved: list[tuple[set[str], set[str]]] = []
         """(bag codes, bill codes) of each group running, which live batches leave alone."""
-        self._resting: dict[str, float] = {}
-        """Devices whose operations wait (until the loop time given) after one found a lock held."""
+        self._commit_turn = asyncio.Lock()
+        self._committed: asyncio.Queue[Committed | None] = asyncio.Queue()
         self._closing = False
-        self._last_batch_size = 0
-        self._task: asyncio.Task[None] | None = None
+        self._delivery: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="batch-writer")
+        for number, lane in enumerate(self._lanes):
+            lane.task = asyncio.create_task(self._run(lane), name=f"batch-writer-{number}")
+        self._delivery = asyncio.create_task(self._deliver(), name="batch-writer-delivery")
 
     def submit(self, sub: Submission) -> asyncio.Future[Result]:
         """Queue one operation; the future resolves once its batch has committed (or failed).
@@ -96,9 +131,11 @@ class BatchWriter:
         if self._closing or sub.device in self._blocked:
             future.set_result(Result(Outcome(Code.RETRY)))
             return future
+        lane, count = self._device_lanes.get(sub.device, (self._lanes[sub.actor.user_id % len(self._lanes)], 0))
+        self._device_lanes[sub.device] = (lane, count + 1)
         self._pending[sub.key] = future
-        self._queue.append(sub)
-        self._wakeup.set()
+        lane.queue.append(sub)
+        lane.wakeup.set()
         return future
 
     def unblock(self, device: str) -> None:
@@ -110,57 +147,64 @@ class BatchWriter:
         if device not in self._blocked:
             return
         self._blocked.discard(device)
-        for sub in [sub for sub in self._queue if sub.device == device]:
-            self._queue.remove(sub)
-            self._resolve(sub, Result(Outcome(Code.RETRY)))
+        for lane in self._lanes:
+            for sub in [sub for sub in lane.queue if sub.device == device]:
+                lane.queue.remove(sub)
+                self._resolve(sub, Result(Outcome(Code.RETRY)))
 
     @property
     def backlog(self) -> int:
-        return len(self._queue)
+        return sum(len(lane.queue) for lane in self._lanes)
 
     async def close(self, timeout: float) -> None:
         """Commit what is queued (within `timeout`), then stop; anything left is told to retry."""
         self._closing = True
-        self._wakeup.set()
-        if self._task is None:
+        tasks = [lane.task for lane in self._lanes if lane.task is not None]
+        for lane in self._lanes:
+            lane.wakeup.set()
+        if not tasks:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            self._task.cancel()
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        if late:
+            for task in late:
+                task.cancel()
             logger.warning("writer did not drain within %.1fs; %d operations will be resent",
-                           timeout, len(self._queue))
-        for sub in self._queue:
-            self._resolve(sub, Result(Outcome(Code.RETRY)))
-        self._queue.clear()
+                           timeout, self.backlog)
+        for lane in self._lanes:
+            for sub in lane.queue:
+                self._resolve(sub, Result(Outcome(Code.RETRY)))
+            lane.queue.clear()
+        self._committed.put_nowait(None)
+        if self._delivery is not None:
+            await self._delivery
 
-    async def _run(self) -> None:
+    async def _run(self, lane: _Lane) -> None:
         while True:
-            if not self._queue:
+            if not lane.queue:
                 if self._closing:
                     return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                lane.wakeup.clear()
+                await lane.wakeup.wait()
                 continue
-            batch = self._take(self._max_ops)
+            batch = self._take(lane, self._max_ops)
             if not batch:  # all that is queued waits for a group to end or a device to rest
                 if self._closing:
                     return
-                self._wakeup.clear()
-                rest = min(self._resting.values(), default=None)
+                lane.wakeup.clear()
+                rest = min(lane.resting.values(), default=None)
                 timeout = None if rest is None else max(0.0, rest - asyncio.get_running_loop().time())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                    await asyncio.wait_for(lane.wakeup.wait(), timeout)
                 continue
-            if len(batch) < self._max_ops and self._last_batch_size > 1 and not self._closing:
+            if len(batch) < self._max_ops and lane.last_batch_size > 1 and not self._closing:
                 await asyncio.sleep(self._max_delay)
-                batch += self._take(self._max_ops - len(batch), batch)
-            self._last_batch_size = len(batch)
-            await self._commit(batch)
+                batch += self._take(lane, self._max_ops - len(batch), batch)
+            lane.last_batch_size = len(batch)
+            await self._commit(lane, batch)
 
-    def _take(self, limit: int, taken: list[Submission] | None = None) -> list[Submission]:
-        """Up to `limit` queued operations. An undo by someone who already has an operation in the
-        batch starts the next batch, so an undo always sees its author's committed last action.
+    def _take(self, lane: _Lane, limit: int, taken: list[Submission] | None = None) -> list[Submission]:
+        """Up to `limit` operations queued in `lane`. An undo by someone who already has an operation
+        in the batch starts the next batch, so an undo always sees its author's committed last action.
 
         An operation touching a code a running group reserved stays queued, and so does every later
         one of its device (order per device) and every later undo of its author."""
@@ -170,25 +214,26 @@ class BatchWriter:
         held_devices: set[str] = set()
         held_actors: set[int] = set()
         now = asyncio.get_running_loop().time()
-        self._resting = {device: until for device, until in self._resting.items() if until > now}
-        while self._queue and len(batch) < limit:
-            sub = self._queue.popleft()
+        lane.resting = {device: until for device, until in lane.resting.items() if until > now}
+        queue = lane.queue
+        while queue and len(batch) < limit:
+            sub = queue.popleft()
             if sub.device in self._blocked:
                 self._resolve(sub, Result(Outcome(Code.RETRY)))
                 continue
             undo = isinstance(sub.operation, Undo)
-            if (sub.device in held_devices or sub.device in self._resting
+            if (sub.device in held_devices or sub.device in lane.resting
                     or (undo and sub.actor.user_id in held_actors) or self._waits(sub)):
                 held_devices.add(sub.device)
                 held_actors.add(sub.actor.user_id)
                 kept.append(sub)
                 continue
             if undo and sub.actor.user_id in actors:
-                self._queue.appendleft(sub)
+                queue.appendleft(sub)
                 break
             actors.add(sub.actor.user_id)
             batch.append(sub)
-        self._queue.extendleft(reversed(kept))
+        queue.extendleft(reversed(kept))
         return batch
 
     def _waits(self, sub: Submission) -> bool:
@@ -198,20 +243,19 @@ class BatchWriter:
         bags, bills = touched(sub)
         return any(bags & group_bags or bills & group_bills for group_bags, group_bills in self._reserved)
 
-    async def _commit(self, batch: list[Submission]) -> None:
-        committed: list[Committed] = []
+    async def _commit(self, lane: _Lane, batch: list[Submission]) -> None:
         metrics.BATCH_SIZE.observe(len(batch))
         waiting: set[str] = set()
         try:
             with metrics.COMMIT_SECONDS.time():
-                decided = await self._apply_parts(batch, set(), committed, waiting)
+                decided = await self._apply_parts(batch, set(), waiting)
         except Exception:
             logger.exception("batch of %d failed unexpectedly; its operations will be retried", len(batch))
             decided = [Result(Outcome(Code.RETRY))] * len(batch)
         again = [sub for sub, result in zip(batch, decided) if result is None]
-        self._queue.extendleft(reversed(again))
+        lane.queue.extendleft(reversed(again))
         until = asyncio.get_running_loop().time() + LOCK_BACKOFF
-        self._resting.update((sub.device, until) for sub in again)
+        lane.resting.update((sub.device, until) for sub in again)
         batch = [sub for sub, result in zip(batch, decided) if result is not None]
         results = [result for result in decided if result is not None]
         for sub, result in zip(batch, results):
@@ -220,27 +264,58 @@ class BatchWriter:
             self._resolve(sub, result)
         for code, count in Counter(result.outcome.code.value for result in results).items():
             metrics.SCANS.labels(code).inc(count)  # once per code, not per scan: the batch is the unit
-        metrics.observe_pool(self._pool)
-        for transaction in committed:
-            if transaction.seq:
-                try:
-                    await self._on_commit(transaction)
-                except Exception:
-                    logger.exception("publishing a committed batch failed; its scans are stored regardless")
 
     def _resolve(self, sub: Submission, result: Result) -> None:
         future = self._pending.pop(sub.key, None)
         if future is not None and not future.done():
             future.set_result(result)
+            lane, count = self._device_lanes[sub.device]
+            if count > 1:
+                self._device_lanes[sub.device] = (lane, count - 1)
+            else:
+                del self._device_lanes[sub.device]
 
-    async def _apply(self, batch: list[Submission]) -> tuple[list[Result], Committed]:
+    async def _commit_in_order(self, conn: asyncpg.Connection, transaction: Transaction,
+                               parts: list[Committed]) -> None:
+        """Take the parts' places in commit order and commit, holding this process's commit turn, so
+        that `on_commit` hears this process's batches in commit order (the commit clock's row lock
+        makes PostgreSQL commit them in that order anyway). A failed commit needs no rollback."""
+        async with self._commit_turn:
+            try:
+                for part in parts:
+                    part.seq = await store_batches.next_commit_seq(conn) if part.events else 0
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await transaction.commit()
+            for part in parts:
+                if part.seq:
+                    self._committed.put_nowait(part)
+
+    async def _deliver(self) -> None:
+        """Hand committed batches to `on_commit`, one at a time, in commit order."""
+        while (part := await self._committed.get()) is not None:
+            try:
+                await self._on_commit(part)
+            except Exception:
+                logger.exception("publishing a committed batch failed; its scans are stored regardless")
+
+    async def _apply(self, batch: list[Submission]) -> list[Result]:
         """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone,
         LockNotAvailableError when a lock stayed held for `LOCK_WAIT`."""
         for attempt in range(ATTEMPTS):
             try:
-                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn, conn.transaction():
-                    await store_batches.limit_lock_waits(conn, LOCK_WAIT)
-                    return await apply_batch(conn, batch, self._formats, datetime.now(UTC))
+                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+                    transaction = conn.transaction()
+                    await transaction.start()
+                    try:
+                        results, part = await apply_batch(conn, batch, self._formats, datetime.now(UTC),
+                                                          sequence=False)
+                    except BaseException:
+                        await transaction.rollback()
+                        raise
+                    await self._commit_in_order(conn, transaction, [part])
+                    return results
             except _RETRYABLE as exc:
                 if attempt == ATTEMPTS - 1 and isinstance(exc, asyncpg.IntegrityConstraintViolationError):
                     raise
@@ -252,7 +327,7 @@ class BatchWriter:
                 raise DatabaseUnavailable from exc
         raise DatabaseUnavailable("batch kept racing other hubs")
 
-    async def _apply_parts(self, batch: list[Submission], failed: set[str], committed: list[Committed],
+    async def _apply_parts(self, batch: list[Submission], failed: set[str],
                            waiting: set[str]) -> list[Result | None]:
         """Apply `batch` in one transaction, or, when the database refuses one operation of it (or
         finds a lock held), its halves in order (each committed on its own), down to that operation
@@ -268,9 +343,7 @@ class BatchWriter:
         results.update((sub.key, None) for sub in batch if sub.device in waiting)
         try:
             if todo:
-                applied, one = await self._apply(todo)
-                results.update(zip((sub.key for sub in todo), applied))
-                committed.append(one)
+                results.update(zip((sub.key for sub in todo), await self._apply(todo)))
         except DatabaseUnavailable:
             failed.update(sub.device for sub in todo)
             results.update((sub.key, Result(Outcome(Code.RETRY))) for sub in todo)
@@ -280,20 +353,18 @@ class BatchWriter:
                                len(todo), type(exc).__name__)
                 middle = len(todo) // 2
                 for part in (todo[:middle], todo[middle:]):
-                    results.update(zip((sub.key for sub in part),
-                                       await self._apply_parts(part, failed, committed, waiting)))
+                    results.update(zip((sub.key for sub in part), await self._apply_parts(part, failed, waiting)))
             elif isinstance(exc, asyncpg.LockNotAvailableError):
                 waiting.add(todo[0].device)
                 results[todo[0].key] = None
             else:
-                results[todo[0].key] = await self._record_refused(todo[0], exc, failed, committed)
+                results[todo[0].key] = await self._record_refused(todo[0], exc, failed)
         return [results[sub.key] for sub in batch]
 
-    async def _record_refused(self, sub: Submission, exc: Exception, failed: set[str],
-                              committed: list[Committed]) -> Result:
+    async def _record_refused(self, sub: Submission, exc: Exception, failed: set[str]) -> Result:
         """Record `sub` as refused (see `_refused`), alone; RETRY if even that cannot be stored."""
         try:
-            (result,), one = await self._apply([_refused(sub, exc)])
+            (result,) = await self._apply([_refused(sub, exc)])
         except DatabaseUnavailable:
             failed.add(sub.device)
             return Result(Outcome(Code.RETRY))
@@ -301,7 +372,6 @@ class BatchWriter:
             logger.exception("the record of an operation the database refused was refused too")
             failed.add(sub.device)
             return Result(Outcome(Code.RETRY))
-        committed.append(one)
         return result
 
     async def apply_group(self, subs: list[Submission], accept: Callable[[Submission, Result], bool], *, chunk: int,
@@ -326,7 +396,8 @@ class BatchWriter:
             return await self._apply_group(subs, accept, chunk, progress)
         finally:
             self._reserved.remove(reserved)
-            self._wakeup.set()
+            for lane in self._lanes:
+                lane.wakeup.set()
 
     async def _apply_group(self, subs: list[Submission], accept: Callable[[Submission, Result], bool], chunk: int,
                            progress: Progress | None) -> tuple[bool, list[Result]]:
@@ -336,33 +407,24 @@ class BatchWriter:
                     transaction = conn.transaction()
                     await transaction.start()
                     try:
+                        # A group waits for the locks it needs as long as it takes: it is the live
+                        # batches that must not wait on it, not the other way round.
+                        await store_batches.wait_for_locks(conn)
                         results, parts = await self._decide_group(conn, subs, chunk, progress)
-                        accepted = all(accept(sub, result) for sub, result in zip(subs, results))
-                        if accepted:
-                            for part in parts:
-                                part.seq = await store_batches.next_commit_seq(conn) if part.events else 0
                     except BaseException:
                         await transaction.rollback()
                         raise
-                    if not accepted:
+                    if not all(accept(sub, result) for sub, result in zip(subs, results)):
                         await transaction.rollback()
                         return False, results
-                    await transaction.commit()
-                break
+                    await self._commit_in_order(conn, transaction, parts)
+                return True, results
             except _RETRYABLE:
                 logger.info("import group raced another writer; redoing it")
                 await asyncio.sleep(0.05 * (attempt + 1))
             except _UNAVAILABLE as exc:
                 raise DatabaseUnavailable from exc
-        else:
-            raise DatabaseUnavailable("the group kept racing other writers")
-        for part in parts:
-            if part.seq:
-                try:
-                    await self._on_commit(part)
-                except Exception:
-                    logger.exception("publishing a committed group failed; its scans are stored regardless")
-        return True, results
+        raise DatabaseUnavailable("the group kept racing other writers")
 
     async def _decide_group(self, conn: asyncpg.Connection, subs: list[Submission], chunk: int,
                             progress: Progress | None) -> tuple[list[Result], list[Committed]]:

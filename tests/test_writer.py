@@ -15,7 +15,7 @@ from hub.domain import rules
 from hub.domain.rules import Outcome
 from hub.store import batches
 from hub.store import formats as formats_store
-from hub.writer import BatchWriter
+from hub.writer import BatchWriter, create_writer_pool
 from tests.services import database_down
 
 
@@ -199,7 +199,7 @@ async def test_a_lock_held_by_another_process_s_group_sets_aside_only_the_operat
         actor: rules.Actor, database_url: str) -> None:
     """Another writer (another hub process) runs the group: this writer cannot know its codes, so
     its batch meets the lock; the operation that met it waits and is retried, the rest commit."""
-    pool, other_pool = await create_pool(database_url, 4), await create_pool(database_url, 4)
+    pool, other_pool = await create_writer_pool(database_url, 3), await create_writer_pool(database_url, 3)
     writer, _ = await recording_writer(pool)
     other, _ = await recording_writer(other_pool)
     holding, release = asyncio.Event(), asyncio.Event()

@@ -39,7 +39,7 @@ async def scrape(request: Request) -> Response:
     if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
         return api_error(ApiCode.UNAUTHENTICATED, "send Authorization: Bearer METRICS_TOKEN",
                          headers={"www-authenticate": "Bearer"})
-    metrics.observe_pool(hub.pool)
+    metrics.observe_pools(hub.pool, hub.writer_pool)
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -424,7 +424,7 @@ def _bill_problem(op: CreateBill, formats: tuple[ParentFormat, ...]) -> str | No
     return _text_problem(destination=op.destination, vehicle=op.vehicle)
 
 
-def _wrong_area(actor: Actor, area: str, **data: Any) -> Outcome:
+def wrong_area(actor: Actor, area: str, **data: Any) -> Outcome:
     """WRONG_AREA, naming the other area to an admin only: a dispatcher or biller learns that the bag,
     bill or ticket is not theirs, never where it is (the rejection is stored and listed with their scans)."""
     if actor.role is Role.ADMIN:
@@ -490,7 +490,7 @@ def _scan_parent(world: World, actor: Actor, op: ScanParent) -> Outcome:
         world.bags[op.code] = bag
         return Outcome(Code.OK, {**_parent_view(bag), "created": True})
     if not actor.may_enter(bag.area):
-        return _wrong_area(actor, bag.area)
+        return wrong_area(actor, bag.area)
     return Outcome(Code.OK, {**_parent_view(bag), "created": False})
 
 
@@ -499,7 +499,7 @@ def _find_parent(world: World, actor: Actor, code: str) -> Bag | Outcome:
     if parent is None:
         return _reject(Code.UNKNOWN_PARENT, parent=code)
     if not actor.may_enter(parent.area):
-        return _wrong_area(actor, parent.area)
+        return wrong_area(actor, parent.area)
     return parent
 
 
@@ -532,7 +532,7 @@ def _scan_child(world: World, actor: Actor, op: ScanChild) -> Outcome:
         return parent
     child = world.bags.get(op.code)
     if child is not None and child.area != parent.area:
-        return _wrong_area(actor, child.area)  # a loose child of another area: not this parent's to take
+        return wrong_area(actor, child.area)  # a loose child of another area: not this parent's to take
     refused = _check_room(parent, child)
     if refused is not None:
         return refused
@@ -587,7 +587,7 @@ def _find_bill(world: World, actor: Actor, code: str) -> Bill | Outcome:
     if bill is None:
         return _reject(Code.UNKNOWN_BILL, bill=code)
     if not actor.may_enter(bill.area):
-        return _wrong_area(actor, bill.area)
+        return wrong_area(actor, bill.area)
     return bill
 
 
@@ -599,7 +599,7 @@ def _add_to_bill(world: World, actor: Actor, op: AddToBill) -> Outcome:
     if parent is None:
         return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
     if parent.area != bill.area:
-        return _wrong_area(actor, parent.area)
+        return wrong_area(actor, parent.area)
     if parent.bill is not None:
         return _reject(Code.ALREADY_ON_BILL, bill=parent.bill)
     if parent.code in world.returning:
@@ -686,7 +686,7 @@ def _move_child(world: World, actor: Actor, op: MoveChild) -> Outcome:
     if isinstance(new, Outcome):
         return new
     if new.area != child.area:
-        return _wrong_area(actor, new.area)
+        return wrong_area(actor, new.area)
     if new is old:
         return _reject(Code.ALREADY_IN_PARENT, **_parent_view(new))
     refused = _check_room(new, None)
@@ -828,7 +828,7 @@ def _find_ticket(world: World, actor: Actor, code: str) -> Ticket | Outcome:
     if ticket is None:
         return _reject(Code.UNKNOWN_RETURN, ticket=code)
     if not actor.may_enter(ticket.area):
-        return _wrong_area(actor, ticket.area)
+        return wrong_area(actor, ticket.area)
     if ticket.status != "open":
         return _reject(Code.RETURN_NOT_OPEN, ticket=ticket.code, status=ticket.status)
     return ticket
@@ -856,7 +856,7 @@ def _return_add(world: World, actor: Actor, op: ReturnAdd) -> Outcome:
     if parent is None:
         return _reject(Code.UNKNOWN_PARENT, parent=op.parent)
     if parent.area != ticket.area:
-        return _wrong_area(actor, parent.area)
+        return wrong_area(actor, parent.area)
     if parent.code in world.returning:
         return _reject(Code.ALREADY_RETURNED, parent=parent.code, ticket=world.returning[parent.code])
     if parent.bill is None:
@@ -910,7 +910,7 @@ def _put_back_problem(world: World, actor: Actor, ticket: Ticket) -> Outcome | N
         if parent.bill is not None:
             return _reject(Code.ALREADY_ON_BILL, parent=code, bill=parent.bill)
         if parent.area != bill.area:
-            return _wrong_area(actor, parent.area, parent=code)
+            return wrong_area(actor, parent.area, parent=code)
         if not parent.complete:
             return _reject(Code.PARENT_INCOMPLETE, **_parent_view(parent))
         coming[bill_code] = coming.get(bill_code, 0) + 1

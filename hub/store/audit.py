@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -42,16 +41,7 @@ async def list_entries(db: Any, flt: AuditFilter, after: Key | None, limit: int)
         db, f"""SELECT a.id, a.at, a.action, a.target, a.before, a.after, u.username
                   FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
                  WHERE {query.sql} ORDER BY a.at DESC, a.id DESC""", query, limit, _key, TIMEOUT)
+
+
 AuditRow = tuple[int, str, str, dict[str, Any] | None, dict[str, Any] | None]
 """(actor id, action, target, before, after) of one audited change."""
-
-
-async def insert_audits(db: Any, rows: list[AuditRow], at: datetime) -> None:
-    """Audit rows of one batch, set-wise, in the caller's transaction (the one of their effects)."""
-    if rows:
-        await db.execute(
-            """INSERT INTO audit_log (at, actor_id, action, target, before, after)
-               SELECT $1::timestamptz, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::jsonb[],
-                                                     $6::jsonb[])""",
-            at, *zip(*rows), timeout=TIMEOUT,
-        )

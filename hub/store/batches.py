@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from hub.domain.rules import Bag, Bill, LastAction
+from hub.store.audit import AuditRow
 
 TIMEOUT = 30
 
@@ -278,47 +279,74 @@ async def record_scans(conn: asyncpg.Connection, records: list[tuple[Any, ...]])
         await conn.copy_records_to_table("scans", records=records, columns=SCAN_COLUMNS, timeout=TIMEOUT)
 
 
+_ADVANCE_DEVICES = """
+    INSERT INTO devices (device_id, last_seq, user_id, updated_at)
+    SELECT d, s, u, ${at}::timestamptz FROM unnest(${device}::text[], ${seq}::bigint[], ${user}::bigint[]) AS x(d, s, u)
+    ON CONFLICT (device_id) DO UPDATE
+       SET last_seq = greatest(devices.last_seq, excluded.last_seq),
+           user_id = excluded.user_id, updated_at = excluded.updated_at"""
+
+
+def _device_columns(last: dict[str, tuple[int, int | None]]) -> list[list[Any]]:
+    devices = list(last)
+    return [devices, [last[d][0] for d in devices], [last[d][1] for d in devices]]
+
+
 async def advance_devices(conn: asyncpg.Connection, last: dict[str, tuple[int, int | None]],
                           now: datetime) -> None:
-    """Store each device's last applied seq (and its user), in the batch's transaction."""
-    if not last:
-        return
-    devices = list(last)
-    await conn.execute(
-        """INSERT INTO devices (device_id, last_seq, user_id, updated_at)
-           SELECT d, s, u, $4::timestamptz FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS x(d, s, u)
-           ON CONFLICT (device_id) DO UPDATE
-              SET last_seq = greatest(devices.last_seq, excluded.last_seq),
-                  user_id = excluded.user_id, updated_at = excluded.updated_at""",
-        devices, [last[d][0] for d in devices], [last[d][1] for d in devices], now, timeout=TIMEOUT,
-    )
+    """Store each device's last applied seq (and its user), in the caller's transaction."""
+    if last:
+        await conn.execute(_ADVANCE_DEVICES.format(at=1, device=2, seq=3, user=4), now, *_device_columns(last),
+                           timeout=TIMEOUT)
 
 
 STAT_FIELDS = ("accepted", "rejected", "children_linked", "parents_completed", "bills_completed")
 
+Stats = dict[tuple[datetime, str, str], list[int]]
+"""Counts to add to the per-minute counters, keyed by (minute, area, device), as STAT_FIELDS.
 
-async def add_stats(conn: asyncpg.Connection, deltas: dict[tuple[datetime, str, str], list[int]]) -> None:
-    """Add this batch's counts to the per-minute counters, keyed by (minute, area, device).
+A batch counts in its own minute, except what a correction takes back or moves to another area:
+that counts in the minute the link or completion was counted in first."""
 
-    A batch counts in its own minute, except what a correction takes back or moves to another area:
-    that counts in the minute the link or completion was counted in first."""
-    if not deltas:
-        return
-    keys = list(deltas)
-    columns = [[deltas[k][i] for k in keys] for i in range(len(STAT_FIELDS))]
-    await conn.execute(
-        """INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
-                                   parents_completed, bills_completed)
-           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::int[], $5::int[],
-                                $6::int[], $7::int[], $8::int[])
-           ON CONFLICT (minute, area, device_id) DO UPDATE
-              SET accepted = scan_stats.accepted + excluded.accepted,
-                  rejected = scan_stats.rejected + excluded.rejected,
-                  children_linked = scan_stats.children_linked + excluded.children_linked,
-                  parents_completed = scan_stats.parents_completed + excluded.parents_completed,
-                  bills_completed = scan_stats.bills_completed + excluded.bills_completed""",
-        [m for m, _, _ in keys], [a for _, a, _ in keys], [d for _, _, d in keys], *columns, timeout=TIMEOUT,
+_RECORD_BATCH = f"""
+    WITH scan_rows AS (
+        INSERT INTO scans (device_id, seq, user_id, area, op, code, target, result, detail, client_time,
+                           server_time)
+        SELECT *, $1::timestamptz FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+                                              $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[])
+    ), device_rows AS ({_ADVANCE_DEVICES.format(at=1, device=12, seq=13, user=14)}
+    ), stat_rows AS (
+        INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
+                                parents_completed, bills_completed)
+        SELECT * FROM unnest($15::timestamptz[], $16::text[], $17::text[], $18::int[], $19::int[],
+                             $20::int[], $21::int[], $22::int[])
+        ON CONFLICT (minute, area, device_id) DO UPDATE
+           SET accepted = scan_stats.accepted + excluded.accepted,
+               rejected = scan_stats.rejected + excluded.rejected,
+               children_linked = scan_stats.children_linked + excluded.children_linked,
+               parents_completed = scan_stats.parents_completed + excluded.parents_completed,
+               bills_completed = scan_stats.bills_completed + excluded.bills_completed
+    ), audit_rows AS (
+        INSERT INTO audit_log (at, actor_id, action, target, before, after)
+        SELECT $1::timestamptz, * FROM unnest($23::bigint[], $24::text[], $25::text[], $26::jsonb[], $27::jsonb[])
     )
+    SELECT 1"""
+
+
+async def record_batch(conn: asyncpg.Connection, scans: list[tuple[Any, ...]],
+                       last: dict[str, tuple[int, int | None]], stats: Stats, audits: list[AuditRow],
+                       now: datetime) -> None:
+    """What every batch writes besides its effects, in one statement (one round trip): its scan rows
+    (SCAN_COLUMNS bar server_time, which is `now`), each device's last applied seq and user, the
+    per-minute counters, and the audit rows of its corrections."""
+    keys = list(stats)
+    stat_columns = [[minute for minute, _, _ in keys], [area for _, area, _ in keys],
+                    [device for _, _, device in keys],
+                    *([stats[key][i] for key in keys] for i in range(len(STAT_FIELDS)))]
+    scan_columns = [list(column) for column in zip(*scans)] if scans else [[] for _ in SCAN_COLUMNS[:-1]]
+    audit_columns = [list(column) for column in zip(*audits)] if audits else [[] for _ in range(5)]
+    await conn.execute(_RECORD_BATCH, now, *scan_columns, *_device_columns(last), *stat_columns, *audit_columns,
+                       timeout=TIMEOUT)
 
 
 async def applied_seq(pool: asyncpg.Pool, device: str) -> int:
@@ -332,6 +360,7 @@ async def next_commit_seq(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("UPDATE commit_clock SET seq = seq + 1 RETURNING seq", timeout=TIMEOUT))
 
 
-async def limit_lock_waits(conn: asyncpg.Connection, seconds: float) -> None:
-    """Make the transaction give up (LockNotAvailableError) on a lock held longer than `seconds`."""
-    await conn.execute("SELECT set_config('lock_timeout', $1, true)", f"{int(seconds * 1000)}ms", timeout=TIMEOUT)
+async def wait_for_locks(conn: asyncpg.Connection) -> None:
+    """Let the transaction wait for row locks as long as they are held (whatever the connection's
+    own `lock_timeout`)."""
+    await conn.execute("SET LOCAL lock_timeout = 0", timeout=TIMEOUT)
