@@ -8,26 +8,15 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from hub.batch import Committed, Submission
+from hub.batch import Submission
 from hub.codes import Code
 from hub.database import create_pool
 from hub.domain import rules
 from hub.domain.rules import Outcome
 from hub.store import batches
-from hub.store import formats as formats_store
-from hub.writer import BatchWriter, create_writer_pool
+from hub.writer import create_writer_pool
 from tests.services import database_down
-
-
-async def recording_writer(pool: asyncpg.Pool) -> tuple[BatchWriter, list[Committed]]:
-    """A writer (not started) and the list of batches it commits, in commit order."""
-    committed: list[Committed] = []
-
-    async def on_commit(batch: Committed) -> None:
-        committed.append(batch)
-
-    writer = BatchWriter(pool, await formats_store.load(pool), max_ops=100, max_delay=0.001, on_commit=on_commit)
-    return writer, committed
+from tests.writer_support import recording_writer
 
 
 @pytest.fixture
