@@ -472,13 +472,13 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
     await store.delete_bags(conn, [b.id for b in world.deleted if b.id is not None])
     new_bags = [bag for bag in bags.values() if bag.id is None]
     new_bills = [bill for bill in world.bills.values() if bill.id is None]
-    await store.insert_bags(conn, new_bags, [creator.get(b.code) for b in new_bags], now)
-    await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
-    await store.set_areas(conn, moved)
+    await store.set_areas(conn, moved)  # before the links, which must join bags of one area
     await store.set_bill_text(conn, edited)
-    await store.insert_links(
-        conn, [(b.id, bags[b.parent].id, *changed_by[b.code]) for b in linked]  # type: ignore[index,misc]
-    )
+    await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
+    await store.insert_bags_and_links(
+        conn, new_bags, [creator.get(b.code) for b in new_bags],
+        [(b.code, b.id, b.parent, bags[b.parent].id, *changed_by[b.code]) for b in linked],  # type: ignore[index,misc]
+        now)
     await store.insert_bill_parents(
         conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
     )

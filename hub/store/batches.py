@@ -146,21 +146,45 @@ async def existing_areas(conn: asyncpg.Connection, names: list[str]) -> set[str]
     return {row["name"] for row in rows}
 
 
-async def insert_bags(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None],
-                      now: datetime) -> None:
-    """Insert new bags and give them their ids; a bag another process created first aborts the batch."""
-    if not bags:
+Made = tuple[int, int, int | None, datetime]
+"""(bag id, parent or bill id, who, when) of a link or a bill membership."""
+
+NewLink = tuple[str, int | None, str, int | None, int | None, datetime]
+"""(child code, child id, parent code, parent id, who, when) of a link; an id is None when the bag
+is one this batch creates."""
+
+
+async def insert_bags_and_links(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None],
+                                links: list[NewLink], now: datetime) -> None:
+    """Insert new bags (giving them their ids) and new links, which may join them, in one statement.
+
+    A bag another process created first is not inserted, and neither is a link to it: the batch is
+    then aborted (ConcurrentChange) and redone. The counter and area triggers run once, at the end.
+    """
+    if not bags and not links:
         return
     rows = await conn.fetch(
-        """INSERT INTO bags (code, kind, area, format, capacity, expected_kg, created_by, created_at)
-           SELECT * FROM unnest($1::text[], $2::char[], $3::text[], $4::text[], $5::int[],
-                                $6::numeric[], $7::bigint[], $8::timestamptz[])
-           ON CONFLICT (code) DO NOTHING
-           RETURNING id, code""",
+        """WITH new_bags AS (
+               INSERT INTO bags (code, kind, area, format, capacity, expected_kg, created_by, created_at)
+               SELECT *, $8::timestamptz FROM unnest($1::text[], $2::char[], $3::text[], $4::text[], $5::int[],
+                                                     $6::numeric[], $7::bigint[])
+               ON CONFLICT (code) DO NOTHING
+               RETURNING id, code
+           ), new_links AS (
+               INSERT INTO links (child_id, parent_id, linked_by, linked_at)
+               SELECT coalesce(l.child_id, c.id), coalesce(l.parent_id, p.id), l.linked_by, l.linked_at
+                 FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bigint[],
+                             $14::timestamptz[])
+                      AS l(child_code, child_id, parent_code, parent_id, linked_by, linked_at)
+                 LEFT JOIN new_bags c ON c.code = l.child_code
+                 LEFT JOIN new_bags p ON p.code = l.parent_code
+                WHERE coalesce(l.child_id, c.id) IS NOT NULL AND coalesce(l.parent_id, p.id) IS NOT NULL
+           )
+           SELECT id, code FROM new_bags""",
         [b.code for b in bags], [b.kind for b in bags], [b.area for b in bags],
         [b.format for b in bags], [b.capacity if b.kind == "P" else None for b in bags],
-        [b.expected_kg if b.kind == "P" else None for b in bags], created_by, [now] * len(bags),
-        timeout=TIMEOUT,
+        [b.expected_kg if b.kind == "P" else None for b in bags], created_by, now,
+        *([list(column) for column in zip(*links)] if links else [[] for _ in range(6)]), timeout=TIMEOUT,
     )
     if len(rows) != len(bags):
         raise ConcurrentChange("a bag was created by another hub at the same moment")
@@ -241,21 +265,6 @@ async def delete_links(conn: asyncpg.Connection, child_ids: list[int]) -> None:
     if child_ids:
         await conn.execute("DELETE FROM links WHERE child_id = ANY($1::bigint[])", child_ids,
                            timeout=TIMEOUT)
-
-
-Made = tuple[int, int, int | None, datetime]
-"""(bag id, parent or bill id, who, when) of a link or a bill membership."""
-
-
-async def insert_links(conn: asyncpg.Connection, links: list[Made]) -> None:
-    """(child_id, parent_id, linked_by, linked_at) rows; the counter triggers run once for the statement."""
-    if not links:
-        return
-    await conn.execute(
-        """INSERT INTO links (child_id, parent_id, linked_by, linked_at)
-           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[])""",
-        *zip(*links), timeout=TIMEOUT,
-    )
 
 
 async def insert_bill_parents(conn: asyncpg.Connection, rows: list[Made]) -> None:
