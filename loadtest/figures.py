@@ -88,5 +88,5 @@ def shape(figures: dict[str, Any]) -> str:
     load = f"open loop at {figures['rate']:g} scans/s" if figures["rate"] else "closed loop"
     against = "the echo server" if not figures["hubs"] else f"{figures['hubs']} hub(s)"
     boards = f", {figures['dashboards']} dashboards" if figures["dashboards"] else ""
-    return (f"{figures['scanners']} scanners × window {figures['window']}, {load}, against {against}{boards}, "
-            f"{figures['duration_s']:g} s")
+    return (f"This run: {figures['scanners']} scanners × window {figures['window']}, {load}, "
+            f"against {against}{boards}, {figures['duration_s']:g} s")

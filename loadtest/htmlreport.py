@@ -24,7 +24,8 @@ STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222 }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem } td, th { border: 1px solid #ccc; padding: 0.2rem 0.5rem }
 th { background: #f3f3f3; text-align: left } td { font-variant-numeric: tabular-nums }
-pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto } .missed { color: #b00020; font-weight: bold }
+pre { background: #f6f6f6; padding: 0.6rem; white-space: pre-wrap; overflow-wrap: anywhere }
+.missed { color: #b00020; font-weight: bold }
 .note { background: #fff6d5; padding: 0.5rem 0.8rem } svg { max-width: 100%; height: auto }
 """
 
@@ -46,13 +47,15 @@ def _series(timeline: list[dict[str, Any]], key: str) -> list[float]:
 
 
 def chart(figures: dict[str, Any]) -> str:
-    """Latency percentiles, throughput and CPU over the run, one point a second, as inline SVG."""
+    """Latency percentiles, throughput and (with hubs) CPU over the run, one point a second, as inline SVG."""
     timeline = figures["timeline"]
     seconds = [point["t"] for point in timeline]
+    panels = 3 if figures["hubs"] else 2
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": figures["name"], "font.size": 9,
                                 "axes.grid": True, "grid.alpha": 0.3}):
-        figure = Figure(figsize=(9, 6.6), layout="constrained")
-        latency, throughput, cpu = figure.subplots(3, 1, sharex=True)
+        figure = Figure(figsize=(9, 2.2 * panels), layout="constrained")
+        axes = figure.subplots(panels, 1, sharex=True)
+        latency, throughput = axes[0], axes[1]
         for key, label in (("p50_ms", "p50"), ("p99_ms", "p99"), ("max_ms", "max")):
             latency.plot(seconds, _series(timeline, key), label=label, linewidth=1.2)
         latency.axhline(SLOW_SECOND_MS, color="#b00020", linestyle=":", linewidth=1,
@@ -64,13 +67,15 @@ def chart(figures: dict[str, Any]) -> str:
             throughput.axhline(figures["rate"], color="grey", linestyle="--", linewidth=1, label="offered")
         throughput.set_ylabel("acks per second")
         throughput.set_ylim(bottom=0)
-        for key, label in (("hub_cpu_pct", "hub(s)"), ("postgres_cpu_pct", "PostgreSQL")):
-            cpu.plot(seconds, _series(timeline, key), label=label, linewidth=1.2)
-        cpu.set_ylabel("CPU (% of a core)")
-        cpu.set_ylim(bottom=0)
-        cpu.set_xlabel("seconds since the start")
-        for axes in (latency, throughput, cpu):
-            axes.legend(loc="upper right", fontsize=8)
+        if figures["hubs"]:
+            cpu = axes[2]
+            for key, label in (("hub_cpu_pct", "hub(s)"), ("postgres_cpu_pct", "PostgreSQL")):
+                cpu.plot(seconds, _series(timeline, key), label=label, linewidth=1.2)
+            cpu.set_ylabel("CPU (% of a core)")
+            cpu.set_ylim(bottom=0)
+        axes[-1].set_xlabel("seconds since the start")
+        for panel in axes:
+            panel.legend(loc="upper right", fontsize=8)
         out = io.StringIO()
         figure.savefig(out, format="svg")
     svg = out.getvalue()

@@ -153,7 +153,7 @@ def run_suite(config: Config, chosen: list[Scenario], reporter: Reporter, comman
         "date": started.isoformat(timespec="seconds"), "command": command,
         "machine": machine.describe(config.database_url, config.redis_url),
         "config": {"duration_s": config.duration, "drain_s": config.drain, "scale": config.scale,
-                   "full_size": config.scale == 1 and config.duration >= 60},
+                   "full_size": config.scale == 1 and config.duration >= 60, "suite_id": config.suite_id},
         "scenarios": scenarios, "targets": judge_all({s["name"]: s for s in scenarios}),
     }
 
