@@ -124,6 +124,8 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
         ticker.cancel()
         closer.cancel()
     unacked = sum(s.outstanding for s in scanners)
+    if recorder.untallied:  # the last, partial second
+        progress(recorder.tick(time.monotonic(), unacked))
     if unacked:
         recorder.on_error("UNACKED", unacked)
     result: dict[str, Any] = {
@@ -199,7 +201,7 @@ async def _close_window(end: float, on_window: Callable[[Phase], None]) -> None:
 async def _tick(recorder: Recorder, scanners: list[Scanner], progress: Callable[[dict[str, Any]], None]) -> None:
     while True:
         await asyncio.sleep(PROGRESS_SECONDS)
-        progress(recorder.tick(time.monotonic(), PROGRESS_SECONDS, sum(s.outstanding for s in scanners)))
+        progress(recorder.tick(time.monotonic(), sum(s.outstanding for s in scanners)))
 
 
 async def _dashboard_result(dashboards: list[Dashboard], lags: AckToDelta, pool: asyncpg.Pool | None,

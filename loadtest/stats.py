@@ -40,9 +40,16 @@ class Recorder:
         self.ok_in_window = 0
         self.timeline: list[dict[str, Any]] = []
         self._interval: list[float] = []
+        self._ticked = 0.0
 
     def begin(self, start: float, end: float) -> None:
         self.start, self.end = start, end
+        self._ticked = start
+
+    @property
+    def untallied(self) -> int:
+        """Final acks since the last tick."""
+        return len(self._interval)
 
     def on_ack(self, ack: Ack) -> None:
         if ack.code != "OK":
@@ -60,10 +67,12 @@ class Recorder:
     def on_error(self, kind: str, count: int = 1) -> None:
         self.errors[kind] += count
 
-    def tick(self, now: float, seconds: float, outstanding: int) -> dict[str, Any]:
-        """Close one progress interval of `seconds`: its acks, rate and latencies."""
+    def tick(self, now: float, outstanding: int) -> dict[str, Any]:
+        """Close the progress interval since the last tick: its acks, rate and latencies."""
         window = sorted(self._interval)
         self._interval = []
+        seconds = max(now - self._ticked, 1e-6)
+        self._ticked = now
         point = {"t": round(now - self.start, 1), "acks": len(window),
                  "per_s": round(len(window) / seconds, 1), "p50_ms": ms(percentile(window, 0.5)),
                  "p99_ms": ms(percentile(window, 0.99)), "max_ms": ms(window[-1]) if window else 0.0,

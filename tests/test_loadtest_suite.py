@@ -128,10 +128,13 @@ def test_recorder_tick_gives_each_second_its_p50_p99_and_max() -> None:
     recorder.begin(0.0, 10.0)
     for latency in [0.001] * 98 + [0.030, 0.200]:
         recorder.on_ack(ack(latency))
-    point = recorder.tick(1.0, 1.0, 0)
-    assert (point["acks"], point["p50_ms"], point["p99_ms"], point["max_ms"]) == (100, 1.0, 30.0, 200.0)
-    empty = recorder.tick(2.0, 1.0, 0)
-    assert (empty["acks"], empty["p99_ms"], empty["max_ms"]) == (0, 0.0, 0.0)
+    assert recorder.untallied == 100
+    point = recorder.tick(0.5, 0)
+    assert (point["acks"], point["per_s"], point["p50_ms"], point["p99_ms"], point["max_ms"]) == \
+        (100, 200.0, 1.0, 30.0, 200.0)
+    assert recorder.untallied == 0
+    empty = recorder.tick(1.5, 0)
+    assert (empty["acks"], empty["per_s"], empty["p99_ms"], empty["max_ms"]) == (0, 0.0, 0.0, 0.0)
 
 
 def test_slow_seconds_finds_the_worst_window_and_counts_those_over_the_limit() -> None:
