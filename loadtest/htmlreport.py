@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,9 @@ pre { background: #f6f6f6; padding: 0.6rem; white-space: pre-wrap; overflow-wrap
 .missed { color: #b00020; font-weight: bold }
 .note { background: #fff6d5; padding: 0.5rem 0.8rem } svg { max-width: 100%; height: auto }
 """
+
+BETWEEN_TAGS = re.compile(r">\s+<")
+"""matplotlib indents its SVG; the report has no use for the whitespace."""
 
 
 def _esc(value: Any) -> str:
@@ -77,9 +81,9 @@ def chart(figures: dict[str, Any]) -> str:
         for panel in axes:
             panel.legend(loc="upper right", fontsize=8)
         out = io.StringIO()
-        figure.savefig(out, format="svg")
+        figure.savefig(out, format="svg", metadata={"Date": None})
     svg = out.getvalue()
-    return svg[svg.index("<svg"):]
+    return BETWEEN_TAGS.sub("><", svg[svg.index("<svg"):])
 
 
 def _scenario(figures: dict[str, Any]) -> str:

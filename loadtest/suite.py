@@ -38,6 +38,7 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 QUICK_DURATION = 3.0
 QUICK_SCALE = 0.05
 PROG = "python -m loadtest suite"
+LOG_WIDTH = 160
 COMMAND_PORTS = 8001
 """First port in the printed per-scenario commands (the suite itself takes free ports)."""
 
@@ -117,7 +118,10 @@ def main(duration: float | None, quick: bool, scale: float | None, only: tuple[s
     config = Config(duration=duration or (QUICK_DURATION if quick else 60.0), drain=drain,
                     scale=scale or (QUICK_SCALE if quick else 1.0), database_url=database_url,
                     redis_url=redis_url, keep=keep, suite_id=runner.new_run_id().lower())
-    reporter = Reporter(Console(highlight=False))
+    console = Console(highlight=False)
+    if not console.is_terminal:  # into a log: wide tables rather than rich's 80 folded columns
+        console.width = LOG_WIDTH
+    reporter = Reporter(console)
     chosen = [scenario for scenario in SCENARIOS if not only or scenario.name in only]
     result = run_suite(config, chosen, reporter, suite_command(config, only))
     reporter.overview(result["scenarios"])
