@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +73,15 @@ class Reading:
     postgres: dict[int, int]
 
 
-@dataclass
 class Meter:
     """The hubs' and PostgreSQL's CPU over one run: the timed window's total and one point a second."""
 
-    hub_pids: list[int]
-    window: list[Reading] = field(default_factory=list)
-    points: list[dict[str, Any]] = field(default_factory=list)
-    _postgres: Named = field(default_factory=lambda: Named("postgres"))
-    _last: Reading | None = None
+    def __init__(self, hub_pids: list[int]) -> None:
+        self.hub_pids = hub_pids
+        self.window: list[Reading] = []
+        self.points: list[dict[str, Any]] = []
+        self._postgres = Named("postgres")
+        self._last: Reading | None = None
 
     def read(self) -> Reading:
         hub = {pid: used for pid in self.hub_pids if (used := ticks(pid)) is not None}
