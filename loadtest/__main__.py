@@ -1,6 +1,7 @@
 """`python -m loadtest [OPTIONS]` drives scanners (loadtest.cli); `python -m loadtest records
 [OPTIONS]` times the read API (loadtest.records); `python -m loadtest transfer [OPTIONS]` times
-exports and imports (loadtest.transfer)."""
+exports and imports (loadtest.transfer); `python -m loadtest suite [OPTIONS]` runs the benchmark
+suite (loadtest.suite)."""
 
 import sys
 
@@ -12,6 +13,10 @@ elif sys.argv[1:2] == ["transfer"]:
     from loadtest.transfer import main as transfer
 
     transfer(sys.argv[2:], prog_name="python -m loadtest transfer")
+elif sys.argv[1:2] == ["suite"]:
+    from loadtest.suite import main as suite
+
+    suite(sys.argv[2:], prog_name="python -m loadtest suite")
 else:
     from loadtest.cli import main
 

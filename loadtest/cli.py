@@ -86,7 +86,7 @@ def main(urls: tuple[str, ...], scanners: int, rate: float | None, duration: flo
             if echo and not urls:
                 reporter.say("starting the echo server")
                 options = dataclasses.replace(options, urls=(stack.enter_context(echo_server()),))
-            result = _run(runner.run(options, reporter.say, reporter.progress))
+            result = run_event_loop(runner.run(options, reporter.say, reporter.progress))
         except (runner.RunFailed, AccountError, OSError, asyncpg.PostgresError) as exc:
             raise click.ClickException(str(exc)) from None
     reporter.summary(result)
@@ -98,7 +98,7 @@ def main(urls: tuple[str, ...], scanners: int, rate: float | None, duration: flo
         raise SystemExit(1)
 
 
-def _run(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+def run_event_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     """Run on uvloop when it is installed: the load generator's own CPU time is part of the budget."""
     try:
         import uvloop

@@ -21,6 +21,8 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from loadtest.hubs import free_port
+
 # The hub's own uvicorn settings (hub/cli.py, `serve`), bar the log level.
 WS_IMPLEMENTATION = "websockets-sansio"
 WS_MAX_SIZE = 65536
@@ -40,9 +42,7 @@ app = Starlette(routes=[WebSocketRoute("/ws/scan", echo)])
 @contextlib.contextmanager
 def echo_server() -> Iterator[str]:
     """Start the echo server as a process of its own on a free port; its base URL until exit."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "loadtest.echo", "--port", str(port)])
     try:
         _wait_listening(port, process)

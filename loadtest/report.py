@@ -1,4 +1,5 @@
-"""What a person sees: a progress line a second while the run goes, a summary table at its end."""
+"""What a person sees: a progress line a second while the run goes, a summary table at its end;
+for the suite, each scenario's figures and an overview of them all."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from loadtest.figures import OVERVIEW, overview_row, scenario_rows
+
 
 class Reporter:
     def __init__(self, console: Console) -> None:
         self.console = console
+
+    def heading(self, text: str) -> None:
+        self.console.rule(text, style="bold")
 
     def say(self, text: str) -> None:
         self.console.print(text, style="dim", markup=False, highlight=False, soft_wrap=True)
@@ -58,6 +64,24 @@ class Reporter:
                                                 f"{len(board['mismatched'])} with other counters"))
         for name, value in rows:
             table.add_row(name, value)
+        self.console.print(table)
+
+
+    def scenario(self, figures: dict[str, Any]) -> None:
+        """The suite's figures of one scenario, beyond the run's own summary."""
+        table = Table(title=f"suite: {figures['name']}", show_header=False)
+        table.add_column(justify="right", style="bold")
+        table.add_column()
+        for name, value in scenario_rows(figures):
+            table.add_row(name, value)
+        self.console.print(table)
+
+    def overview(self, scenarios: list[dict[str, Any]]) -> None:
+        table = Table(title="benchmark suite")
+        for column in OVERVIEW:
+            table.add_column(column, justify="left" if column == "scenario" else "right")
+        for figures in scenarios:
+            table.add_row(*overview_row(figures))
         self.console.print(table)
 
 

@@ -13,7 +13,7 @@ import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -46,6 +46,14 @@ class Options:
     timezone: str
 
 
+Phase = Literal["start", "end"]
+"""The timed window opens ("start", every scanner starts) and closes ("end", `duration` later)."""
+
+
+def _ignore(phase: Phase) -> None:
+    return None
+
+
 class RunFailed(Exception):
     """The run could not start (no account, no connection); the message says why."""
 
@@ -55,22 +63,26 @@ def new_run_id() -> str:
     return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(6))
 
 
-async def run(options: Options, say: Callable[[str], None],
-              progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Drive the scanners for `options.duration` seconds; the result that becomes the JSON."""
+async def run(options: Options, say: Callable[[str], None], progress: Callable[[dict[str, Any]], None],
+              on_window: Callable[[Phase], None] = _ignore) -> dict[str, Any]:
+    """Drive the scanners for `options.duration` seconds; the result that becomes the JSON.
+
+    `on_window` is called as the timed window opens and as it closes (before the drain), so that a
+    caller can read what the window cost, such as CPU time, at those instants.
+    """
     run_id = new_run_id()
     pool = None
     if options.database_url and not options.echo:
         pool = await asyncpg.create_pool(options.database_url, min_size=1, max_size=2)
     try:
-        return await _run(options, run_id, pool, say, progress)
+        return await _run(options, run_id, pool, say, progress, on_window)
     finally:
         if pool is not None:
             await pool.close()
 
 
 async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Callable[[str], None],
-               progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+               progress: Callable[[dict[str, Any]], None], on_window: Callable[[Phase], None]) -> dict[str, Any]:
     sessions = await _sessions(options, pool, run_id, say)
     parents = ParentCodes(await check.existing_parents(pool) if pool else set(), random.Random())
     children = ChildCodes(f"L{run_id}")
@@ -102,12 +114,18 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
     start = time.monotonic()
     end = start + options.duration
     recorder.begin(start, end)
+    on_window("start")
     ticker = asyncio.create_task(_tick(recorder, scanners, progress))
+    closer = asyncio.create_task(_close_window(end, on_window))
     try:
         await asyncio.gather(*(s.run(start, end, end + options.drain) for s in connected))
+        await closer
     finally:
         ticker.cancel()
+        closer.cancel()
     unacked = sum(s.outstanding for s in scanners)
+    if recorder.untallied:  # the last, partial second
+        progress(recorder.tick(time.monotonic(), unacked))
     if unacked:
         recorder.on_error("UNACKED", unacked)
     result: dict[str, Any] = {
@@ -175,10 +193,15 @@ async def _connect_all(clients: list[Any]) -> list[Any]:
     return [client for client, ok in zip(clients, connected) if ok]
 
 
+async def _close_window(end: float, on_window: Callable[[Phase], None]) -> None:
+    await asyncio.sleep(end - time.monotonic())
+    on_window("end")
+
+
 async def _tick(recorder: Recorder, scanners: list[Scanner], progress: Callable[[dict[str, Any]], None]) -> None:
     while True:
         await asyncio.sleep(PROGRESS_SECONDS)
-        progress(recorder.tick(time.monotonic(), PROGRESS_SECONDS, sum(s.outstanding for s in scanners)))
+        progress(recorder.tick(time.monotonic(), sum(s.outstanding for s in scanners)))
 
 
 async def _dashboard_result(dashboards: list[Dashboard], lags: AckToDelta, pool: asyncpg.Pool | None,
