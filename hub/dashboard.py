@@ -136,7 +136,7 @@ class DashboardConnection:
             while self._snapshot_due or self._queue:
                 if self._snapshot_due:
                     self._snapshot_due = False
-                    frame = protocol.encode(self._fanout.snapshot(self.scope), self.binary)
+                    frame = self._fanout.snapshot_frame(self.scope, self.binary)
                 else:
                     frame = self._queue.popleft()
                     self._queued_bytes -= len(frame)

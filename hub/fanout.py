@@ -1,5 +1,9 @@
 """Fan-out to this process's dashboards: committed batches in commit order, encoded once per scope.
 
+Every message is built once per scope and encoded once per (scope, encoding): N dashboards of one
+scope cost one encode per committed batch, not N. Snapshots too are encoded once per (scope,
+encoding) and state: after a resync every dashboard asks for one at the same moment.
+
 Batches arrive from this process's writer and, through the broker, from every other hub. They are
 applied to the `LiveState` strictly in seq order; a gap that does not fill within a second (a
 publication lost while Redis was away) is repaired by reading a fresh snapshot from PostgreSQL.
@@ -54,6 +58,7 @@ class Fanout:
         self.state: LiveState | None = None
         self.stale = False
         self.subscribers: set[Subscriber] = set()
+        self._snapshots: dict[tuple[Scope, bool], bytes | str] = {}
         self._pending: dict[int, dict[str, Any]] = {}
         self._recent: dict[int, dict[str, Any]] = {}
         self._gap_since: float | None = None
@@ -72,8 +77,18 @@ class Fanout:
         return {**self.state.snapshot(scope), "online": self._online(scope), "stale": self.stale,
                 "names": self.state.names}
 
+    def snapshot_frame(self, scope: Scope, binary: bool) -> bytes | str:
+        """`snapshot(scope)` encoded, shared by every dashboard of that scope and encoding until
+        anything it shows changes (a batch, presence, a name, staleness, a reloaded state)."""
+        key = (scope, binary)
+        frame = self._snapshots.get(key)
+        if frame is None:
+            frame = self._snapshots[key] = protocol.encode(self.snapshot(scope), binary)
+        return frame
+
     def device_renamed(self, device: str, name: str | None) -> None:
         """An admin named a device (None: took its name away), on any hub: every dashboard is told."""
+        self._snapshots.clear()
         if self.state is not None:
             if name is None:
                 self.state.names.pop(device, None)
@@ -94,6 +109,7 @@ class Fanout:
     def _apply_ready(self) -> None:
         assert self.state is not None
         while (batch := self._pending.pop(self.state.seq + 1, None)) is not None:
+            self._snapshots.clear()
             day = self.state.day
             change = self.state.apply(batch)
             if self.state.day == day:
@@ -108,20 +124,28 @@ class Fanout:
         self._broadcast(lambda scope: state.delta(change, scope))
 
     def _broadcast(self, message_for: Callable[[Scope], dict[str, Any]]) -> None:
-        """Build and encode each (scope, encoding)'s message once; every subscriber gets those bytes."""
+        """Build each scope's message once and encode it once per encoding; every subscriber of
+        that (scope, encoding) gets those very bytes."""
+        messages: dict[Scope, dict[str, Any]] = {}
         frames: dict[tuple[Scope, bool], bytes | str] = {}
         for subscriber in list(self.subscribers):
             key = (subscriber.scope, subscriber.binary)
-            if key not in frames:
-                frames[key] = protocol.encode(message_for(subscriber.scope), subscriber.binary)
-            subscriber.enqueue(frames[key])
+            frame = frames.get(key)
+            if frame is None:
+                message = messages.get(subscriber.scope)
+                if message is None:
+                    message = messages[subscriber.scope] = message_for(subscriber.scope)
+                frame = frames[key] = protocol.encode(message, subscriber.binary)
+            subscriber.enqueue(frame)
 
     def presence_changed(self) -> None:
+        self._snapshots.clear()
         self._broadcast(lambda scope: {"t": "presence", "online": self._online(scope)})
 
     async def set_stale(self, stale: bool) -> None:
         """The broker went away (stale) or came back (resync everyone from PostgreSQL)."""
         self.stale = stale
+        self._snapshots.clear()
         self._broadcast(lambda scope: {"t": "stale", "stale": stale})
         if not stale:
             await self.resync()
@@ -139,6 +163,7 @@ class Fanout:
         finally:
             self._resyncing = False
         self.state = state
+        self._snapshots.clear()
         # Batches that arrived while the snapshot was read may be newer than it: keep those.
         self._pending = {seq: batch for seq, batch in {**self._recent, **self._pending}.items()
                          if seq > state.seq}

@@ -17,7 +17,7 @@ import msgpack
 import pytest
 from starlette.testclient import TestClient
 
-from hub import dashboard
+from hub import dashboard, protocol
 from hub.app import create_app
 from hub.codes import Close
 from hub.dashboard import DashboardConnection
@@ -557,6 +557,65 @@ async def test_revoked_access_is_noticed_at_the_recheck() -> None:
         await fanout.close()
     assert transport.closed is not None and transport.closed[0] == Close.SESSION_REVOKED
 
+
+
+async def test_dashboards_of_one_scope_share_one_encode_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encode once per broadcast: 12 dashboards in 3 (scope, encoding) groups cost 3 encodes per
+    committed batch and one delta per scope, and every dashboard of a group gets the very same
+    bytes; so do the snapshots they all ask for after a resync, until what a snapshot shows changes."""
+    state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
+    online: list[dict[str, Any]] = []
+
+    async def load() -> LiveState:
+        return state
+
+    fanout = Fanout(load, lambda scope: list(online))
+    await fanout.start()
+    groups = [(Scope.parse("all"), True)] * 5 + [(Scope.parse("all"), False)] * 3 \
+        + [(Scope.parse("area:lucknow"), True)] * 4
+    transports = [FakeTransport() for _ in groups]
+    tasks = [asyncio.create_task(DashboardConnection(t, scope, binary, 1 << 20, fanout, _allowed).run())
+             for t, (scope, binary) in zip(transports, groups)]
+    encoded: list[str] = []
+    deltas: list[Scope] = []
+    encode, delta = protocol.encode, state.delta
+
+    def counting_encode(message: dict[str, Any], binary: bool) -> bytes | str:
+        encoded.append(message["t"])
+        return encode(message, binary)
+
+    def counting_delta(change: Any, scope: Scope) -> dict[str, Any]:
+        deltas.append(scope)
+        return delta(change, scope)
+
+    try:
+        await _until(lambda: all(len(t.sent) == 1 for t in transports))
+        monkeypatch.setattr(protocol, "encode", counting_encode)
+        monkeypatch.setattr(state, "delta", counting_delta)
+        for seq in (1, 2, 3):
+            fanout.on_batch(_batch(seq, 5))
+        await _until(lambda: all(len(t.sent) == 4 for t in transports))
+        assert encoded == ["delta"] * 9
+        assert sorted(map(str, deltas)) == ["all"] * 3 + ["area:lucknow"] * 3
+
+        encoded.clear()
+        await fanout.resync()  # every dashboard is sent a fresh snapshot
+        await _until(lambda: all(len(t.sent) == 5 for t in transports))
+        assert encoded == ["snapshot"] * 3
+        for key in set(groups):  # two snapshots and three deltas, each one object per group
+            members = [t for t, group in zip(transports, groups) if group == key]
+            assert all(all(a is b for a, b in zip(t.sent, members[0].sent)) for t in members)
+
+        online.append({"device": "g1", "user": "u", "area": "lucknow", "parent": None, "since": 1})
+        fanout.presence_changed()  # what a snapshot shows changed: the next one is built anew
+        transports[0].inbox.put_nowait(msgpack.packb({"t": "resync"}))
+        await _until(lambda: len(transports[0].sent) == 7)  # the presence message, then the snapshot
+        assert msgpack.unpackb(transports[0].sent[-1])["online"] == online
+    finally:
+        for transport in transports:
+            transport.inbox.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        await fanout.close()
 
 
 def test_an_event_says_when_its_scan_was_made(client: TestClient, settings: Settings) -> None:

@@ -89,3 +89,73 @@ class DashboardHub:
 
     def send(self, message: dict[str, Any], index: int = -1) -> None:
         self.sockets[index].send(msgpack.packb(message))
+
+
+# An init script that watches the page by animation frames, not milliseconds (window.__probe):
+# - `frames` counts animation frames (its own rAF loop, registered before the page's callbacks of
+#   each frame, so a render in frame N+1 sees frames == N+1);
+# - every websocket message event is logged with the frame it fired in and its bytes, before the
+#   page's own handler runs (the listener is added in the constructor, before `onmessage` is set);
+# - `watch(selector)` logs every change of that element (a MutationObserver) with the frame and
+#   the page's render count;
+# - `hold(true)` keeps the page's requestAnimationFrame callbacks waiting (`held`), as a browser
+#   does for a hidden tab, until `hold(false)`; `setHidden(bool)` also makes the document report
+#   itself hidden or visible and fires `visibilitychange` (headless Chromium never hides a page).
+# Add it after `route_web_socket`, so that it wraps the WebSocket the page will construct.
+FRAME_PROBE = """
+(() => {
+  const probe = { frames: 0, messages: [], changes: [], held: [], holding: false, hidden: false };
+  window.__probe = probe;
+  const nativeFrame = window.requestAnimationFrame.bind(window);
+  const count = () => { probe.frames += 1; nativeFrame(count); };
+  nativeFrame(count);
+  window.requestAnimationFrame = (callback) => {
+    if (!probe.holding) return nativeFrame(callback);
+    probe.held.push(callback);
+    return -probe.held.length;
+  };
+  probe.hold = (holding) => {
+    probe.holding = holding;
+    if (!holding) for (const callback of probe.held.splice(0)) nativeFrame(callback);
+  };
+  Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => probe.hidden });
+  Object.defineProperty(Document.prototype, "visibilityState", { configurable: true,
+    get: () => (probe.hidden ? "hidden" : "visible") });
+  probe.setHidden = (hidden) => {
+    probe.hidden = hidden;
+    if (hidden) probe.hold(true);
+    document.dispatchEvent(new Event("visibilitychange"));
+    if (!hidden) probe.hold(false);
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (event) => {
+        const data = event.data;
+        probe.messages.push({ frame: probe.frames, at: performance.now(),
+          bytes: typeof data === "string" ? null : Array.from(new Uint8Array(data)) });
+      });
+    }
+  };
+  probe.watch = (selector) => {
+    new MutationObserver(() => probe.changes.push({ frame: probe.frames, at: performance.now(),
+      renders: window.ttDashboard.view.renders })).observe(document.querySelector(selector),
+      { childList: true, characterData: true, subtree: true });
+  };
+})();
+"""
+
+
+def probe(page: Any) -> dict[str, Any]:
+    """What FRAME_PROBE logged so far: frames, messages (frame, at, bytes), changes, held."""
+    return dict(page.evaluate("({frames: __probe.frames, messages: __probe.messages, changes: __probe.changes,"
+                              " held: __probe.held.length})"))
+
+
+def message_event(log: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """The logged event of the (only) websocket message whose bytes are `message` packed."""
+    packed = list(msgpack.packb(message))
+    found = [m for m in log["messages"] if m["bytes"] == packed]
+    assert len(found) == 1, f"{len(found)} message events carry {message}"
+    return dict(found[0])

@@ -12,12 +12,12 @@
 import { DashSocket, jittered } from "./dashsocket.js";
 import { FIELDS, LiveState } from "./livestate.js";
 import { drawRateChart } from "./rate-chart.js";
-import { labelCells } from "./tables.js";
+import { headings, labelRow } from "./tables.js";
 import { el, linkOrText } from "./dom.js";
+import { KeyedChildren } from "./keyed.js";
 import { billHrefFor, codeHref, lookupHref, scansHref, targetHref } from "./hrefs.js";
 import { fillNav } from "./nav.js";
 
-const RENDER_MS = 120; // coalesce bursts of deltas into one repaint
 const TICK_MS = 5000; // repaint the sliding minute window even when nothing arrives
 const AUTH_RETRY_MS = 60000; // wall screen with a refused token: try again about once a minute
 const RESYNC_EVERY_MS = 5 * 60 * 1000; // fresh snapshot now and then (e.g. after midnight on the hub)
@@ -61,6 +61,8 @@ const view = {
   lastResyncAt: Date.now(),
   resultWords: null, // (code, data) -> {title, say}, from messages.js when it is there
   authDetail: "", // the hub's close reason when it refused us
+  renders: 0, // renders so far, and what the last one took (ms): for the console and the browser tests
+  renderMs: null,
 };
 
 const root = document.getElementById(WALL ? "wall" : "supervisor");
@@ -100,24 +102,29 @@ function setNumber(node, value) {
   node.textContent = text;
   node.dataset.value = String(value ?? "");
   if (WALL) node.style.setProperty("--chars", String(Math.max(2, text.length)));
-  if (WALL && before !== null && value > before) {
-    node.classList.remove("bump");
-    void node.offsetWidth; // restart the animation
-    node.classList.add("bump");
-  }
+  // A number that went up glows once; while it glows, further rises do not restart the glow (a
+  // restart would force a layout in every frame, and under steady scanning it would never fade).
+  if (WALL && before !== null && value > before) node.classList.add("bump");
 }
 
 function bind(name, text) {
   for (const node of root.querySelectorAll(`[data-bind="${name}"]`)) node.textContent = text;
 }
 
-function fillBody(table, rows) {
-  const body = table.tBodies[0];
-  body.replaceChildren(...rows);
-  labelCells(table);
-  const empty = root.querySelector(`[data-empty-for="${table.id}"]`);
-  if (empty) empty.hidden = rows.length > 0;
-  table.hidden = rows.length === 0;
+/**
+ * A table of the supervisor view whose rows follow a list of items: `build` makes the row of an
+ * item, `signature` says everything that row shows (the row is built again only when it changes).
+ */
+function keyedTable(id, key, signature, build) {
+  const table = document.getElementById(id);
+  const heads = headings(table);
+  const rows = new KeyedChildren(table.tBodies[0], key, signature, (item) => labelRow(build(item), heads));
+  const empty = root.querySelector(`[data-empty-for="${id}"]`);
+  return (items) => {
+    rows.update(items);
+    if (empty) empty.hidden = items.length > 0;
+    table.hidden = items.length === 0;
+  };
 }
 
 function progress(count, capacity) {
@@ -155,7 +162,7 @@ function onMessage(message) {
       view.serverOffsetMs = state.lastEventAt * 1000 - Date.now();
     }
   }
-  if (outcome.changed || outcome.resync) scheduleRender();
+  if (outcome.changed || outcome.resync) scheduleRender(outcome.changed ? partsOf(message) : NO_PARTS);
 }
 
 function requestResync() {
@@ -217,11 +224,52 @@ const socket = new DashSocket(socketUrl(), {
 });
 
 // ---- rendering ------------------------------------------------------------------------------------
+//
+// One render per animation frame at most, in the frame after something changed: every message that
+// arrived since the last frame is shown by one render. A hidden tab gets no frames; its messages
+// still update `state`, and the render it is due happens in the first frame after it is shown again.
+// The numbers and the banner are redrawn by every render (they are few); the chart and the
+// supervisor's tables only when a message touched them (`dirty`), and their rows only where they
+// changed (keyed.js): a render costs what changed since the last frame, not all that is shown.
 
-let renderTimer = null;
+const PARTS = ["chart", "nav", "areas", "scanners", "bills", "parents", "events"];
+const DELTA_PARTS = { areas: "areas", scanners: "scanners", per_minute: "chart", parents: "parents", bills: "bills",
+  events: "events" };
+const NO_PARTS = [];
 
-function scheduleRender() {
-  if (renderTimer === null) renderTimer = setTimeout(render, RENDER_MS);
+const dirty = new Set(PARTS); // the first render draws everything
+let due = false; // a render is wanted
+let frame = null; // the animation frame it waits for
+
+/** The parts of the page a hub message changes, besides the numbers. */
+function partsOf(message) {
+  switch (message.t) {
+    case "snapshot": return PARTS;
+    case "delta": return Object.keys(message).filter((key) => key in DELTA_PARTS).map((key) => DELTA_PARTS[key]);
+    case "presence": return ["areas", "scanners"];
+    case "names": return ["scanners", "events"];
+    default: return NO_PARTS;
+  }
+}
+
+function scheduleRender(parts = NO_PARTS) {
+  for (const part of parts) dirty.add(part);
+  due = true;
+  requestFrame();
+}
+
+function requestFrame() {
+  if (due && frame === null && !document.hidden) frame = requestAnimationFrame(renderFrame);
+}
+
+function renderFrame() {
+  frame = null;
+  due = false;
+  const started = performance.now();
+  render();
+  dirty.clear();
+  view.renders += 1;
+  view.renderMs = performance.now() - started;
 }
 
 function isStale() {
@@ -229,7 +277,9 @@ function isStale() {
 }
 
 function render() {
-  renderTimer = null;
+  // The chart first: it reads the canvas's size and style, which is cheap only before this frame's
+  // writes (after them it would force a layout of the whole page in the middle of the render).
+  if (dirty.has("chart")) renderChart();
   const stale = isStale();
   document.body.classList.remove("loading");
   document.body.dataset.connection = view.status;
@@ -257,7 +307,6 @@ function render() {
     const name = node.dataset.metric;
     if (name in metrics) setNumber(node, metrics[name]);
   }
-  renderChart();
   if (!WALL) renderSupervisor();
 }
 
@@ -291,66 +340,91 @@ function renderChart() {
 }
 
 function renderSupervisor() {
-  const online = state.onlineByDevice();
-  renderNav();
+  if (dirty.has("nav")) renderNav();
+  if (dirty.has("areas")) renderAreas();
+  if (dirty.has("scanners")) renderScanners();
+  if (dirty.has("bills")) fillBills([...state.bills.values()].sort(fullestFirst).slice(0, ROWS_SHOWN));
+  if (dirty.has("parents")) fillParents([...state.parents.values()].sort(fullestFirst).slice(0, ROWS_SHOWN));
+  if (dirty.has("events")) renderEvents();
+}
 
-  // per area
+function fullestFirst(a, b) {
+  return (b.count / b.capacity) - (a.count / a.capacity);
+}
+
+/** Plain code-unit order: cheap enough to sort thousands of scanners in every frame. */
+function byText(a, b) {
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function renderAreas() {
   const onlineByArea = new Map();
   for (const entry of state.online) onlineByArea.set(entry.area, (onlineByArea.get(entry.area) ?? 0) + 1);
-  const areaNames = [...new Set([...state.areas.keys(), ...[...onlineByArea.keys()].filter(Boolean)])].sort();
-  const canSwitch = !view.user || view.user.area === null || view.user.area === undefined;
-  fillBody(document.getElementById("areas-table"), areaNames.map((area) => {
-    const c = state.areas.get(area) ?? Object.fromEntries(FIELDS.map((f) => [f, 0]));
-    const name = canSwitch && state.scope === "all"
-      ? el("a", { href: pageUrl(`area:${area}`), text: words(area) }) : words(area);
-    return el("tr", { "data-area": area },
-      el("th", { scope: "row" }, name),
-      el("td", { class: "n", text: fmt(onlineByArea.get(area) ?? 0) }),
-      ...FIELDS.map((f) => el("td", { class: "n", text: fmt(c[f]) })));
-  }));
+  const names = [...new Set([...state.areas.keys(), ...[...onlineByArea.keys()].filter(Boolean)])].sort();
+  const canSwitch = (!view.user || view.user.area === null || view.user.area === undefined) && state.scope === "all";
+  fillAreas(names.map((area) => ({ area, canSwitch, online: onlineByArea.get(area) ?? 0,
+    counters: state.areas.get(area) ?? Object.fromEntries(FIELDS.map((f) => [f, 0])) })));
+}
 
-  // per scanner: today's scanners and the online ones, online first
+const fillAreas = WALL ? null : keyedTable("areas-table", (a) => a.area, (a) => JSON.stringify(a),
+  ({ area, canSwitch, online, counters }) => el("tr", { "data-area": area },
+    el("th", { scope: "row" }, canSwitch ? el("a", { href: pageUrl(`area:${area}`), text: words(area) }) : words(area)),
+    el("td", { class: "n", text: fmt(online) }),
+    ...FIELDS.map((f) => el("td", { class: "n", text: fmt(counters[f]) }))));
+
+/** Today's scanners and the online ones, online first, then by scans. */
+function renderScanners() {
+  const online = state.onlineByDevice();
   const devices = new Map(state.scanners);
   for (const [device, entry] of online) {
     if (!devices.has(device)) devices.set(device, { device, user: entry.user, area: entry.area });
   }
   const rows = [...devices.values()].sort((a, b) => (online.has(b.device) - online.has(a.device))
-    || ((b.accepted ?? 0) - (a.accepted ?? 0)) || String(a.device).localeCompare(String(b.device)));
+    || ((b.accepted ?? 0) - (a.accepted ?? 0)) || byText(a.device, b.device));
   document.querySelector('[data-metric="online-of"]').textContent = state.ready
     ? `${fmt(online.size)} online of ${fmt(devices.size)}` : "";
-  fillBody(document.getElementById("scanners-table"), rows.slice(0, ROWS_SHOWN).map((s) => {
-    const live = online.get(s.device);
-    return el("tr", { class: live ? "online" : "offline", "data-device": s.device, "data-online": String(!!live) },
-      el("td", {}, el("span", { class: "dot", title: live ? `online since ${hhmmss(live.since)}` : "offline" }),
+  fillScanners(rows.slice(0, ROWS_SHOWN).map((scanner) => {
+    const live = online.get(scanner.device);
+    return { scanner, label: deviceLabel(scanner.device), since: live ? live.since : null, parent: live ? live.parent : null };
+  }));
+}
+
+const fillScanners = WALL ? null : keyedTable("scanners-table", (row) => row.scanner.device,
+  ({ scanner: s, label, since, parent }) => JSON.stringify([s.user, s.area, s.accepted, s.rejected, s.children_linked,
+    s.parents_completed, label, since, parent]),
+  ({ scanner: s, label, since, parent }) => {
+    const live = since !== null;
+    return el("tr", { class: live ? "online" : "offline", "data-device": s.device, "data-online": String(live) },
+      el("td", {}, el("span", { class: "dot", title: live ? `online since ${hhmmss(since)}` : "offline" }),
         el("span", { class: "sr", text: live ? "online" : "offline" })),
-      el("td", { class: "mono", title: s.device }, linkOrText(href(scansHref("device", s.device)), deviceLabel(s.device))),
+      el("td", { class: "mono", title: s.device }, linkOrText(href(scansHref("device", s.device)), label)),
       el("td", {}, linkOrText(href(scansHref("user", s.user)), s.user || "–")),
       el("td", { text: s.area ? words(s.area) : "–" }),
-      el("td", { class: "mono" }, live && live.parent ? linkOrText(href(lookupHref(live.parent)), live.parent) : ""),
+      el("td", { class: "mono" }, parent ? linkOrText(href(lookupHref(parent)), parent) : ""),
       el("td", { class: "n", text: fmt(s.accepted ?? 0) }),
       el("td", { class: "n", text: fmt(s.rejected ?? 0) }),
       el("td", { class: "n", text: fmt(s.children_linked ?? 0) }),
       el("td", { class: "n", text: fmt(s.parents_completed ?? 0) }));
-  }));
+  });
 
-  // bills in progress, fullest first
-  const bills = [...state.bills.values()].sort((a, b) => (b.count / b.capacity) - (a.count / a.capacity));
-  fillBody(document.getElementById("bills-table"), bills.slice(0, ROWS_SHOWN).map((b) => el("tr", { "data-bill": b.code },
+const fillBills = WALL ? null : keyedTable("bills-table", (b) => b.code,
+  (b) => JSON.stringify([b.area, b.destination, b.vehicle, b.count, b.capacity, b.actual_kg, b.expected_kg]),
+  (b) => el("tr", { "data-bill": b.code },
     el("th", { scope: "row", class: "mono" }, linkOrText(href(billHrefFor(role(), b.code)), b.code)),
     el("td", { text: words(b.area) }),
     el("td", { class: "text", text: b.destination || "–" }),
     el("td", { class: "text", text: b.vehicle || "–" }),
     el("td", {}, progress(b.count, b.capacity)),
-    el("td", { class: "n", text: `${kg(b.actual_kg)} / ${kg(b.expected_kg)}` }))));
+    el("td", { class: "n", text: `${kg(b.actual_kg)} / ${kg(b.expected_kg)}` })));
 
-  const parents = [...state.parents.values()].sort((a, b) => (b.count / b.capacity) - (a.count / a.capacity));
-  fillBody(document.getElementById("parents-table"), parents.slice(0, ROWS_SHOWN).map((p) => el("tr", { "data-parent": p.code },
+const fillParents = WALL ? null : keyedTable("parents-table", (p) => p.code,
+  (p) => JSON.stringify([p.area, p.count, p.capacity]),
+  (p) => el("tr", { "data-parent": p.code },
     el("th", { scope: "row", class: "mono" }, linkOrText(href(lookupHref(p.code)), p.code)),
     el("td", { text: words(p.area) }),
-    el("td", {}, progress(p.count, p.capacity)))));
-
-  renderEvents();
-}
+    el("td", {}, progress(p.count, p.capacity))));
 
 /** Where a supervisor's click leads; a wall screen, where no one clicks, shows plain text. */
 function href(url) {
@@ -418,8 +492,16 @@ function eventTimes(e) {
 }
 
 function renderEvents() {
-  const list = document.getElementById("events");
-  const items = state.events.slice().reverse().map((e) => {
+  const items = state.events.slice().reverse();
+  fillEvents.update(items);
+  const empty = root.querySelector('[data-empty-for="events"]');
+  if (empty) empty.hidden = items.length > 0;
+}
+
+const fillEvents = WALL ? null : new KeyedChildren(document.getElementById("events"),
+  (e) => `${e.device}\u0001${e.seq}\u0001${e.at}\u0001${e.op}\u0001${e.code}`,
+  (e) => JSON.stringify([e, deviceLabel(e.device), view.resultWords !== null]),
+  (e) => {
     const ok = e.result === "OK";
     const { made, received } = eventTimes(e);
     const later = Math.abs(received - made) > SENT_LATER_MS;
@@ -445,10 +527,6 @@ function renderEvents() {
       el("span", { class: "who", title: e.device }, linkOrText(href(scansHref("user", e.user)), e.user || "?"), " · ",
         linkOrText(href(scansHref("device", e.device)), deviceLabel(e.device)), e.area ? ` · ${words(e.area)}` : null));
   });
-  list.replaceChildren(...items);
-  const empty = root.querySelector('[data-empty-for="events"]');
-  if (empty) empty.hidden = items.length > 0;
-}
 
 // ---- housekeeping ---------------------------------------------------------------------------------
 
@@ -462,7 +540,7 @@ function tick() {
     state.awaitingSnapshot = true;
     requestResync();
   }
-  scheduleRender();
+  scheduleRender(["chart"]); // the minute window slides
 }
 
 /** Every second: the wall clock and the banner's countdown (cheap; the tables wait for `tick`). */
@@ -490,7 +568,7 @@ async function loadResultWords() {
   } catch (error) {
     console.info("dashboard: result codes in plain words", error);
   }
-  scheduleRender();
+  scheduleRender(["events"]);
 }
 
 async function keepScreenOn() {
@@ -508,6 +586,7 @@ async function start() {
   if (WALL) {
     document.title = `TraceTrack wall: ${scopeLabel(SCOPE)}`;
     keepScreenOn();
+    root.addEventListener("animationend", (event) => event.target.classList.remove("bump"));
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") keepScreenOn();
     });
@@ -525,7 +604,8 @@ async function start() {
   }
   loadResultWords();
   window.addEventListener("online", () => socket.reconnectNow());
-  window.addEventListener("resize", scheduleRender);
+  window.addEventListener("resize", () => scheduleRender(["chart"]));
+  document.addEventListener("visibilitychange", requestFrame);
   setInterval(tick, TICK_MS);
   setInterval(tickFast, 1000);
   tick();
