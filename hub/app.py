@@ -200,9 +200,12 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         # no longer walked by every full garbage collection, a pause on the scan path.
         gc.collect()
         gc.freeze()
+        pauses = metrics.GcPauses()
+        gc.callbacks.append(pauses)
         try:
             yield hub
         finally:
+            gc.callbacks.remove(pauses)
             gc.unfreeze()
             await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)

@@ -32,6 +32,23 @@ POOL_IN_USE = Gauge("tracetrack_db_pool_in_use", "PostgreSQL connections of the 
 BROKER_LAG = Histogram("tracetrack_broker_lag_seconds",
                        "Seconds from another hub's batch time to its arrival here through the broker.",
                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+GC_PAUSE = Histogram("tracetrack_gc_pause_seconds",
+                     "Seconds each garbage collection of the process took, by generation: every scan and "
+                     "dashboard of the process waits for it.", ["generation"],
+                     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+
+
+class GcPauses:
+    """A `gc.callbacks` entry timing each collection into GC_PAUSE."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            GC_PAUSE.labels(str(info["generation"])).observe(time.perf_counter() - self._started)
 
 
 def observe_pools(*pools: asyncpg.Pool) -> None:

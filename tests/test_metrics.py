@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import random
 import time
 from collections.abc import Iterator
@@ -120,3 +121,14 @@ async def test_two_workers_report_the_sum_of_both(hub_process: type[HubProcess],
     finally:
         for scanner in scanners:
             await scanner.__aexit__()
+
+
+def test_every_garbage_collection_is_timed_by_generation(metered: TestClient) -> None:
+    def collections_of(generation: int) -> float:
+        scrape = samples(metered.get("/metrics", headers=BEARER).text)
+        return value(scrape, "tracetrack_gc_pause_seconds_count", generation=str(generation))
+
+    before = collections_of(2)
+    gc.collect()
+    gc.collect()
+    assert collections_of(2) == before + 2
