@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -45,6 +44,7 @@ from hub.batch import Committed
 from hub.broker import Broker, create_broker
 from hub.cache import BagCache
 from hub.codes import Close
+from hub.collection import collection_policy
 from hub.connections import REVOCATIONS, Connections
 from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
@@ -196,17 +196,10 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         hub.publisher.start()
         hub.presence.start()
         hub.writer.start()
-        # What startup made (modules, routes, configuration) lives as long as the hub: frozen, it is
-        # no longer walked by every full garbage collection, a pause on the scan path.
-        gc.collect()
-        gc.freeze()
-        pauses = metrics.GcPauses()
-        gc.callbacks.append(pauses)
         try:
-            yield hub
+            with collection_policy():
+                yield hub
         finally:
-            gc.callbacks.remove(pauses)
-            gc.unfreeze()
             await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)
             await hub.presence.close()
