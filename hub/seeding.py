@@ -145,8 +145,8 @@ async def seed(pool: asyncpg.Pool, bags: int) -> SeedReport:
         try:
             await migrate(conn)
             report = SeedReport(bags=bags)
-            planner = await _prepare(conn, bags, await formats_store.load(pool), report)
-            await _write_all(pool, planner, bags, await may_load_set_wise(conn))
+            chunks = await plan(conn, bags, await formats_store.load(pool), report)
+            await _write_all(pool, chunks, bags, await may_load_set_wise(conn))
             report.seconds = time.perf_counter() - started
             await audit.insert_audit(conn, None, "seed", "database", None, {
                 "bags": bags, "parents": sum(report.parents.values()), "bills": report.bills,
@@ -181,8 +181,12 @@ class _Operator:
     seq: int = 0
 
 
-async def _prepare(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFormat, ...],
-                   report: SeedReport) -> _Planner:
+async def plan(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFormat, ...],
+               report: SeedReport) -> Iterator[Chunk]:
+    """The chunks of a run of `bags` bags, each planned when it is taken; `report` counts them.
+
+    What they need is read or reserved now: free parent codes, users, bag ids, bill numbers.
+    """
     seedable = await _free_codes(conn, formats)
     areas = [row["name"] for row in await conn.fetch("SELECT name FROM areas ORDER BY name")]
     users = await _users(conn, areas, report)
@@ -192,7 +196,8 @@ async def _prepare(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFor
         len(BILL_PREFIX) + 1, f"^{BILL_PREFIX}[0-9]{{7}}$",
     )
     now = datetime.now(_UTC)
-    return _Planner(bags, first_id, seedable, formats, users, first_bill, now, report, random.Random(first_id))
+    planner = _Planner(bags, first_id, seedable, formats, users, first_bill, now, report, random.Random(first_id))
+    return planner.chunks()
 
 
 async def _free_codes(conn: asyncpg.Connection, formats: tuple[ParentFormat, ...]) -> list[_Format]:
@@ -486,7 +491,7 @@ def _roll_prefix(roll: int, length: int) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 
-async def _write_all(pool: asyncpg.Pool, planner: _Planner, bags: int, set_wise: bool) -> None:
+async def _write_all(pool: asyncpg.Pool, chunks: Iterator[Chunk], bags: int, set_wise: bool) -> None:
     """A thread plans chunks; WRITERS connections write them, each chunk in one transaction."""
     queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=WRITERS)
     columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("bags"),
@@ -494,8 +499,7 @@ async def _write_all(pool: asyncpg.Pool, planner: _Planner, bags: int, set_wise:
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("seeding", total=bags)
 
-        async def plan() -> None:
-            chunks = planner.chunks()
+        async def take() -> None:
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 await queue.put(chunk)
             for _ in range(WRITERS):
@@ -508,6 +512,6 @@ async def _write_all(pool: asyncpg.Pool, planner: _Planner, bags: int, set_wise:
                     progress.advance(task, len(chunk.bags))
 
         async with asyncio.TaskGroup() as group:
-            group.create_task(plan())
+            group.create_task(take())
             for _ in range(WRITERS):
                 group.create_task(write())
