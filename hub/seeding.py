@@ -27,13 +27,15 @@ Speed: rows go in with COPY, in chunks of about 50,000 bags. A chunk is one tran
 parents, children, bills and scans, so every commit leaves the invariants holding. A thread decides
 the next chunk while two connections write. Nothing is skipped. Where the connection may (a
 superuser), a chunk's bags, links, bills and bill parents are loaded with the per-row triggers and
-key checks off, as pg_restore loads, and what they do is then done set-wise in the same transaction
+key checks off, as `pg_restore --disable-triggers` loads, and what they do is then done set-wise in the same transaction
 (hub/store/seeding.py): child_count and completed_at by one UPDATE from the chunk's links,
 parent_count and on_bill by one from its bill parents, and one query over the chunk refusing it
 whole if a link or bill parent points to anything but a bag of the right kind in the chunk, a child
 and its parent differ in area, a billed parent is not complete, an area, format or user referred to
 does not exist (those rows locked as a key check locks them), or a completed bill has no parents.
-The CHECK and UNIQUE constraints stay on throughout. Elsewhere the triggers do it row by row.
+The CHECK and UNIQUE constraints stay on throughout, and the scans, devices and scan_stats go in
+with the triggers back on. As any other user the triggers do it all row by row. Commits do not wait
+for the WAL to reach the disk: a run cut short by a crash is run again.
 """
 
 from __future__ import annotations
