@@ -25,8 +25,17 @@ seeder inventing a format would put configuration in code.
 
 Speed: rows go in with COPY, in chunks of about 50,000 bags. A chunk is one transaction with its
 parents, children, bills and scans, so every commit leaves the invariants holding. A thread decides
-the next chunk while two connections write. Nothing is disabled: COPY fires the statement triggers
-that keep child_count, completed_at and parent_count, and every foreign key is checked.
+the next chunk while two connections write. Nothing is skipped. Where the connection may (a
+superuser), a chunk's bags, links, bills and bill parents are loaded with the per-row triggers and
+key checks off, as `pg_restore --disable-triggers` loads, and what they do is then done set-wise in the same transaction
+(hub/store/seeding.py): child_count and completed_at by one UPDATE from the chunk's links,
+parent_count and on_bill by one from its bill parents, and one query over the chunk refusing it
+whole if a link or bill parent points to anything but a bag of the right kind in the chunk, a child
+and its parent differ in area, a billed parent is not complete, an area, format or user referred to
+does not exist (those rows locked as a key check locks them), or a completed bill has no parents.
+The CHECK and UNIQUE constraints stay on throughout, and the scans, devices and scan_stats go in
+with the triggers back on. As any other user the triggers do it all row by row. Commits do not wait
+for the WAL to reach the disk: a run cut short by a crash is run again.
 """
 
 from __future__ import annotations
@@ -43,7 +52,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 from rich.console import Console
@@ -54,8 +62,9 @@ from hub.codes import Code
 from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.migrate import migrate
-from hub.store import audit, batches
+from hub.store import audit
 from hub.store import formats as formats_store
+from hub.store.seeding import Chunk, may_load_set_wise, write_chunk
 
 CHUNK_BAGS = 50_000
 WRITERS = 2
@@ -87,11 +96,6 @@ _SERIALS = [f"{n:03d}" for n in range(ROLL)]
 _OK = Code.OK.value
 _LATENCIES = [timedelta(milliseconds=40 + ms) for ms in range(0, 400, 2)]
 _UTC = UTC
-
-BAG_COLUMNS = ("id", "code", "kind", "format", "capacity", "expected_kg", "area", "created_by", "created_at")
-LINK_COLUMNS = ("child_id", "parent_id", "linked_by", "linked_at")
-BILL_PARENT_COLUMNS = ("parent_id", "bill_id", "added_by", "added_at")
-
 
 @dataclass
 class SeedReport:
@@ -143,8 +147,8 @@ async def seed(pool: asyncpg.Pool, bags: int) -> SeedReport:
         try:
             await migrate(conn)
             report = SeedReport(bags=bags)
-            planner = await _prepare(conn, bags, await formats_store.load(pool), report)
-            await _write_all(pool, planner, bags)
+            chunks = await plan(conn, bags, await formats_store.load(pool), report)
+            await _write_all(pool, chunks, bags, await may_load_set_wise(conn))
             report.seconds = time.perf_counter() - started
             await audit.insert_audit(conn, None, "seed", "database", None, {
                 "bags": bags, "parents": sum(report.parents.values()), "bills": report.bills,
@@ -179,8 +183,12 @@ class _Operator:
     seq: int = 0
 
 
-async def _prepare(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFormat, ...],
-                   report: SeedReport) -> _Planner:
+async def plan(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFormat, ...],
+               report: SeedReport) -> Iterator[Chunk]:
+    """The chunks of a run of `bags` bags, each planned when it is taken; `report` counts them.
+
+    What they need is read or reserved now: free parent codes, users, bag ids, bill numbers.
+    """
     seedable = await _free_codes(conn, formats)
     areas = [row["name"] for row in await conn.fetch("SELECT name FROM areas ORDER BY name")]
     users = await _users(conn, areas, report)
@@ -190,7 +198,8 @@ async def _prepare(conn: asyncpg.Connection, bags: int, formats: tuple[ParentFor
         len(BILL_PREFIX) + 1, f"^{BILL_PREFIX}[0-9]{{7}}$",
     )
     now = datetime.now(_UTC)
-    return _Planner(bags, first_id, seedable, formats, users, first_bill, now, report, random.Random(first_id))
+    planner = _Planner(bags, first_id, seedable, formats, users, first_bill, now, report, random.Random(first_id))
+    return planner.chunks()
 
 
 async def _free_codes(conn: asyncpg.Connection, formats: tuple[ParentFormat, ...]) -> list[_Format]:
@@ -258,22 +267,6 @@ async def _reserve_ids(conn: asyncpg.Connection, count: int) -> int:
 # --- planning: every row, decided chunk by chunk, with no I/O ---------------------------------
 
 
-@dataclass
-class _Chunk:
-    """The rows of one transaction; bills refer to parents of the same chunk only."""
-
-    bags: list[tuple[Any, ...]] = field(default_factory=list)
-    links: list[tuple[Any, ...]] = field(default_factory=list)
-    completed: list[tuple[int, datetime]] = field(default_factory=list)
-    complete_by_area: dict[str, list[tuple[int, str, float]]] = field(default_factory=lambda: defaultdict(list))
-    bills: list[tuple[Any, ...]] = field(default_factory=list)
-    bill_parents: list[tuple[int, str, int, datetime]] = field(default_factory=list)
-    finished: list[tuple[str, datetime]] = field(default_factory=list)
-    scans: list[tuple[Any, ...]] = field(default_factory=list)
-    devices: dict[str, tuple[int, int]] = field(default_factory=dict)
-    stats: dict[tuple[int, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 5))
-
-
 class _Planner:
     """Decides the rows of a run: which parents, how full, who scans what and when.
 
@@ -311,6 +304,8 @@ class _Planner:
             operator.clock = self.end - self.span
         self._roll = -1
         self._roll_prefix = ""
+        self._complete: dict[str, list[tuple[int, str, float]]] = defaultdict(list)
+        """The planned chunk's complete parents per area (id, code, completed at), waiting for bills."""
 
     def _plan_packs(self, bags: int, formats: list[_Format]) -> list[tuple[_Format, int]]:
         """(format, children) per parent until the bags or the free parent codes run out."""
@@ -337,9 +332,9 @@ class _Planner:
         busiest = max(b - a for a, b in zip([0.0, *self.cum_weights], self.cum_weights)) / self.cum_weights[-1]
         return max(3600.0, busiest * work / (DISPATCHERS_PER_AREA * BUSY))
 
-    def chunks(self) -> Iterator[_Chunk]:
+    def chunks(self) -> Iterator[Chunk]:
         """Packs in time order, loose children spread among them, billed chunk by chunk."""
-        chunk = _Chunk()
+        chunk = self._open()
         start, step = self.end - self.span, self.span / max(len(self.packs), 1)
         loose_per_pack = self.loose / len(self.packs) if self.packs else 0.0
         loose_due, loose_left = 0.0, self.loose
@@ -352,7 +347,7 @@ class _Planner:
             loose_due, loose_left = loose_due - batch, loose_left - batch
             if len(chunk.bags) >= CHUNK_BAGS:
                 yield self._close(chunk, last=False)
-                chunk = _Chunk()
+                chunk = self._open()
         # Without parents (or after rounding), children come in imports of one roll each.
         imports = -(-loose_left // ROLL)
         for k in range(imports):
@@ -361,16 +356,21 @@ class _Planner:
             loose_left -= batch
             if len(chunk.bags) >= CHUNK_BAGS and loose_left:
                 yield self._close(chunk, last=False)
-                chunk = _Chunk()
+                chunk = self._open()
         if chunk.bags:
             yield self._close(chunk, last=True)
 
-    def _close(self, chunk: _Chunk, last: bool) -> _Chunk:
+    def _open(self) -> Chunk:
+        return Chunk(ids=range(self.next_id, self.next_id))
+
+    def _close(self, chunk: Chunk, last: bool) -> Chunk:
+        chunk.ids = range(chunk.ids.start, self.next_id)
         self._bill(chunk, last)
+        self._complete.clear()
         self.report.scans += len(chunk.scans)
         return chunk
 
-    def _pack(self, chunk: _Chunk, fmt: _Format, children: int, at: float) -> None:
+    def _pack(self, chunk: Chunk, fmt: _Format, children: int, at: float) -> None:
         """A dispatcher scans a new parent, then `children` children into it."""
         rng = self.rng
         area = self.areas[bisect.bisect(self.cum_weights, rng.random() * self.cum_weights[-1])]
@@ -391,15 +391,14 @@ class _Planner:
             chunk.bags.append((child_id, child, "C", None, None, None, area, user, linked))
             chunk.links.append((child_id, parent_id, user, linked))
         if full:
-            chunk.completed.append((parent_id, linked))
-            chunk.complete_by_area[area].append((parent_id, code, t))
+            self._complete[area].append((parent_id, code, t))
             self.report.complete_parents += 1
         dispatcher.clock = t + rng.uniform(*PAUSE)
         self.next_id += 1 + children
         self.report.parents[fmt.name] = self.report.parents.get(fmt.name, 0) + 1
         self.report.children_linked += children
 
-    def _loose(self, chunk: _Chunk, count: int, at: float) -> None:
+    def _loose(self, chunk: Chunk, count: int, at: float) -> None:
         """`count` children imported at `at` into one area, in no parent yet."""
         if not count:
             return
@@ -410,10 +409,10 @@ class _Planner:
         self.next_id += count
         self.report.children_loose += count
 
-    def _bill(self, chunk: _Chunk, last: bool) -> None:
+    def _bill(self, chunk: Chunk, last: bool) -> None:
         """Bills for the chunk's complete parents, per area, most of them full."""
         rng = self.rng
-        for area, parents in chunk.complete_by_area.items():
+        for area, parents in self._complete.items():
             biller = self.billers.get(area)
             if biller is None:
                 continue
@@ -425,7 +424,7 @@ class _Planner:
                 # A short last bill of the run is still being loaded; earlier ones left as they were.
                 self._one_bill(chunk, biller, capacity, group, finish=not (last and len(group) < fill))
 
-    def _one_bill(self, chunk: _Chunk, biller: _Operator, capacity: int, parents: list[tuple[int, str, float]],
+    def _one_bill(self, chunk: Chunk, biller: _Operator, capacity: int, parents: list[tuple[int, str, float]],
                   finish: bool) -> None:
         rng = self.rng
         code = f"{BILL_PREFIX}{self.next_bill:07d}"
@@ -449,7 +448,7 @@ class _Planner:
         self.report.bills += 1
         self.report.parents_billed += len(parents)
 
-    def _scan(self, chunk: _Chunk, operator: _Operator, op: str, code: str, target: str, at: float,
+    def _scan(self, chunk: Chunk, operator: _Operator, op: str, code: str, target: str, at: float,
               linked: int = 0, completed: int = 0, finished: int = 0) -> datetime:
         """Record one accepted scan (and its per-minute counts); return its server time."""
         seq = operator.seq = operator.seq + 1
@@ -494,16 +493,15 @@ def _roll_prefix(roll: int, length: int) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 
-async def _write_all(pool: asyncpg.Pool, planner: _Planner, bags: int) -> None:
+async def _write_all(pool: asyncpg.Pool, chunks: Iterator[Chunk], bags: int, set_wise: bool) -> None:
     """A thread plans chunks; WRITERS connections write them, each chunk in one transaction."""
-    queue: asyncio.Queue[_Chunk | None] = asyncio.Queue(maxsize=WRITERS)
+    queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=WRITERS)
     columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("bags"),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("seeding", total=bags)
 
-        async def plan() -> None:
-            chunks = planner.chunks()
+        async def take() -> None:
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 await queue.put(chunk)
             for _ in range(WRITERS):
@@ -512,73 +510,10 @@ async def _write_all(pool: asyncpg.Pool, planner: _Planner, bags: int) -> None:
         async def write() -> None:
             async with pool.acquire() as conn:
                 while (chunk := await queue.get()) is not None:
-                    await _write_chunk(conn, chunk)
+                    await write_chunk(conn, chunk, set_wise)
                     progress.advance(task, len(chunk.bags))
 
         async with asyncio.TaskGroup() as group:
-            group.create_task(plan())
+            group.create_task(take())
             for _ in range(WRITERS):
                 group.create_task(write())
-
-
-async def _write_chunk(conn: asyncpg.Connection, chunk: _Chunk) -> None:
-    """One chunk, one transaction, in the order the constraints need: bags, links, bills, scans."""
-    async with conn.transaction():
-        await conn.copy_records_to_table("bags", records=chunk.bags, columns=BAG_COLUMNS)
-        if chunk.links:
-            await conn.copy_records_to_table("links", records=chunk.links, columns=LINK_COLUMNS)
-        if chunk.completed:
-            # The trigger stamps completion with the transaction's time; history has its own.
-            await conn.execute(
-                """UPDATE bags b SET completed_at = c.at
-                     FROM unnest($1::bigint[], $2::timestamptz[]) AS c(id, at) WHERE b.id = c.id""",
-                [parent_id for parent_id, _ in chunk.completed], [at for _, at in chunk.completed],
-            )
-        if chunk.bills:
-            await _write_bills(conn, chunk)
-        if chunk.scans:
-            await _write_scans(conn, chunk)
-
-
-async def _write_scans(conn: asyncpg.Connection, chunk: _Chunk) -> None:
-    """The scans, their devices' last seq and their per-minute counts (keys in order: no deadlock
-    between the writers, which share devices)."""
-    await batches.record_scans(conn, chunk.scans)
-    latest = max(scan[-1] for scan in chunk.scans)
-    await batches.advance_devices(conn, dict(sorted(chunk.devices.items())), latest)
-    keys = sorted(chunk.stats)
-    await conn.execute(
-        """INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
-                                   parents_completed, bills_completed)
-           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::int[], $5::int[],
-                                $6::int[], $7::int[], $8::int[])
-           ON CONFLICT (minute, area, device_id) DO UPDATE
-              SET accepted = scan_stats.accepted + excluded.accepted,
-                  children_linked = scan_stats.children_linked + excluded.children_linked,
-                  parents_completed = scan_stats.parents_completed + excluded.parents_completed,
-                  bills_completed = scan_stats.bills_completed + excluded.bills_completed""",
-        [datetime.fromtimestamp(minute * 60, _UTC) for minute, _, _ in keys], [area for _, area, _ in keys],
-        [device for _, _, device in keys], *([chunk.stats[key][i] for key in keys] for i in range(5)),
-    )
-
-
-async def _write_bills(conn: asyncpg.Connection, chunk: _Chunk) -> None:
-    """Open bills, their parents (the trigger checks and counts them), then the completions."""
-    rows = await conn.fetch(
-        """INSERT INTO bills (code, capacity, destination, vehicle, area, created_by, created_at)
-           SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                                $7::timestamptz[])
-           RETURNING id, code""",
-        *([bill[i] for bill in chunk.bills] for i in range(7)),
-    )
-    ids = {row["code"]: row["id"] for row in rows}
-    await conn.copy_records_to_table(
-        "bill_parents", columns=BILL_PARENT_COLUMNS,
-        records=[(parent_id, ids[bill], user, at) for parent_id, bill, user, at in chunk.bill_parents],
-    )
-    if chunk.finished:
-        await conn.execute(
-            """UPDATE bills l SET status = 'completed', completed_at = f.at
-                 FROM unnest($1::text[], $2::timestamptz[]) AS f(code, at) WHERE l.code = f.code""",
-            [code for code, _ in chunk.finished], [at for _, at in chunk.finished],
-        )

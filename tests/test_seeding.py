@@ -8,76 +8,8 @@ import asyncpg
 import pytest
 
 from hub import seeding
-
-# Each query counts the rows that break one rule; all must count 0.
-BROKEN = {
-    "child_count differs from the links": """
-        SELECT count(*) FROM bags b
-         WHERE child_count <> (SELECT count(*) FROM links l WHERE l.parent_id = b.id)""",
-    "completed_at not set exactly when full": """
-        SELECT count(*) FROM bags WHERE kind = 'P' AND (completed_at IS NOT NULL) <> (child_count = capacity)""",
-    "parent_count differs from bill_parents": """
-        SELECT count(*) FROM bills l
-         WHERE parent_count <> (SELECT count(*) FROM bill_parents p WHERE p.bill_id = l.id)""",
-    "an incomplete parent, or one of another area, on a bill": """
-        SELECT count(*) FROM bill_parents bp JOIN bags b ON b.id = bp.parent_id JOIN bills l ON l.id = bp.bill_id
-         WHERE b.completed_at IS NULL OR b.area <> l.area OR bp.added_at < b.completed_at""",
-    "a completed bill without parents":
-        "SELECT count(*) FROM bills WHERE status = 'completed' AND parent_count = 0",
-    "a parent code not of its format": """
-        SELECT count(*) FROM bags b JOIN parent_formats f ON f.name = b.format
-         WHERE b.code !~ f.pattern OR b.capacity <> f.capacity""",
-    "a child code that is not 4-20 of A-Z0-9, or looks like a parent": """
-        SELECT count(*) FROM bags b WHERE kind = 'C'
-           AND (code !~ '^[A-Z0-9]{4,20}$'
-                OR EXISTS (SELECT 1 FROM parent_formats f WHERE b.code ~ f.pattern))""",
-    "a child in another area than its parent": """
-        SELECT count(*) FROM links l JOIN bags c ON c.id = l.child_id JOIN bags p ON p.id = l.parent_id
-         WHERE c.area <> p.area""",
-    "a link without its accepted child scan": """
-        SELECT count(*) FROM links l JOIN bags c ON c.id = l.child_id JOIN bags p ON p.id = l.parent_id
-         WHERE NOT EXISTS (SELECT 1 FROM scans s WHERE s.op = 'child' AND s.code = c.code AND s.target = p.code
-                              AND s.result = 'OK' AND s.server_time = l.linked_at AND s.user_id = l.linked_by)""",
-    "a child scan without its link": """
-        SELECT (SELECT count(*) FROM scans WHERE op = 'child') - (SELECT count(*) FROM links)""",
-    "a parent without its creating scan": """
-        SELECT count(*) FROM bags b WHERE kind = 'P'
-           AND NOT EXISTS (SELECT 1 FROM scans s WHERE s.op = 'parent' AND s.code = b.code)""",
-    "a bill parent without its bill_add scan": """
-        SELECT count(*) FROM bill_parents bp JOIN bags b ON b.id = bp.parent_id JOIN bills l ON l.id = bp.bill_id
-         WHERE NOT EXISTS (SELECT 1 FROM scans s
-                            WHERE s.op = 'bill_add' AND s.code = b.code AND s.target = l.code)""",
-    "a device whose last_seq is not its scans' last, or whose seqs have gaps": """
-        SELECT count(*) FROM (SELECT device_id, max(seq) AS last, count(*) AS n FROM scans GROUP BY device_id) s
-          LEFT JOIN devices d USING (device_id)
-         WHERE d.last_seq IS DISTINCT FROM s.last OR s.n <> s.last""",
-    "a device's scan earlier than its previous one": """
-        SELECT count(*) FROM (
-            SELECT server_time < lag(server_time) OVER (PARTITION BY device_id ORDER BY seq) AS back FROM scans
-        ) s WHERE back""",
-    "a scan in the future": "SELECT count(*) FROM scans WHERE server_time > now() OR client_time > server_time",
-    "scan_stats disagreeing with the scans": """
-        SELECT count(*) FROM (
-            (SELECT minute, area, device_id, accepted, rejected, children_linked, parents_completed,
-                    bills_completed FROM scan_stats
-             EXCEPT
-             SELECT date_trunc('minute', s.server_time), s.area, s.device_id,
-                    count(*) FILTER (WHERE s.result = 'OK'), count(*) FILTER (WHERE s.result <> 'OK'),
-                    count(*) FILTER (WHERE s.op = 'child'),
-                    count(*) FILTER (WHERE s.op = 'child' AND p.completed_at = s.server_time
-                                     AND p.child_count = p.capacity),
-                    count(*) FILTER (WHERE s.op = 'bill_finish')
-               FROM scans s LEFT JOIN bags p ON s.op = 'child' AND p.code = s.target
-              GROUP BY 1, 2, 3)
-        ) x""",
-    "scan_stats missing scans": """
-        SELECT (SELECT count(*) FROM scans) - (SELECT coalesce(sum(accepted + rejected), 0) FROM scan_stats)""",
-}
-
-
-async def assert_invariants(conn: asyncpg.Connection) -> None:
-    broken = {rule: await conn.fetchval(sql) for rule, sql in BROKEN.items()}
-    assert {rule: n for rule, n in broken.items() if n} == {}
+from hub.store.seeding import may_load_set_wise
+from tests.seeding_support import assert_invariants, broken_rules, role_without_superuser, scan_through_the_writer
 
 
 @pytest.fixture
@@ -154,3 +86,37 @@ async def test_when_parent_codes_run_out_the_other_bags_are_children_in_no_paren
         "SELECT count(*) FROM bags WHERE kind = 'C' AND id NOT IN (SELECT child_id FROM links)"
     ) == report.children_loose
     assert "Parent codes ran out" in str(report)
+
+
+async def test_seeding_a_database_that_is_in_use_adds_to_it_and_leaves_what_was_scanned(
+    clean_db: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    await scan_through_the_writer(clean_db)
+    before = await conn.fetch("SELECT * FROM bags ORDER BY id")
+    bills_before = await conn.fetch("SELECT * FROM bills ORDER BY id")
+    # The writer stamps a completion with its transaction's time, a moment before the completing
+    # scan's server_time, which is what the rule matches by: its one parent counts before and after.
+    scanned = await broken_rules(conn)
+    assert scanned == {"scan_stats disagreeing with the scans": 1}
+
+    report = await seeding.seed(clean_db, 5000)
+
+    assert await broken_rules(conn) == scanned
+    assert await conn.fetch("SELECT * FROM bags WHERE id <= $1 ORDER BY id", before[-1]["id"]) == before
+    assert await conn.fetch("SELECT * FROM bills WHERE id <= $1 ORDER BY id", bills_before[-1]["id"]) == bills_before
+    assert await conn.fetchval("SELECT count(*) FROM bags") == len(before) + 5000
+    assert await conn.fetchval("SELECT count(*) FROM bills") == len(bills_before) + report.bills
+
+
+async def test_a_role_that_may_not_turn_triggers_off_seeds_through_them(
+    clean_db: asyncpg.Pool, conn: asyncpg.Connection, database_url: str
+) -> None:
+    await seeding.seed(clean_db, 2000)
+    async with role_without_superuser(clean_db, database_url) as pool:
+        async with pool.acquire() as plain:
+            assert not await may_load_set_wise(plain)
+        await seeding.seed(pool, 1500)
+    await seeding.seed(clean_db, 1000)
+
+    await assert_invariants(conn)
+    assert await conn.fetchval("SELECT count(*) FROM bags") == 4500
