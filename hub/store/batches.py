@@ -317,6 +317,32 @@ Stats = dict[tuple[datetime, str, str], list[int]]
 A batch counts in its own minute, except what a correction takes back or moves to another area:
 that counts in the minute the link or completion was counted in first."""
 
+_ADD_STATS = """
+    INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
+                            parents_completed, bills_completed)
+    SELECT * FROM unnest(${0}::timestamptz[], ${1}::text[], ${2}::text[], ${3}::int[], ${4}::int[], ${5}::int[],
+                         ${6}::int[], ${7}::int[])
+    ON CONFLICT (minute, area, device_id) DO UPDATE
+       SET accepted = scan_stats.accepted + excluded.accepted,
+           rejected = scan_stats.rejected + excluded.rejected,
+           children_linked = scan_stats.children_linked + excluded.children_linked,
+           parents_completed = scan_stats.parents_completed + excluded.parents_completed,
+           bills_completed = scan_stats.bills_completed + excluded.bills_completed"""
+
+
+def _stat_columns(stats: Stats) -> list[list[Any]]:
+    keys = list(stats)
+    return [[minute for minute, _, _ in keys], [area for _, area, _ in keys], [device for _, _, device in keys],
+            *([stats[key][i] for key in keys] for i in range(len(STAT_FIELDS)))]
+
+
+async def add_stats(conn: asyncpg.Connection, stats: Stats) -> None:
+    """Add counts to the per-minute counters, in the caller's transaction."""
+    if stats:
+        await conn.execute(_ADD_STATS.format(*range(1, 9)), *_stat_columns(stats),
+                           timeout=TIMEOUT)
+
+
 _RECORD_BATCH = f"""
     WITH scan_rows AS (
         INSERT INTO scans (device_id, seq, user_id, area, op, code, target, result, detail, client_time,
@@ -324,17 +350,7 @@ _RECORD_BATCH = f"""
         SELECT *, $1::timestamptz FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
                                               $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[])
     ), device_rows AS ({_ADVANCE_DEVICES.format(at=1, device=12, seq=13, user=14)}
-    ), stat_rows AS (
-        INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
-                                parents_completed, bills_completed)
-        SELECT * FROM unnest($15::timestamptz[], $16::text[], $17::text[], $18::int[], $19::int[],
-                             $20::int[], $21::int[], $22::int[])
-        ON CONFLICT (minute, area, device_id) DO UPDATE
-           SET accepted = scan_stats.accepted + excluded.accepted,
-               rejected = scan_stats.rejected + excluded.rejected,
-               children_linked = scan_stats.children_linked + excluded.children_linked,
-               parents_completed = scan_stats.parents_completed + excluded.parents_completed,
-               bills_completed = scan_stats.bills_completed + excluded.bills_completed
+    ), stat_rows AS ({_ADD_STATS.format(*range(15, 23))}
     ), audit_rows AS (
         INSERT INTO audit_log (at, actor_id, action, target, before, after)
         SELECT $1::timestamptz, * FROM unnest($23::bigint[], $24::text[], $25::text[], $26::jsonb[], $27::jsonb[])
@@ -348,13 +364,9 @@ async def record_batch(conn: asyncpg.Connection, scans: list[tuple[Any, ...]],
     """What every batch writes besides its effects, in one statement (one round trip): its scan rows
     (SCAN_COLUMNS bar server_time, which is `now`), each device's last applied seq and user, the
     per-minute counters, and the audit rows of its corrections."""
-    keys = list(stats)
-    stat_columns = [[minute for minute, _, _ in keys], [area for _, area, _ in keys],
-                    [device for _, _, device in keys],
-                    *([stats[key][i] for key in keys] for i in range(len(STAT_FIELDS)))]
     scan_columns = [list(column) for column in zip(*scans)] if scans else [[] for _ in SCAN_COLUMNS[:-1]]
     audit_columns = [list(column) for column in zip(*audits)] if audits else [[] for _ in range(5)]
-    await conn.execute(_RECORD_BATCH, now, *scan_columns, *_device_columns(last), *stat_columns, *audit_columns,
+    await conn.execute(_RECORD_BATCH, now, *scan_columns, *_device_columns(last), *_stat_columns(stats), *audit_columns,
                        timeout=TIMEOUT)
 
 
