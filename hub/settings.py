@@ -152,7 +152,7 @@ class Settings:
     batch_max_delay_ms: float = option("BATCH_MAX_DELAY_MS", 2.0,
         "Milliseconds the writer waits for more operations once a batch has started.",
         _parse_positive_float)
-    writer_lanes: int = option("WRITER_LANES", 4,
+    writer_lanes: int = option("WRITER_LANES", 2,
         "Batches the writer has in flight at once, each on a PostgreSQL connection of its own "
         "(besides DB_POOL_SIZE); an operator's operations always share one.", _parse_positive_int)
     max_inflight_per_device: int = option("MAX_INFLIGHT_PER_DEVICE", 256,
