@@ -197,7 +197,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         hub.presence.start()
         hub.writer.start()
         try:
-            with collection_policy():
+            async with collection_policy():
                 yield hub
         finally:
             await hub.finish_jobs(settings.shutdown_timeout)

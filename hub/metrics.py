@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 
 import asyncpg
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -39,16 +40,27 @@ GC_PAUSE = Histogram("tracetrack_gc_pause_seconds",
 
 
 class GcPauses:
-    """A `gc.callbacks` entry timing each collection into GC_PAUSE."""
+    """A `gc.callbacks` entry timing each collection, recorded into GC_PAUSE by `record`.
+
+    The callback only appends to a deque: a collection can start while the metric's own lock is
+    held (a scrape copying its values), and taking that lock again inside it would deadlock.
+    """
 
     def __init__(self) -> None:
         self._started = 0.0
+        self._pauses: deque[tuple[int, float]] = deque(maxlen=100_000)
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            GC_PAUSE.labels(str(info["generation"])).observe(time.perf_counter() - self._started)
+            self._pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def record(self) -> None:
+        """Move the pauses timed so far into GC_PAUSE."""
+        while self._pauses:
+            generation, seconds = self._pauses.popleft()
+            GC_PAUSE.labels(str(generation)).observe(seconds)
 
 
 def observe_pools(*pools: asyncpg.Pool) -> None:

@@ -194,12 +194,14 @@ class Settings:
         "Seconds between re-checks of an open websocket's login (revocations also arrive through the broker).",
         _parse_positive_float)
     bag_cache_size: int = option("BAG_CACHE_SIZE", 200_000,
-        "Bags kept in the in-memory validation cache.", _parse_positive_int)
+        "Parent bags whose dispatch area is kept in memory, to refuse a scan into another area's parent at the edge.",
+        _parse_positive_int)
     dashboard_queue_bytes: int = option("DASHBOARD_QUEUE_BYTES", 1_048_576,
         "Bytes queued for one dashboard before its deltas are replaced by a fresh snapshot.",
         _parse_positive_int)
     db_pool_size: int = option("DB_POOL_SIZE", 10,
-        "PostgreSQL connections per hub process.", _parse_positive_int)
+        "PostgreSQL connections per hub process for requests (the writer has WRITER_LANES + 1 more).",
+        _parse_positive_int)
     timezone: str = option("TIMEZONE", "UTC",
         "Time zone in which a dashboard's 'today' starts at midnight.", _parse_timezone)
     shutdown_timeout: float = option("SHUTDOWN_TIMEOUT", 10.0,

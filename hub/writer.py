@@ -6,10 +6,13 @@ waiting a few milliseconds more only under load, so a lone scan is never held ba
 Several batches are in flight at once, one per lane. An operator's operations all go to one lane
 (their user id picks it), so each device's operations stay in order and an undo still sees its
 author's earlier operations committed; a device whose operations are still in a lane keeps to that
-lane until they are decided, should its user change meanwhile. Batches of different lanes touching
-the same bags meet in PostgreSQL's row locks. A lane's batch takes its place in commit order (the
-commit clock) and commits while holding this process's commit turn, so its batches reach `on_commit`
-in commit order; a failure in one lane (an outage, a refused operation) is that lane's alone.
+lane until they are decided, should its user change meanwhile (an undo of that user's may then not
+see their operations in flight in the other lane, as with two hub processes). Batches of different
+lanes touching the same bags meet in PostgreSQL's row locks. A lane's batch takes its place in commit
+order (the commit clock) and commits while holding this process's commit turn, so its batches reach
+`on_commit` in commit order. A lane's failure (its connection lost, an operation refused, a lock
+waited for) is that lane's alone; only the last two round trips of a batch, the commit clock and the
+commit, wait for the other lanes', as they wait for every other hub's in PostgreSQL.
 
 An all-or-nothing import (`apply_group`) holds its bags and bills locked for its whole transaction;
 while it runs, the codes it touches are reserved here, and a live operation touching one (with every
@@ -116,14 +119,15 @@ class BatchWriter:
         self._reserved: list[tuple[set[str], set[str]]] = []
         """(bag codes, bill codes) of each group running, which live batches leave alone."""
         self._commit_turn = asyncio.Lock()
-        self._committed: asyncio.Queue[Committed | None] = asyncio.Queue()
+        self._group_turn = asyncio.Lock()
+        """Groups (imports) run one at a time: each holds a connection for its whole transaction, and
+        the pool has one beside the lanes' own."""
         self._closing = False
-        self._delivery: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         for number, lane in enumerate(self._lanes):
             lane.task = asyncio.create_task(self._run(lane), name=f"batch-writer-{number}")
-        self._delivery = asyncio.create_task(self._deliver(), name="batch-writer-delivery")
+            lane.task.add_done_callback(_report_crash)
 
     def submit(self, sub: Submission) -> asyncio.Future[Result]:
         """Queue one operation; the future resolves once its batch has committed (or failed).
@@ -173,17 +177,18 @@ class BatchWriter:
             return
         _, late = await asyncio.wait(tasks, timeout=timeout)
         if late:
+            logger.warning("writer did not drain within %.1fs; %d operations will be resent",
+                           timeout, len(self._pending))
             for task in late:
                 task.cancel()
-            logger.warning("writer did not drain within %.1fs; %d operations will be resent",
-                           timeout, self.backlog)
+            await asyncio.gather(*late, return_exceptions=True)
         for lane in self._lanes:
-            for sub in lane.queue:
-                self._resolve(sub, Result(Outcome(Code.RETRY)))
             lane.queue.clear()
-        self._committed.put_nowait(None)
-        if self._delivery is not None:
-            await self._delivery
+        for future in self._pending.values():  # queued, or in a batch cut short: never applied
+            if not future.done():
+                future.set_result(Result(Outcome(Code.RETRY)))
+        self._pending.clear()
+        self._device_lanes.clear()
 
     async def _run(self, lane: _Lane) -> None:
         while True:
@@ -274,19 +279,23 @@ class BatchWriter:
 
     def _resolve(self, sub: Submission, result: Result) -> None:
         future = self._pending.pop(sub.key, None)
-        if future is not None and not future.done():
+        if future is None:
+            return
+        if not future.done():  # its waiter may have been cancelled
             future.set_result(result)
-            lane, count = self._device_lanes[sub.device]
-            if count > 1:
-                self._device_lanes[sub.device] = (lane, count - 1)
-            else:
-                del self._device_lanes[sub.device]
+        lane, count = self._device_lanes[sub.device]
+        if count > 1:
+            self._device_lanes[sub.device] = (lane, count - 1)
+        else:
+            del self._device_lanes[sub.device]
 
     async def _commit_in_order(self, conn: asyncpg.Connection, transaction: Transaction,
                                parts: list[Committed]) -> None:
-        """Take the parts' places in commit order and commit, holding this process's commit turn, so
-        that `on_commit` hears this process's batches in commit order (the commit clock's row lock
-        makes PostgreSQL commit them in that order anyway). A failed commit needs no rollback."""
+        """Take the parts' places in commit order, commit, and hand them to `on_commit`, holding this
+        process's commit turn: `on_commit` hears this process's batches in commit order, and before
+        any of their operations is acked (the bag cache is current when the next scan comes). The
+        commit clock's row lock makes PostgreSQL commit them in that order anyway. A failed commit
+        needs no rollback."""
         async with self._commit_turn:
             try:
                 for part in parts:
@@ -297,15 +306,10 @@ class BatchWriter:
             await transaction.commit()
             for part in parts:
                 if part.seq:
-                    self._committed.put_nowait(part)
-
-    async def _deliver(self) -> None:
-        """Hand committed batches to `on_commit`, one at a time, in commit order."""
-        while (part := await self._committed.get()) is not None:
-            try:
-                await self._on_commit(part)
-            except Exception:
-                logger.exception("publishing a committed batch failed; its scans are stored regardless")
+                    try:
+                        await self._on_commit(part)
+                    except Exception:
+                        logger.exception("publishing a committed batch failed; its scans are stored regardless")
 
     async def _apply(self, batch: list[Submission]) -> list[Result]:
         """One transaction, redone when another hub raced it; DatabaseUnavailable when PG is gone,
@@ -398,13 +402,14 @@ class BatchWriter:
             bags, bills = touched(sub)
             reserved[0].update(bags)
             reserved[1].update(bills)
-        self._reserved.append(reserved)
-        try:
-            return await self._apply_group(subs, accept, chunk, progress)
-        finally:
-            self._reserved.remove(reserved)
-            for lane in self._lanes:
-                lane.wakeup.set()
+        async with self._group_turn:
+            self._reserved.append(reserved)
+            try:
+                return await self._apply_group(subs, accept, chunk, progress)
+            finally:
+                self._reserved.remove(reserved)
+                for lane in self._lanes:
+                    lane.wakeup.set()
 
     async def _apply_group(self, subs: list[Submission], accept: Callable[[Submission, Result], bool], chunk: int,
                            progress: Progress | None) -> tuple[bool, list[Result]]:
@@ -452,6 +457,12 @@ class BatchWriter:
         waiting = [future for (owner, _), future in self._pending.items() if owner == device]
         if waiting:
             await asyncio.wait(waiting, timeout=SETTLE_TIMEOUT)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A lane that stopped other than by `close` leaves its operations unanswered: say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.critical("writer lane %s stopped", task.get_name(), exc_info=task.exception())
 
 
 def _refused(sub: Submission, exc: Exception) -> Submission:

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from hub import metrics
 from hub.api.errors import api_error
 from hub.codes import ApiCode
+from hub.collection import record_pauses
 
 
 async def scrape(request: Request) -> Response:
@@ -40,6 +41,7 @@ async def scrape(request: Request) -> Response:
         return api_error(ApiCode.UNAUTHENTICATED, "send Authorization: Bearer METRICS_TOKEN",
                          headers={"www-authenticate": "Bearer"})
     metrics.observe_pools(hub.pool, hub.writer_pool)
+    record_pauses()
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -345,8 +345,7 @@ async def add_stats(conn: asyncpg.Connection, stats: Stats) -> None:
 
 _RECORD_BATCH = f"""
     WITH scan_rows AS (
-        INSERT INTO scans (device_id, seq, user_id, area, op, code, target, result, detail, client_time,
-                           server_time)
+        INSERT INTO scans ({", ".join(SCAN_COLUMNS)})
         SELECT *, $1::timestamptz FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
                                               $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[])
     ), device_rows AS ({_ADVANCE_DEVICES.format(at=1, device=12, seq=13, user=14)}
