@@ -52,6 +52,17 @@ def open_dashboard(browser: Any, base: str, mode: str, first: dict[str, Any]) ->
     return page, hub, errors
 
 
+WALL_COUNTER = "#wall [data-counter=accepted]"
+
+
+def watched_wall(browser: Any, base: str) -> tuple[Any, DashboardHub, list[str], int]:
+    """The wall screen at its first snapshot, its counter watched by the probe; and its renders so far."""
+    page, hub, errors = open_dashboard(browser, base, "wall", snapshot(10, 5))
+    wait_value(page, WALL_COUNTER, 5, 5000)
+    page.evaluate(f"__probe.watch({WALL_COUNTER!r})")
+    return page, hub, errors, page.evaluate("window.ttDashboard.view.renders")
+
+
 def seq_reached(page: Any, seq: int) -> None:
     page.wait_for_function(f"() => window.ttDashboard.state.seq === {seq}", timeout=5000, polling=20)
 
@@ -76,12 +87,8 @@ def test_a_delta_shows_in_the_next_animation_frame(browser: Any, mode: str) -> N
 
 
 def test_deltas_that_arrive_before_a_frame_share_one_render(browser: Any) -> None:
-    counter = "#wall [data-counter=accepted]"
     with static_web() as base:
-        page, hub, errors = open_dashboard(browser, base, "wall", snapshot(10, 5))
-        wait_value(page, counter, 5, 5000)
-        page.evaluate(f"__probe.watch({counter!r})")
-        renders = page.evaluate("window.ttDashboard.view.renders")
+        page, hub, errors, renders = watched_wall(browser, base)
         page.evaluate("__probe.hold(true)")  # the next frame is late: every delta lands before it
         for n in range(1, 11):
             hub.send(delta(10 + n, 5 + n))
@@ -90,7 +97,7 @@ def test_deltas_that_arrive_before_a_frame_share_one_render(browser: Any) -> Non
         assert log["held"] == 1  # one frame asked for, not ten
         assert log["changes"] == [] and page.evaluate("window.ttDashboard.view.renders") == renders
         page.evaluate("__probe.hold(false)")
-        wait_value(page, counter, 15, 5000)
+        wait_value(page, WALL_COUNTER, 15, 5000)
         log = probe(page)
         assert [c["renders"] for c in log["changes"]] == [renders + 1]  # one render shows all ten
         page.context.close()
@@ -98,12 +105,8 @@ def test_deltas_that_arrive_before_a_frame_share_one_render(browser: Any) -> Non
 
 
 def test_a_hidden_tab_catches_up_when_shown(browser: Any) -> None:
-    counter = "#wall [data-counter=accepted]"
     with static_web() as base:
-        page, hub, errors = open_dashboard(browser, base, "wall", snapshot(10, 5))
-        wait_value(page, counter, 5, 5000)
-        page.evaluate(f"__probe.watch({counter!r})")
-        renders = page.evaluate("window.ttDashboard.view.renders")
+        page, hub, errors, renders = watched_wall(browser, base)
         page.evaluate("__probe.setHidden(true)")
         for n in range(1, 31):
             hub.send(delta(10 + n, 5 + n))
@@ -112,7 +115,7 @@ def test_a_hidden_tab_catches_up_when_shown(browser: Any) -> None:
         assert log["held"] == 0  # ... but no frame is asked for: nothing piles up
         assert log["changes"] == [] and page.evaluate("window.ttDashboard.view.renders") == renders
         shown_at = page.evaluate("(() => { __probe.setHidden(false); return __probe.frames; })()")
-        wait_value(page, counter, 35, 5000)
+        wait_value(page, WALL_COUNTER, 35, 5000)
         log = probe(page)
         assert [c["renders"] for c in log["changes"]] == [renders + 1]
         assert log["changes"][0]["frame"] <= shown_at + 1
