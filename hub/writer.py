@@ -184,7 +184,8 @@ class BatchWriter:
             await asyncio.gather(*late, return_exceptions=True)
         for lane in self._lanes:
             lane.queue.clear()
-        for future in self._pending.values():  # queued, or in a batch cut short: never applied
+        # Queued, or in a batch cut short: a resend of what did commit is answered as a replay.
+        for future in self._pending.values():
             if not future.done():
                 future.set_result(Result(Outcome(Code.RETRY)))
         self._pending.clear()

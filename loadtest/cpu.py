@@ -1,14 +1,17 @@
-"""CPU time of processes, read from /proc: the hubs' own, and PostgreSQL's (every `postgres` process).
+"""CPU time of processes, read from /proc: the hubs' own, and PostgreSQL's.
 
 `/proc/PID/stat` holds a process's user and system time (utime, stime) in clock ticks. A reading of
 PostgreSQL sums every process whose `/proc/PID/comm` is `postgres`: the postmaster, its background
-workers and every backend, whichever database it serves. A backend that starts between two readings
-counts from zero; one that exits between them is missed, its time with it.
+workers (the WAL writer, the checkpointer, autovacuum) and the backends, except a client backend
+whose process title names another database than the run's (other work on a shared server). A
+backend that starts between two readings counts from zero; one that exits between them is missed,
+its time with it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,24 @@ def ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])  # fields 14 (utime) and 15 (stime) of proc(5)
 
 
+_CLIENT_BACKEND = re.compile(r"postgres: (?:\S+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])(?: |$)")
+"""A client backend's process title: `postgres: [cluster: ]user database host(port)|[local] activity`."""
+
+
+def title(pid: int) -> str:
+    """Process `pid`'s title (PostgreSQL rewrites its command line into one); "" when it is gone."""
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def serves_other_database(process_title: str, database: str) -> bool:
+    """Whether a PostgreSQL process is a client backend of another database than `database`."""
+    backend = _CLIENT_BACKEND.match(process_title)
+    return backend is not None and backend.group(1) != database
+
+
 class Named:
     """Every process whose /proc/PID/comm is `comm`, found afresh at each reading.
 
@@ -37,8 +58,10 @@ class Named:
     to a new PostgreSQL backend later, the backend is missed, like one that exited.
     """
 
-    def __init__(self, comm: str) -> None:
+    def __init__(self, comm: str, database: str | None = None) -> None:
         self.comm = comm
+        self.database = database
+        """With a database: PostgreSQL processes, less the client backends of other databases."""
         self._others: set[int] = set()
 
     def read(self) -> dict[int, int]:
@@ -51,7 +74,7 @@ class Named:
                 comm = (PROC / name / "comm").read_text().rstrip("\n")
             except OSError:
                 continue
-            if comm != self.comm:
+            if comm != self.comm or (self.database is not None and serves_other_database(title(pid), self.database)):
                 self._others.add(pid)
             elif (used := ticks(pid)) is not None:
                 found[pid] = used
@@ -76,11 +99,11 @@ class Reading:
 class Meter:
     """The hubs' and PostgreSQL's CPU over one run: the timed window's total and one point a second."""
 
-    def __init__(self, hub_pids: list[int]) -> None:
+    def __init__(self, hub_pids: list[int], database: str | None = None) -> None:
         self.hub_pids = hub_pids
         self.window: list[Reading] = []
         self.points: list[dict[str, Any]] = []
-        self._postgres = Named("postgres")
+        self._postgres = Named("postgres", database)
         self._last: Reading | None = None
 
     def read(self) -> Reading:

@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import click
@@ -171,7 +172,8 @@ def run_scenario(scenario: Scenario, config: Config, reporter: Reporter) -> dict
     try:
         with contextlib.ExitStack() as stack:
             options, pids, env = _servers(scenario, config, stack)
-            meter = cpu.Meter(pids)
+            database = urlsplit(options.database_url).path.lstrip("/") if options.database_url else None
+            meter = cpu.Meter(pids, database)
 
             def progress(point: dict[str, Any]) -> None:
                 meter.tick(point["t"])

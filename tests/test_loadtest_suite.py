@@ -165,3 +165,14 @@ def test_scaling_keeps_at_least_one_scanner_per_hub_and_one_dashboard() -> None:
     assert (small.scanners, small.dashboards, small.hubs, small.window) == (2, 1, 2, boards.window)
     assert small.rate == pytest.approx(2.0)
     assert boards.scaled(1) == boards
+
+
+def test_postgresql_s_cpu_leaves_out_the_client_backends_of_other_databases() -> None:
+    run = "lt_suite_abc"
+    assert cpu.serves_other_database("postgres: 15/main: postgres bench10m 127.0.0.1(43806) COPY", run)
+    assert cpu.serves_other_database("postgres: alice seed_try [local] idle", run)
+    assert not cpu.serves_other_database(f"postgres: 15/main: postgres {run} 127.0.0.1(5012) UPDATE", run)
+    for shared in ("postgres: 15/main: checkpointer", "postgres: 15/main: background writer",
+                   "postgres: 15/main: walwriter", "postgres: 15/main: autovacuum launcher",
+                   "postgres: autovacuum worker", "/usr/lib/postgresql/15/bin/postgres -D /var/lib/x"):
+        assert not cpu.serves_other_database(shared, run), shared
