@@ -4,7 +4,7 @@
 // The hub sends a bill's count, capacity, status and weights with every bill ack; the page keeps
 // the last ones per bill (with the destination and vehicle typed here) in localStorage.
 
-import { ScanPage, keepFocus, keyboardToggle, onScan } from "./ui.js";
+import { ScanPage, showRecent } from "./ui.js";
 import { normalise, parentFormat } from "./bagcodes.js";
 import { describe, local } from "./messages.js";
 import { signal } from "./feedback.js";
@@ -234,42 +234,17 @@ function render() {
 
 function renderRecentBills() {
   const codes = Object.keys(state.bills).reverse().slice(0, 8);
-  const items = codes.map((code) => {
+  showRecent("bills-recent", "bills-recent-title", codes.map((code) => {
     const info = state.bills[code];
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "bill-pick";
-    button.textContent = `${code}${typeof info.count === "number" && info.capacity ? ` · ${info.count}/${info.capacity}` : ""}${info.status === "completed" ? " · finished" : ""}`;
-    button.addEventListener("click", () => openBill(code));
-    li.append(button);
-    return li;
-  });
-  $("bills-recent").replaceChildren(...items);
-  $("bills-recent-title").hidden = codes.length === 0;
+    return [code, `${typeof info.count === "number" && info.capacity ? ` · ${info.count}/${info.capacity}` : ""}`
+      + `${info.status === "completed" ? " · finished" : ""}`, openBill];
+  }));
 }
 
 async function main() {
   render();
-  const started = await page.start();
-  if (!started) {
-    if (page.user) {
-      $("setup").hidden = true;
-      $("active").hidden = true;
-      $("bill-actions").hidden = true;
-      $("wrong-role").hidden = false;
-      page.message("error", local("FORBIDDEN_PAGE"));
-    }
-    return;
-  }
-  page.link.addEventListener("pending", render);
-  const input = $("scan");
-  const forget = onScan(input, (code) => scanned(code).catch((error) => {
-    signal("error");
-    page.message("error", { title: "Not saved on this device", say: String(error) });
-  }));
-  keepFocus(input, (element) => Boolean(element.closest("#setup")));
-  keyboardToggle($("keyboard"), [input]);
+  const forget = await page.startScanning(["setup", "active", "bill-actions"], scanned, render);
+  if (!forget) return;
   $("create").addEventListener("submit", (event) => create(event));
   $("continue").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -4,9 +4,8 @@
 // scanner protocol (docs/protocol.md, ops `return_*`) through the same durable outbox as the
 // scanner and bill pages; the page keeps what the acks said of recent tickets in localStorage.
 
-import { ScanPage, keepFocus, keyboardToggle, onScan } from "./ui.js";
+import { ScanPage, showRecent } from "./ui.js";
 import { normalise, parentFormat } from "./bagcodes.js";
-import { local } from "./messages.js";
 import { signal } from "./feedback.js";
 import { loadState, storeState } from "./pagestate.js";
 
@@ -192,43 +191,18 @@ function render() {
 
 function renderRecentTickets() {
   const codes = Object.keys(state.tickets).reverse().slice(0, 8);
-  const items = codes.map((code) => {
+  showRecent("tickets-recent", "tickets-recent-title", codes.map((code) => {
     const info = state.tickets[code];
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "bill-pick";
-    button.textContent = `${code}${typeof info.count === "number" ? ` · ${info.count} returned` : ""}`
-      + `${info.status && info.status !== "open" && info.status !== "unknown" ? ` · ${info.status}` : ""}`;
-    button.addEventListener("click", () => openTicket(code));
-    li.append(button);
-    return li;
-  });
-  $("tickets-recent").replaceChildren(...items);
-  $("tickets-recent-title").hidden = codes.length === 0;
+    return [code, `${typeof info.count === "number" ? ` · ${info.count} returned` : ""}`
+      + `${info.status && info.status !== "open" && info.status !== "unknown" ? ` · ${info.status}` : ""}`,
+    openTicket];
+  }));
 }
 
 async function main() {
   render();
-  const started = await page.start();
-  if (!started) {
-    if (page.user) {
-      $("setup").hidden = true;
-      $("active").hidden = true;
-      $("ticket-actions").hidden = true;
-      $("wrong-role").hidden = false;
-      page.message("error", local("FORBIDDEN_PAGE"));
-    }
-    return;
-  }
-  page.link.addEventListener("pending", render);
-  const input = $("scan");
-  const forget = onScan(input, (code) => scanned(code).catch((error) => {
-    signal("error");
-    page.message("error", { title: "Not saved on this device", say: String(error) });
-  }));
-  keepFocus(input, (element) => Boolean(element.closest("#setup")));
-  keyboardToggle($("keyboard"), [input]);
+  const forget = await page.startScanning(["setup", "active", "ticket-actions"], scanned, render);
+  if (!forget) return;
   $("open").addEventListener("submit", async (event) => {
     event.preventDefault();
     const code = $("ticket-code").value;

@@ -103,6 +103,25 @@ export function keyboardToggle(button, inputs) {
  * `label(entry)` says what an entry was ("Child C1001 → SB00017"); `done(entry)` what its success
  * means ("17/30"); `onAck(entry, ack, late)` updates the page's own state.
  */
+/**
+ * The recently opened bills or tickets as buttons: `picks` are [code, label, open] of each, newest
+ * first; list `listId` shows them, its title `titleId` only when there is one.
+ */
+export function showRecent(listId, titleId, picks) {
+  const items = picks.map(([code, label, open]) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "bill-pick";
+    button.textContent = `${code}${label}`;
+    button.addEventListener("click", () => open(code));
+    li.append(button);
+    return li;
+  });
+  $(listId).replaceChildren(...items);
+  $(titleId).hidden = picks.length === 0;
+}
+
 export class ScanPage {
   constructor({ kind, roles, label, done, onAck, onState }) {
     this.kind = kind;
@@ -151,6 +170,33 @@ export class ScanPage {
     }
     this.render();
     return true;
+  }
+
+  /**
+   * `start` for a page that scans onto something it opens first (a bill, a return ticket): for a
+   * role the page is not for, hide `panels` and say so; otherwise hand every scan to `scanned` (a
+   * scan that could not be stored is said on the page), re-render on `pending`, keep the focus on
+   * the scan input outside #setup and wire the keyboard toggle. The scan input's `forget`, or null
+   * when the page must not be used.
+   */
+  async startScanning(panels, scanned, render) {
+    if (!(await this.start())) {
+      if (this.user) {
+        for (const id of panels) $(id).hidden = true;
+        $("wrong-role").hidden = false;
+        this.message("error", local("FORBIDDEN_PAGE"));
+      }
+      return null;
+    }
+    this.link.addEventListener("pending", render);
+    const input = $("scan");
+    const forget = onScan(input, (code) => scanned(code).catch((error) => {
+      signal("error");
+      this.message("error", { title: "Not saved on this device", say: String(error) });
+    }));
+    keepFocus(input, (element) => Boolean(element.closest("#setup")));
+    keyboardToggle($("keyboard"), [input]);
+    return forget;
   }
 
   async logout() {
