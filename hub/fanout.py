@@ -1,7 +1,10 @@
 """Fan-out to this process's dashboards: committed batches in commit order, encoded once per scope.
 
 Every message is built once per scope and encoded once per (scope, encoding): N dashboards of one
-scope cost one encode per committed batch, not N. Snapshots too are encoded once per (scope,
+scope cost one encode per delta, not N. A delta goes out at most every DELTA_INTERVAL: batches
+committed closer together than that (by this hub and the others) share one delta, so a dashboard's
+frames, and the hub's work for them, do not grow with the commit rate. The first batch after a
+quiet spell goes out at once. Snapshots too are encoded once per (scope,
 encoding) and state: after a resync every dashboard asks for one at the same moment.
 
 Batches arrive from this process's writer and, through the broker, from every other hub. They are
@@ -30,6 +33,7 @@ GAP_TIMEOUT = 1.0
 WATCH_INTERVAL = 0.2
 CLOCK_INTERVAL = 3.0
 RECENT_BATCHES = 2000
+DELTA_INTERVAL = 0.025
 
 
 class Subscriber(Protocol):
@@ -64,16 +68,23 @@ class Fanout:
         self._gap_since: float | None = None
         self._resyncing = False
         self._task: asyncio.Task[None] | None = None
+        self._unsent: Change | None = None  # applied, not yet sent: the next delta
+        self._send_timer: asyncio.Handle | None = None
+        self._sent_at = -DELTA_INTERVAL
 
     async def start(self) -> None:
         self.state = await self._load_state()
         self._task = asyncio.create_task(self._watch_gaps(), name="fanout-gaps")
 
     async def close(self) -> None:
+        self._drop_unsent()
         await cancel(self._task)
 
     def snapshot(self, scope: Scope) -> dict[str, Any]:
+        """The state now. What was applied but not yet sent goes out first, so that every delta sent
+        after this snapshot starts right after its seq."""
         assert self.state is not None
+        self._send_unsent()
         return {**self.state.snapshot(scope), "online": self._online(scope), "stale": self.stale,
                 "names": self.state.names}
 
@@ -112,16 +123,37 @@ class Fanout:
             self._snapshots.clear()
             day = self.state.day
             change = self.state.apply(batch)
-            if self.state.day == day:
-                self._broadcast_change(change)
-            else:
+            if self.state.day != day:
                 self._request_snapshots()  # a new day: yesterday's rows must go, not be patched
+            elif self._unsent is None:
+                self._unsent = change
+                self._schedule_send()
+            else:
+                self._unsent.absorb(change)
         self._gap_since = (self._gap_since or time.monotonic()) if self._pending else None
 
-    def _broadcast_change(self, change: Change) -> None:
+    def _schedule_send(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self._sent_at + DELTA_INTERVAL - loop.time()
+        self._send_timer = loop.call_later(wait, self._send_unsent) if wait > 0 else loop.call_soon(self._send_unsent)
+
+    def _send_unsent(self) -> None:
+        """Send every scope its one delta for the batches applied since the last one."""
+        change = self._unsent
+        self._drop_unsent()
+        if change is None:
+            return
+        self._sent_at = asyncio.get_running_loop().time()
         assert self.state is not None
         state = self.state
         self._broadcast(lambda scope: state.delta(change, scope))
+
+    def _drop_unsent(self) -> None:
+        """What is unsent is not needed: a snapshot replaces it (or the fan-out closes)."""
+        self._unsent = None
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
 
     def _broadcast(self, message_for: Callable[[Scope], dict[str, Any]]) -> None:
         """Build each scope's message once and encode it once per encoding; every subscriber of
@@ -172,6 +204,7 @@ class Fanout:
         self._request_snapshots()
 
     def _request_snapshots(self) -> None:
+        self._drop_unsent()
         for subscriber in list(self.subscribers):
             subscriber.request_snapshot()
 

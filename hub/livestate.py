@@ -64,8 +64,9 @@ def _counts(values: list[int]) -> dict[str, int]:
 
 @dataclass
 class Change:
-    """What one batch changed, for building each scope's delta."""
+    """What batches `first` to `seq` changed, for building each scope's one delta covering them."""
 
+    first: int
     seq: int
     areas: set[str] = field(default_factory=set)
     devices: set[tuple[str, str]] = field(default_factory=set)
@@ -73,6 +74,23 @@ class Change:
     parents: list[dict[str, Any]] = field(default_factory=list)
     bills: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+
+    def absorb(self, later: Change) -> None:
+        """Take in the change of the batches right after these: a parent or bill changed in both is
+        sent once, as it is after `later`; the events of both are kept, in order."""
+        assert later.first == self.seq + 1, "changes are absorbed in commit order"
+        self.seq = later.seq
+        self.areas |= later.areas
+        self.devices |= later.devices
+        self.minutes |= later.minutes
+        self.parents = _latest(self.parents + later.parents)
+        self.bills = _latest(self.bills + later.bills)
+        self.events += later.events
+
+
+def _latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per code, the last one given (in the place of the first)."""
+    return list({row["code"]: row for row in rows}.values())
 
 
 @dataclass
@@ -95,7 +113,7 @@ class LiveState:
         """Move the state from seq S to S+1 with one committed batch (a broker publication)."""
         assert batch["seq"] == self.seq + 1, "batches are applied in commit order"
         self.seq = batch["seq"]
-        change = Change(seq=self.seq)
+        change = Change(first=self.seq, seq=self.seq)
         at = float(batch["at"])
         day = datetime.fromtimestamp(at, self.tz).date()
         if day > self.day:
@@ -198,8 +216,8 @@ class LiveState:
         }
 
     def delta(self, change: Change, scope: Scope) -> dict[str, Any]:
-        """What changed for `scope` at seq `change.seq` (possibly nothing but the seq itself)."""
-        delta: dict[str, Any] = {"t": "delta", "seq": change.seq}
+        """What batches `change.first` to `change.seq` changed for `scope` (possibly nothing but the seqs)."""
+        delta: dict[str, Any] = {"t": "delta", "from": change.first, "seq": change.seq}
         events = [e for e in change.events if scope.sees_event(e)]
         bills = [b for b in change.bills if scope.sees_bill(b)]
         if scope.kind != "bill":

@@ -124,7 +124,7 @@ class Dashboard:
             self.day = message.get("day", self.day)
             self.counters = message.get("counters", {})
         elif kind == "delta" and not self._resyncing and message["seq"] > self.seq:
-            if message["seq"] != self.seq + 1:
+            if message["from"] != self.seq + 1:
                 self.resyncs += 1
                 self._resyncing = True
                 await ws.send(msgpack.packb({"t": "resync"}))

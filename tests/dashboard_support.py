@@ -26,7 +26,7 @@ SESSION_SECRET = b"test-session-secret"  # the SESSION_SECRET of conftest's sett
 class DashboardView:
     """What a dashboard holds: the last snapshot with every later delta applied, in seq order.
 
-    `apply` returns "resync" when a delta's seq is not the next one: the client must then send
+    `apply` returns "resync" when a delta does not start at the next seq: the client must then send
     `{"t": "resync"}` and take the snapshot that answers it.
     """
 
@@ -55,7 +55,7 @@ class DashboardView:
         elif kind == "delta":
             if self.seq is None or message["seq"] <= self.seq:
                 return None  # before the first snapshot, or already in the snapshot
-            if message["seq"] != self.seq + 1:
+            if message["from"] != self.seq + 1:
                 self.gaps += 1
                 if self.awaiting_resync:
                     return None

@@ -21,7 +21,7 @@ from hub import dashboard, protocol
 from hub.app import create_app
 from hub.codes import Close
 from hub.dashboard import DashboardConnection
-from hub.fanout import Fanout
+from hub.fanout import DELTA_INTERVAL, Fanout
 from hub.livestate import FIELDS, LiveState, Scope
 from hub.presence import Presence
 from hub.settings import Settings
@@ -193,8 +193,10 @@ def test_a_dispatcher_watches_only_their_own_area(client: TestClient) -> None:
         # Each screen's scanners add up to its counters: a device shows only its scans in that area.
         for view in (own.view, other.view):
             assert {f: sum(s[f] for s in view.scanners.values()) for f in FIELDS} == view.counters
-        # The bill's screen got a delta for every seq, none with anything in it.
-        assert [m for m in bill.messages[1:] if m["t"] == "delta" and set(m) != {"t", "seq"}] == []
+        # The bill's screen got deltas covering every seq, none with anything in it.
+        deltas = [m for m in bill.messages[1:] if m["t"] == "delta"]
+        assert all(set(m) == {"t", "from", "seq"} for m in deltas)
+        assert [m["from"] for m in deltas] == [snapshot["seq"] + 1] + [m["seq"] + 1 for m in deltas[:-1]]
         # All dashboards, online: each sees the scanners of its own area only.
         assert all(s["area"] == "lucknow" for m in own.messages if m["t"] == "presence" for s in m["online"])
 
@@ -450,8 +452,8 @@ async def test_a_connection_that_cannot_send_is_coalesced_into_one_snapshot() ->
         await _until(lambda: len(slow.sent) == 1 and len(healthy.sent) == 1)
         slow.open.clear()  # from now on the slow socket takes nothing
         for seq in range(1, 41):
-            fanout.on_batch(_batch(seq))
-            await asyncio.sleep(0.002)  # a healthy client reads faster than batches come
+            fanout.on_batch(_batch(seq, 4))
+            await asyncio.sleep(DELTA_INTERVAL + 0.005)  # one delta per batch, read at once by a healthy client
         await _until(lambda: healthy.messages()[-1]["seq"] == 40)
         assert [m["seq"] for m in healthy.messages()] == list(range(41))
         assert healthy_conn.coalesced == 0
@@ -559,6 +561,47 @@ async def test_revoked_access_is_noticed_at_the_recheck() -> None:
 
 
 
+def _chained(messages: list[dict[str, Any]]) -> bool:
+    """Each delta after a snapshot is old news or starts right after what the client has."""
+    seq = None
+    for message in messages:
+        if message["t"] == "snapshot":
+            seq = message["seq"]
+        elif message["t"] == "delta" and seq is not None and message["seq"] > seq:
+            if message["from"] != seq + 1:
+                return False
+            seq = message["seq"]
+    return True
+
+
+async def test_a_dashboard_that_joins_between_deltas_gets_the_next_one_from_its_snapshot_on() -> None:
+    """A batch applied but not yet sent (its delta waits for DELTA_INTERVAL) goes out before a snapshot
+    is built, so the newcomer's snapshot already holds it and its next delta starts after it."""
+    state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
+    fanout = await _fanout(state)
+    early, late = FakeTransport(), FakeTransport()
+    tasks = [asyncio.create_task(DashboardConnection(early, Scope.parse("all"), True, 1 << 20, fanout,
+                                                     _allowed).run())]
+    try:
+        await _until(lambda: len(early.sent) == 1)
+        fanout.on_batch(_batch(1))
+        await _until(lambda: len(early.sent) == 2)
+        fanout.on_batch(_batch(2))  # within DELTA_INTERVAL of the last delta: held back
+        tasks.append(asyncio.create_task(DashboardConnection(late, Scope.parse("all"), True, 1 << 20, fanout,
+                                                             _allowed).run()))
+        await _until(lambda: len(late.sent) >= 1)
+        assert late.messages()[0]["t"] == "snapshot" and late.messages()[0]["seq"] == 2
+        fanout.on_batch(_batch(3))
+        await _until(lambda: early.messages()[-1]["seq"] == 3 and late.messages()[-1]["seq"] == 3)
+        assert [(m["from"], m["seq"]) for m in early.messages()[1:]] == [(1, 1), (2, 2), (3, 3)]
+        assert _chained(late.messages()) and late.messages()[-1]["from"] == 3
+    finally:
+        for transport in (early, late):
+            transport.inbox.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        await fanout.close()
+
+
 async def test_dashboards_of_one_scope_share_one_encode_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Encode once per broadcast: 12 dashboards in 3 (scope, encoding) groups cost 3 encodes per
     committed batch and one delta per scope, and every dashboard of a group gets the very same
@@ -592,24 +635,29 @@ async def test_dashboards_of_one_scope_share_one_encode_per_batch(monkeypatch: p
         await _until(lambda: all(len(t.sent) == 1 for t in transports))
         monkeypatch.setattr(protocol, "encode", counting_encode)
         monkeypatch.setattr(state, "delta", counting_delta)
-        for seq in (1, 2, 3):
+        for seq in (1, 2, 3):  # committed together: one delta covers them
             fanout.on_batch(_batch(seq, 5))
-        await _until(lambda: all(len(t.sent) == 4 for t in transports))
-        assert encoded == ["delta"] * 9
-        assert sorted(map(str, deltas)) == ["all"] * 3 + ["area:lucknow"] * 3
+        await _until(lambda: all(len(t.sent) == 2 for t in transports))
+        assert encoded == ["delta"] * 3
+        assert sorted(map(str, deltas)) == ["all", "area:lucknow"]
+        sent = msgpack.unpackb(transports[0].sent[-1])
+        assert (sent["from"], sent["seq"], len(sent["events"])) == (1, 3, 15)
+        fanout.on_batch(_batch(4, 5))
+        await _until(lambda: all(len(t.sent) == 3 for t in transports))
+        assert encoded == ["delta"] * 6
 
         encoded.clear()
         await fanout.resync()  # every dashboard is sent a fresh snapshot
-        await _until(lambda: all(len(t.sent) == 5 for t in transports))
+        await _until(lambda: all(len(t.sent) == 4 for t in transports))
         assert encoded == ["snapshot"] * 3
-        for key in set(groups):  # two snapshots and three deltas, each one object per group
+        for key in set(groups):  # two snapshots and two deltas, each one object per group
             members = [t for t, group in zip(transports, groups) if group == key]
             assert all(all(a is b for a, b in zip(t.sent, members[0].sent)) for t in members)
 
         online.append({"device": "g1", "user": "u", "area": "lucknow", "parent": None, "since": 1})
         fanout.presence_changed()  # what a snapshot shows changed: the next one is built anew
         transports[0].inbox.put_nowait(msgpack.packb({"t": "resync"}))
-        await _until(lambda: len(transports[0].sent) == 7)  # the presence message, then the snapshot
+        await _until(lambda: len(transports[0].sent) == 6)  # the presence message, then the snapshot
         assert msgpack.unpackb(transports[0].sent[-1])["online"] == online
     finally:
         for transport in transports:

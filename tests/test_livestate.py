@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.livestate import FIELDS, IN_PROGRESS_SHOWN, RECENT_EVENTS, LiveState, Scope
+from hub.livestate import FIELDS, IN_PROGRESS_SHOWN, RECENT_EVENTS, Change, LiveState, Scope
 from tests.dashboard_support import DashboardView
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -143,7 +143,7 @@ def test_a_device_counts_in_each_area_it_scanned_in() -> None:
     assert state.snapshot(everything)["scanners"] == [
         {"device": "d1", "user": "ravi", "area": "lucknow", **ZERO, "accepted": 2, "rejected": 1,
          "children_linked": 2}]
-    assert state.delta(change, lucknow) == {"t": "delta", "seq": 2}
+    assert state.delta(change, lucknow) == {"t": "delta", "from": 2, "seq": 2}
     assert state.delta(change, indore)["scanners"] == state.snapshot(indore)["scanners"]
     assert state.delta(change, everything)["scanners"] == state.snapshot(everything)["scanners"]
 
@@ -184,10 +184,10 @@ def test_delta_carries_only_what_changed_for_the_scope() -> None:
     state.apply(batch(1, T0, [event("d1", "lucknow", LINK)], [parent("SB00001", "lucknow", 1)]))
     change = state.apply(batch(2, T0 + 1, [event("d2", "indore", LINK, code="C0002", target="SB00002")],
                                [parent("SB00002", "indore", 1)]))
-    assert state.delta(change, Scope.parse("area:lucknow")) == {"t": "delta", "seq": 2}
-    assert state.delta(change, Scope.parse("bill:B1")) == {"t": "delta", "seq": 2}
+    assert state.delta(change, Scope.parse("area:lucknow")) == {"t": "delta", "from": 2, "seq": 2}
+    assert state.delta(change, Scope.parse("bill:B1")) == {"t": "delta", "from": 2, "seq": 2}
     indore = state.delta(change, Scope.parse("area:indore"))
-    assert set(indore) == {"t", "seq", "counters", "areas", "scanners", "per_minute", "parents", "events"}
+    assert set(indore) == {"t", "from", "seq", "counters", "areas", "scanners", "per_minute", "parents", "events"}
     assert indore["counters"] == {**ZERO, "accepted": 1, "children_linked": 1}
     everything = state.delta(change, Scope.parse("all"))
     # The counters are the scope's new totals (replace), the areas only the changed ones.
@@ -199,7 +199,7 @@ def test_delta_carries_only_what_changed_for_the_scope() -> None:
 
     # A batch with nothing in it still takes its seq, so clients see no gap.
     empty = state.apply(batch(3, T0 + 2))
-    assert state.delta(empty, Scope.parse("all")) == {"t": "delta", "seq": 3}
+    assert state.delta(empty, Scope.parse("all")) == {"t": "delta", "from": 3, "seq": 3}
 
 
 def test_bill_scope_sees_only_its_bill() -> None:
@@ -268,7 +268,7 @@ def test_per_minute_window_keeps_the_last_hour() -> None:
     assert [m for m, _ in state.snapshot(Scope.parse("all"))["per_minute"]] == [
         minute0 + 60, minute0 + 59 * 60, minute0 + 60 * 60]
     assert state.delta(change, Scope.parse("all"))["per_minute"] == [[minute0 + 60 * 60, 1]]
-    assert state.delta(change, Scope.parse("area:indore")) == {"t": "delta", "seq": 5}
+    assert state.delta(change, Scope.parse("area:indore")) == {"t": "delta", "from": 5, "seq": 5}
 
 
 def test_day_rolls_over_at_midnight_in_the_hub_time_zone() -> None:
@@ -310,7 +310,7 @@ def test_a_batch_stamped_before_midnight_but_committed_after_does_not_undo_the_r
     assert snapshot["areas"] == {"indore": {**ZERO, "accepted": 1, "rejected": 1}}
     # Yesterday's late scan still shows in its minute and among the recent events.
     late = state.delta(change, Scope.parse("all"))
-    assert set(late) == {"t", "seq", "per_minute", "events"}
+    assert set(late) == {"t", "from", "seq", "per_minute", "events"}
     assert late["per_minute"] == [[int((midnight - 60) // 60 * 60), 2]]
     assert sum(n for _, n in snapshot["per_minute"]) == 4 and len(snapshot["events"]) == 4
 
@@ -342,18 +342,37 @@ def batches(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches(), st.integers(0, 25))
-def test_snapshot_then_deltas_equals_a_fresh_snapshot(stream: list[dict[str, Any]], joined_at: int) -> None:
+@given(batches(), st.integers(0, 25), st.lists(st.booleans(), min_size=25, max_size=25))
+def test_snapshot_then_deltas_equals_a_fresh_snapshot(stream: list[dict[str, Any]], joined_at: int,
+                                                      sent_after: list[bool]) -> None:
+    """Whichever batches share a delta (`sent_after[n]`: a delta goes out after batch n), as the
+    fan-out does: changes absorbed until sent, a snapshot instead when the day changes."""
     state = fresh()
     views: dict[str, DashboardView] = {}
+    unsent: Change | None = None
+    sent = 0
+    join = min(joined_at, len(stream) - 1)
     for n, item in enumerate(stream):
-        if n == min(joined_at, len(stream) - 1):
+        if n == join:
+            assert unsent is None
             for scope in SCOPES:
                 views[scope] = DashboardView()
                 views[scope].apply(state.snapshot(Scope.parse(scope)))
+        day = state.day
         change = state.apply(item)
-        for scope, view in views.items():
-            assert view.apply(state.delta(change, Scope.parse(scope))) is None
+        if state.day != day:
+            unsent = None
+            for scope, view in views.items():
+                view.apply(state.snapshot(Scope.parse(scope)))
+        elif unsent is None:
+            unsent = change
+        else:
+            unsent.absorb(change)
+        if unsent is not None and (sent_after[n] or n == len(stream) - 1 or n + 1 == join):
+            sent += bool(views)
+            for scope, view in views.items():
+                assert view.apply(state.delta(unsent, Scope.parse(scope))) is None
+            unsent = None
     for scope, view in views.items():
         snapshot = state.snapshot(Scope.parse(scope))
         if "counters" in snapshot:  # a scope's scanners add up to its counters
@@ -367,7 +386,7 @@ def test_snapshot_then_deltas_equals_a_fresh_snapshot(stream: list[dict[str, Any
         assert built_events[len(built_events) - len(new_events):] == new_events, scope
         assert scope != "all" or built_events == new_events
         assert built == anew, scope
-        assert view.gaps == 0 and view.deltas == len(stream) - min(joined_at, len(stream) - 1)
+        assert view.gaps == 0 and view.deltas == sent
 
 
 def test_the_view_asks_for_a_resync_on_a_gap_and_ignores_old_deltas() -> None:

@@ -28,7 +28,7 @@ def snapshot(seq: int, accepted: int, *, stale: bool = False) -> dict[str, Any]:
 
 def delta(seq: int, accepted: int) -> dict[str, Any]:
     counts = counters(accepted=accepted, children_linked=accepted)
-    return {"t": "delta", "seq": seq, "counters": counts, "areas": {"lucknow": counts}}
+    return {"t": "delta", "from": seq, "seq": seq, "counters": counts, "areas": {"lucknow": counts}}
 
 
 def value(page: Any, selector: str) -> int:

@@ -146,7 +146,7 @@ def test_a_delta_rebuilds_only_the_rows_it_changes(browser: Any) -> None:
         total = sum(range(500)) + 1
         counts = {"accepted": total, "rejected": 0, "children_linked": total, "parents_completed": 0,
                   "bills_completed": 0}
-        hub.send({"t": "delta", "seq": 11, "counters": counts, "areas": {"lucknow": counts},
+        hub.send({"t": "delta", "from": 11, "seq": 11, "counters": counts, "areas": {"lucknow": counts},
                   "scanners": [{"device": "hh-450", "user": "user450", "area": "lucknow", "accepted": 451,
                                 "rejected": 0, "children_linked": 451, "parents_completed": 0,
                                 "bills_completed": 0}]})

@@ -94,18 +94,19 @@ def test_livestate_follows_snapshot_deltas_gaps_and_resync() -> None:
         delta(11, 99),                       # old news: ignored
         {"t": "presence", "online": [{"device": "d1"}, {"device": "d2"}]},
         {"t": "stale", "stale": True},
-        delta(13, 8),                        # gap: resync asked once
+        {**delta(13, 8), "from": 11},       # batches 11-13, but 11 is applied already: a gap, resync asked once
         delta(14, 9),                        # still waiting for the snapshot: ignored, no second resync
         snapshot(14, 9),                     # the answer
         delta(14, 100),                      # at or below the snapshot: ignored
         delta(15, 10),                       # applied
-        {"t": "delta", "seq": 16, "counters": counters(accepted=11),  # totals that disagree with areas
-         "areas": {"lucknow": counters(accepted=1)}},
+        {**delta(17, 12), "from": 16},       # batches 16 and 17 in one delta: applied
+        {"t": "delta", "from": 18, "seq": 18, "counters": counters(accepted=13),  # totals that disagree
+         "areas": {"lucknow": counters(accepted=1)}},                           # with the areas
     ]
     out = run_in_node("js/livestate.js", LIVESTATE_SCRIPT, messages)
-    assert [o["seq"] for o in out] == [None, 10, 11, 11, 11, 11, 11, 11, 14, 14, 15, 16]
-    assert [o["resync"] for o in out] == [False] * 6 + [True, False, False, False, False, True]
-    assert [o["accepted"] for o in out] == [None, 5, 6, 6, 6, 6, 6, 6, 9, 9, 10, 11]
+    assert [o["seq"] for o in out] == [None, 10, 11, 11, 11, 11, 11, 11, 14, 14, 15, 17, 18]
+    assert [o["resync"] for o in out] == [False] * 6 + [True, False, False, False, False, False, True]
+    assert [o["accepted"] for o in out] == [None, 5, 6, 6, 6, 6, 6, 6, 9, 9, 10, 12, 13]
     assert out[1]["parents"] == ["SB00001"] and out[1]["bills"] == ["B1"]
     assert out[2]["parents"] == ["SB00002"] and out[2]["bills"] == []  # complete / not open: gone
     assert out[2]["events"] == [1, 2]

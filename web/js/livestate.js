@@ -4,9 +4,10 @@
 // view changed and whether the page must send {"t": "resync"}:
 //
 // - `snapshot` replaces everything and sets `seq`;
-// - `delta` with seq <= ours is old news and is ignored; one with seq = ours + 1 is applied
-//   (counters, areas, scanners, per_minute, parents, bills replace; events append); any other seq is
-//   a gap: ask for a resync once and ignore deltas until the snapshot that answers it arrives;
+// - `delta` (batches `from` to `seq`) with seq <= ours is old news and is ignored; one with
+//   from = ours + 1 is applied (counters, areas, scanners, per_minute, parents, bills replace; events
+//   append); anything else is a gap: ask for a resync once and ignore deltas until the snapshot that
+//   answers it arrives;
 // - `presence` replaces the online list, `stale` sets the hub's stale flag.
 //
 // After each delta the totals are checked against the per-area counters (they are equal at every
@@ -116,7 +117,7 @@ export class LiveState {
   applyDelta(d) {
     const seq = Number(d.seq);
     if (this.seq === null || seq <= this.seq || this.awaitingSnapshot) return NOTHING;
-    if (seq !== this.seq + 1) return this.askResync();
+    if (Number(d.from) !== this.seq + 1) return this.askResync();
     this.seq = seq;
     this.deltas += 1;
     if (d.counters) this.counters = counters(d.counters);
