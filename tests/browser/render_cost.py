@@ -75,7 +75,8 @@ class CrowdedHub:
             devices.add(device)
             parents[parent["code"]] = dict(parent)
             events.append(self._event(device, parent["code"]))
-        return {"t": "delta", "from": self.seq, "seq": self.seq, "counters": dict(self.totals), "areas": {"lucknow": dict(self.totals)},
+        return {"t": "delta", "from": self.seq, "seq": self.seq, "counters": dict(self.totals),
+                "areas": {"lucknow": dict(self.totals)},
                 "scanners": [dict(self.scanners[d]) for d in sorted(devices)],
                 "per_minute": [[int(self.now // 60 * 60), 100 + self.seq]], "parents": list(parents.values()),
                 "events": events}
