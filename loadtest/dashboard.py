@@ -3,7 +3,8 @@
 Each follows its login's default scope (a dispatcher's own area), applies the snapshot and then the
 deltas in seq order (asking for a resync on a gap), and times every scan of this run from the
 moment its ack reached the scanner to the moment a delta showing it reached the dashboard. Both
-instants are taken on this process's monotonic clock.
+instants are taken on the machine's monotonic clock (the dashboards run in processes of their own:
+loadtest/fleet.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import random
 import time
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +21,7 @@ import msgpack
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from loadtest.scanner import BACKOFF_FIRST, BACKOFF_MAX, RECONNECT_CLOSES, Ack, Target, open_socket
+from loadtest.scanner import BACKOFF_FIRST, BACKOFF_MAX, RECONNECT_CLOSES, Target, open_socket
 
 Key = tuple[str, int]
 MAX_SNAPSHOT = 64 << 20
@@ -34,17 +36,15 @@ class AckToDelta:
 
     def __init__(self, device_prefix: str) -> None:
         self.device_prefix = device_prefix
-        self.lags: list[float] = []
+        self.lags: array[float] = array("d")
         self._acked: dict[Key, float] = {}
         self._early: dict[Key, list[float]] = {}
 
-    def on_ack(self, ack: Ack) -> None:
-        if ack.retry:
-            return
-        key = (ack.device, ack.seq)
-        self._acked[key] = ack.at
+    def acked(self, key: Key, at: float) -> None:
+        """The scan `key` was acked at `at` (not RETRY)."""
+        self._acked[key] = at
         for seen in self._early.pop(key, ()):
-            self.lags.append(seen - ack.at)
+            self.lags.append(seen - at)
 
     def on_event(self, key: Key, seen: float) -> None:
         acked = self._acked.get(key)

@@ -7,6 +7,7 @@ the clock starts; every scanner then starts at the same instant.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 import string
@@ -18,12 +19,12 @@ from typing import Any, Literal
 import asyncpg
 
 from loadtest import accounts, check
-from loadtest.dashboard import AckToDelta, Dashboard
+from loadtest.connecting import connect_all
+from loadtest.fleet import Fleet
 from loadtest.scanner import Ack, Scanner, Target
 from loadtest.stats import Recorder, ms, percentile
 from loadtest.workload import DEFAULT_FORMATS, ChildCodes, ParentCodes, Workflow
 
-CONNECT_CONCURRENCY = 50
 PROGRESS_SECONDS = 1.0
 DASHBOARD_CATCH_UP = 10.0
 """Seconds the dashboards get, after the last ack, to show the last commit before they are checked."""
@@ -87,61 +88,58 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
     parents = ParentCodes(await check.existing_parents(pool) if pool else set(), random.Random())
     children = ChildCodes(f"L{run_id}")
     device_prefix = f"lt-{run_id.lower()}-"
-    recorder, ledger, lags = Recorder(), check.Ledger(), AckToDelta(device_prefix)
-    observers: list[Callable[[Ack], None]] = [recorder.on_ack, ledger.on_ack]
-    if options.dashboards:
-        observers.append(lags.on_ack)
+    recorder, ledger = Recorder(), check.Ledger()
+    with (Fleet([sessions(n) for n in range(options.dashboards)], device_prefix) if options.dashboards
+          else contextlib.nullcontext()) as fleet:
+        observers: list[Callable[[Ack], None]] = [recorder.on_ack, ledger.on_ack]
+        if fleet is not None:
+            observers.append(fleet.on_ack)
 
-    def on_ack(ack: Ack) -> None:
-        for observer in observers:
-            observer(ack)
+        def on_ack(ack: Ack) -> None:
+            for observer in observers:
+                observer(ack)
 
-    interval = options.scanners / options.rate if options.rate else None
-    scanners = [Scanner(f"{device_prefix}{n:05d}", sessions(n), Workflow(parents, children),
-                        window=options.window, interval=interval, on_ack=on_ack, on_error=recorder.on_error,
-                        echo=options.echo)
-                for n in range(options.scanners)]
-    dashboards = [Dashboard(sessions(n), lags, recorder.on_error) for n in range(options.dashboards)]
-    say(f"run {run_id}: connecting {len(scanners)} scanners and {len(dashboards)} dashboards to "
-        f"{len(options.urls)} {'echo server' if options.echo else 'hub'}(s)")
-    connected = await _connect_all(scanners)
-    if not connected:
-        raise RunFailed(f"no scanner could connect: {dict(recorder.errors)}")
-    watching = await _connect_all(dashboards)
-    parents.configure(DEFAULT_FORMATS if options.echo else connected[0].welcome["formats"])
-    followers = [asyncio.create_task(dashboard.run()) for dashboard in watching]
+        interval = options.scanners / options.rate if options.rate else None
+        scanners = [Scanner(f"{device_prefix}{n:05d}", sessions(n), Workflow(parents, children),
+                            window=options.window, interval=interval, on_ack=on_ack, on_error=recorder.on_error,
+                            echo=options.echo)
+                    for n in range(options.scanners)]
+        say(f"run {run_id}: connecting {len(scanners)} scanners and {options.dashboards} dashboards to "
+            f"{len(options.urls)} {'echo server' if options.echo else 'hub'}(s)")
+        connected = await connect_all(scanners)
+        if not connected:
+            raise RunFailed(f"no scanner could connect: {dict(recorder.errors)}")
+        watching = await fleet.start() if fleet is not None else 0
+        parents.configure(DEFAULT_FORMATS if options.echo else connected[0].welcome["formats"])
 
-    start = time.monotonic()
-    end = start + options.duration
-    recorder.begin(start, end)
-    on_window("start")
-    ticker = asyncio.create_task(_tick(recorder, scanners, progress))
-    closer = asyncio.create_task(_close_window(end, on_window))
-    try:
-        await asyncio.gather(*(s.run(start, end, end + options.drain) for s in connected))
-        await closer
-    finally:
-        ticker.cancel()
-        closer.cancel()
-    unacked = sum(s.outstanding for s in scanners)
-    if recorder.untallied:  # the last, partial second
-        progress(recorder.tick(time.monotonic(), unacked))
-    if unacked:
-        recorder.on_error("UNACKED", unacked)
-    result: dict[str, Any] = {
-        "mode": "echo" if options.echo else "hub", "run_id": run_id, "urls": list(options.urls),
-        "scanners": options.scanners, "connected": len(connected), "accounts": sessions.accounts,
-        "rate": options.rate, "duration_s": options.duration, "window": connected[0].window,
-        "sent": sum(s.sent for s in scanners), "unacked": unacked,
-        **recorder.summary(options.duration),
-        "lost": None, "duplicated": None, "check": None,
-        "parents_used": parents.handed_out, "child_prefix": children.prefix,
-    }
-    if dashboards:
-        result.update(await _dashboard_result(watching, lags, pool, options.timezone, say))
-        for dashboard in watching:
-            await dashboard.stop()
-        await asyncio.gather(*followers)
+        start = time.monotonic()
+        end = start + options.duration
+        recorder.begin(start, end)
+        on_window("start")
+        ticker = asyncio.create_task(_tick(recorder, scanners, progress))
+        closer = asyncio.create_task(_close_window(end, on_window))
+        try:
+            await asyncio.gather(*(s.run(start, end, end + options.drain) for s in connected))
+            await closer
+        finally:
+            ticker.cancel()
+            closer.cancel()
+        unacked = sum(s.outstanding for s in scanners)
+        if recorder.untallied:  # the last, partial second
+            progress(recorder.tick(time.monotonic(), unacked))
+        if unacked:
+            recorder.on_error("UNACKED", unacked)
+        result: dict[str, Any] = {
+            "mode": "echo" if options.echo else "hub", "run_id": run_id, "urls": list(options.urls),
+            "scanners": options.scanners, "connected": len(connected), "accounts": sessions.accounts,
+            "rate": options.rate, "duration_s": options.duration, "window": connected[0].window,
+            "sent": sum(s.sent for s in scanners), "unacked": unacked,
+            **recorder.summary(options.duration),
+            "lost": None, "duplicated": None, "check": None,
+            "parents_used": parents.handed_out, "child_prefix": children.prefix,
+        }
+        if fleet is not None:
+            result.update(await _dashboard_result(fleet, watching, recorder, pool, options.timezone, say))
     if pool is not None:
         say("checking every acked scan against PostgreSQL")
         result.update(await check.verify(pool, ledger, [s.device for s in scanners]))
@@ -181,18 +179,6 @@ async def _sessions(options: Options, pool: asyncpg.Pool | None, run_id: str,
     return _Sessions(options.urls, operators, await accounts.login_all(list(options.urls), operators))
 
 
-async def _connect_all(clients: list[Any]) -> list[Any]:
-    """Connect scanners or dashboards a bounded number at a time; those that connected."""
-    limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def one(client: Any) -> bool:
-        async with limit:
-            return bool(await client.connect())
-
-    connected = await asyncio.gather(*(one(client) for client in clients))
-    return [client for client, ok in zip(clients, connected) if ok]
-
-
 async def _close_window(end: float, on_window: Callable[[Phase], None]) -> None:
     await asyncio.sleep(end - time.monotonic())
     on_window("end")
@@ -204,28 +190,20 @@ async def _tick(recorder: Recorder, scanners: list[Scanner], progress: Callable[
         progress(recorder.tick(time.monotonic(), sum(s.outstanding for s in scanners)))
 
 
-async def _dashboard_result(dashboards: list[Dashboard], lags: AckToDelta, pool: asyncpg.Pool | None,
+async def _dashboard_result(fleet: Fleet, watching: int, recorder: Recorder, pool: asyncpg.Pool | None,
                             timezone: str, say: Callable[[str], None]) -> dict[str, Any]:
     """Ack-to-delta lag percentiles and, with a database, each dashboard's counters against SQL's
     as of the last commit, once every dashboard has shown it."""
     check_result = None
-    day = next((d.day for d in dashboards if d.day), None)
+    scopes, day = await fleet.scopes()
     if pool is not None and day is not None:
         say("checking the dashboards' counters against PostgreSQL")
-        scopes = {d.scope for d in dashboards if d.scope == "all" or d.scope.startswith("area:")}
         seq, truth = await check.dashboard_truth(pool, scopes, day, timezone)
-        caught_up = await asyncio.gather(*(d.reach(seq, DASHBOARD_CATCH_UP) for d in dashboards))
-        mismatched = [{"hub": d.target.url, "scope": d.scope, "seq": d.seq, "dashboard": d.counters,
-                       "database": truth[d.scope]}
-                      for d in dashboards if d.scope in truth and d.counters != truth[d.scope]]
-        check_result = {
-            "ok": all(caught_up) and not mismatched, "commit_seq": seq, "behind": caught_up.count(False),
-            "mismatched": mismatched, "snapshots": sum(d.snapshots for d in dashboards),
-            "resyncs": sum(d.resyncs for d in dashboards),
-        }
-    ordered = sorted(lags.lags)
+        checked = await fleet.check(seq, truth, DASHBOARD_CATCH_UP)
+        check_result = {"ok": not checked["behind"] and not checked["mismatched"], "commit_seq": seq, **checked}
+    ordered = sorted(await fleet.stop(recorder.on_error))
     return {
-        "dashboards": len(dashboards), "dashboard_events": len(ordered),
+        "dashboards": watching, "dashboard_events": len(ordered),
         "dashboard_lag_p50_ms": ms(percentile(ordered, 0.50)),
         "dashboard_lag_p99_ms": ms(percentile(ordered, 0.99)),
         "dashboard_check": check_result,
