@@ -141,7 +141,8 @@ class DashboardConnection:
                     frame = self._queue.popleft()
                     self._queued_bytes -= len(frame)
                 try:
-                    await asyncio.wait_for(self.transport.send(frame), SEND_TIMEOUT)
+                    async with asyncio.timeout(SEND_TIMEOUT):  # no task per frame, unlike wait_for
+                        await self.transport.send(frame)
                 except TimeoutError:
                     logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
                     await self.close(Close.SLOW_CONSUMER, "slow consumer")
