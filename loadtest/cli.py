@@ -56,8 +56,9 @@ DEFAULT_ACCOUNTS = 10
               help="Drive a bare websocket echo server instead of a hub (started here unless --url "
                    "names one): the websocket stack's own ceiling.")
 @click.option("--dashboards", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Dashboards following the operators' areas, spread over the hubs like the scanners: "
-                   "they measure the lag from a scan's ack to the delta showing it, and with "
+              help="Dashboards following the operators' areas, spread over the hubs like the scanners "
+                   "(in two processes of their own): they measure the lag from a scan's ack to the delta "
+                   "showing it, and with "
                    "--database-url their final counters are checked against PostgreSQL.")
 @click.option("--timezone", default="UTC", show_default=True,
               help="The hubs' TIMEZONE setting: where the dashboards' day starts, for their check.")

@@ -21,7 +21,10 @@ METHOD = """\
 - **CPU per scan**: utime + stime from /proc/PID/stat at the timed window's start and end, divided by the
   scans in the window: the hub process(es), and every process named `postgres` on the machine (other
   databases' too; a backend that exited within the window is missed).
-- The load generator runs on the same cores as the hubs and PostgreSQL.
+- The load generator runs on the same cores as the hubs and PostgreSQL: the scanners in one process,
+  the dashboards in two more (loadtest/fleet.py).
+- **lag**: from the moment a scan's ack reached its scanner to the moment a delta listing it reached a
+  dashboard, over every (scan, dashboard) pair; negative when the delta came first.
 """
 
 
