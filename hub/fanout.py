@@ -1,11 +1,14 @@
 """Fan-out to this process's dashboards: committed batches in commit order, encoded once per scope.
 
 Every message is built once per scope and encoded once per (scope, encoding): N dashboards of one
-scope cost one encode per delta, not N. A delta goes out at most every DELTA_INTERVAL: batches
-committed closer together than that (by this hub and the others) share one delta, so a dashboard's
-frames, and the hub's work for them, do not grow with the commit rate. The first batch after a
-quiet spell goes out at once. Snapshots too are encoded once per (scope,
-encoding) and state: after a resync every dashboard asks for one at the same moment.
+scope cost one encode per delta, not N. Snapshots too are encoded once per (scope, encoding) and
+state: after a resync every dashboard asks for one at the same moment.
+
+A delta goes out at most every DELTA_INTERVAL: batches committed closer together than that (by this
+hub and the others) share one delta, so a dashboard's frames, and the hub's work for them, do not
+grow with the commit rate. The online list, sent whole, goes out at most every PRESENCE_INTERVAL
+(every scanner's parent is in it, and changes all the time). The first change after a quiet spell
+goes out at once.
 
 Batches arrive from this process's writer and, through the broker, from every other hub. They are
 applied to the `LiveState` strictly in seq order; a gap that does not fill within a second (a
@@ -34,6 +37,7 @@ WATCH_INTERVAL = 0.2
 CLOCK_INTERVAL = 3.0
 RECENT_BATCHES = 2000
 DELTA_INTERVAL = 0.025
+PRESENCE_INTERVAL = 0.5
 
 
 class Subscriber(Protocol):
@@ -69,8 +73,8 @@ class Fanout:
         self._resyncing = False
         self._task: asyncio.Task[None] | None = None
         self._unsent: Change | None = None  # applied, not yet sent: the next delta
-        self._send_timer: asyncio.Handle | None = None
-        self._sent_at = -DELTA_INTERVAL
+        self._deltas = Paced(DELTA_INTERVAL, self._send_unsent)
+        self._presence = Paced(PRESENCE_INTERVAL, self._send_presence)
 
     async def start(self) -> None:
         self.state = await self._load_state()
@@ -78,13 +82,14 @@ class Fanout:
 
     async def close(self) -> None:
         self._drop_unsent()
+        self._presence.cancel()
         await cancel(self._task)
 
     def snapshot(self, scope: Scope) -> dict[str, Any]:
         """The state now. What was applied but not yet sent goes out first, so that every delta sent
         after this snapshot starts right after its seq."""
         assert self.state is not None
-        self._send_unsent()
+        self._deltas.now()
         return {**self.state.snapshot(scope), "online": self._online(scope), "stale": self.stale,
                 "names": self.state.names}
 
@@ -127,33 +132,22 @@ class Fanout:
                 self._request_snapshots()  # a new day: yesterday's rows must go, not be patched
             elif self._unsent is None:
                 self._unsent = change
-                self._schedule_send()
+                self._deltas.soon()
             else:
                 self._unsent.absorb(change)
         self._gap_since = (self._gap_since or time.monotonic()) if self._pending else None
 
-    def _schedule_send(self) -> None:
-        loop = asyncio.get_running_loop()
-        wait = self._sent_at + DELTA_INTERVAL - loop.time()
-        self._send_timer = loop.call_later(wait, self._send_unsent) if wait > 0 else loop.call_soon(self._send_unsent)
-
     def _send_unsent(self) -> None:
         """Send every scope its one delta for the batches applied since the last one."""
-        change = self._unsent
-        self._drop_unsent()
-        if change is None:
-            return
-        self._sent_at = asyncio.get_running_loop().time()
-        assert self.state is not None
+        change, self._unsent = self._unsent, None
+        assert change is not None and self.state is not None
         state = self.state
         self._broadcast(lambda scope: state.delta(change, scope))
 
     def _drop_unsent(self) -> None:
         """What is unsent is not needed: a snapshot replaces it (or the fan-out closes)."""
         self._unsent = None
-        if self._send_timer is not None:
-            self._send_timer.cancel()
-            self._send_timer = None
+        self._deltas.cancel()
 
     def _broadcast(self, message_for: Callable[[Scope], dict[str, Any]]) -> None:
         """Build each scope's message once and encode it once per encoding; every subscriber of
@@ -172,6 +166,9 @@ class Fanout:
 
     def presence_changed(self) -> None:
         self._snapshots.clear()
+        self._presence.soon()
+
+    def _send_presence(self) -> None:
         self._broadcast(lambda scope: {"t": "presence", "online": self._online(scope)})
 
     async def set_stale(self, stale: bool) -> None:
@@ -232,3 +229,31 @@ class Fanout:
             return
         if self.state is not None and seq > self.state.seq and self._gap_since is None:
             self._gap_since = time.monotonic()
+
+
+class Paced:
+    """Runs `action` soon after it is asked for, at most once every `interval` seconds: the first ask
+    after a quiet spell at the event loop's next turn, later ones together when the interval ends."""
+
+    def __init__(self, interval: float, action: Callable[[], None]) -> None:
+        self._interval = interval
+        self._action = action
+        self._timer: asyncio.Handle | None = None
+        self._ran_at = -interval
+
+    def soon(self) -> None:
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(max(loop.time(), self._ran_at + self._interval), self.now)
+
+    def now(self) -> None:
+        """Run it at once if it is due (then the interval starts again)."""
+        if self._timer is not None:
+            self.cancel()
+            self._ran_at = asyncio.get_running_loop().time()
+            self._action()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from hub import dashboard, protocol
 from hub.app import create_app
 from hub.codes import Close
 from hub.dashboard import DashboardConnection
-from hub.fanout import DELTA_INTERVAL, Fanout
+from hub.fanout import DELTA_INTERVAL, PRESENCE_INTERVAL, Fanout
 from hub.livestate import FIELDS, LiveState, Scope
 from hub.presence import Presence
 from hub.settings import Settings
@@ -413,11 +413,15 @@ class FakeTransport:
         return [msgpack.unpackb(f) for f in self.sent]
 
 
-async def _fanout(state: LiveState) -> Fanout:
+def _loader(state: LiveState) -> Callable[[], Awaitable[LiveState]]:
     async def load() -> LiveState:
         return state
 
-    fanout = Fanout(load, lambda scope: [])
+    return load
+
+
+async def _fanout(state: LiveState) -> Fanout:
+    fanout = Fanout(_loader(state), lambda scope: [])
     await fanout.start()
     return fanout
 
@@ -599,6 +603,36 @@ async def test_a_dashboard_that_joins_between_deltas_gets_the_next_one_from_its_
         for transport in (early, late):
             transport.inbox.put_nowait(None)
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        await fanout.close()
+
+
+async def test_the_online_list_goes_out_at_once_then_at_most_every_presence_interval() -> None:
+    """Scanners change parents all the time: each change is not a frame to every dashboard."""
+    state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
+    online: list[dict[str, Any]] = []
+    fanout = Fanout(_loader(state), lambda scope: list(online))
+    await fanout.start()
+    transport = FakeTransport()
+    task = asyncio.create_task(DashboardConnection(transport, Scope.parse("all"), True, 1 << 20, fanout,
+                                                   _allowed).run())
+    try:
+        await _until(lambda: len(transport.sent) == 1)
+        started = asyncio.get_running_loop().time()
+        for n in range(5):
+            online[:] = [{"device": "g1", "user": "u", "area": "lucknow", "parent": f"SB0000{n}", "since": 1}]
+            fanout.presence_changed()
+            await asyncio.sleep(0.01)
+        await _until(lambda: len(transport.sent) == 3, PRESENCE_INTERVAL + 2)
+        first, last = transport.messages()[1:]
+        assert first["t"] == last["t"] == "presence"
+        assert first["online"][0]["parent"] == "SB00000" and last["online"][0]["parent"] == "SB00004"
+        assert asyncio.get_running_loop().time() - started >= PRESENCE_INTERVAL
+        transport.inbox.put_nowait(msgpack.packb({"t": "resync"}))  # a snapshot has the list of now
+        await _until(lambda: len(transport.sent) == 4)
+        assert transport.messages()[-1]["online"] == online
+    finally:
+        transport.inbox.put_nowait(None)
+        await asyncio.wait_for(task, 5)
         await fanout.close()
 
 
