@@ -31,6 +31,7 @@ from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
 from hub.presence import Presence
 from hub.protocol import ProtocolError
+from hub.sendclock import SendClock
 from hub.tasks import cancel
 from hub.tokenbucket import OperationLimit
 from hub.transport import Disconnect, Transport
@@ -349,6 +350,7 @@ class ScannerSession:
 
     async def _send_loop(self) -> None:
         """The only coroutine that writes to the socket."""
+        clock = SendClock(SEND_TIMEOUT)
         try:
             while True:
                 self._wakeup.clear()
@@ -356,13 +358,17 @@ class ScannerSession:
                     await self._close_transport(*self._abort)
                     return
                 while (frame := self._next_frame()) is not None:
+                    clock.start()
                     try:
-                        async with asyncio.timeout(SEND_TIMEOUT):
-                            await self.transport.send(frame)
-                    except TimeoutError:
+                        await self.transport.send(frame)
+                    except asyncio.CancelledError:
+                        if not clock.expired():
+                            raise
                         logger.info("closing a scanner that read nothing for %.0fs", SEND_TIMEOUT)
                         self._cut(Close.SLOW_CONSUMER, "slow consumer")
                         break
+                    finally:
+                        clock.stop()
                 else:
                     if self._ending and not self._ordered and not self._urgent:
                         if self._retrying:
@@ -372,4 +378,5 @@ class ScannerSession:
         except Disconnect:
             pass
         finally:
+            clock.close()
             self._drained.set()
