@@ -15,6 +15,10 @@ from hub import metrics
 from hub.domain import rules
 from hub.domain.rules import Actor, Bag, Operation, Outcome
 
+_HITS = metrics.BAG_CACHE.labels("hit")
+_MISSES = metrics.BAG_CACHE.labels("miss")
+"""Bound once: `labels()` on every lookup, once per child scan, cost more than the lookup itself."""
+
 
 class BagCache:
     """Parent bags' dispatch areas by code, least recently used evicted beyond `capacity`.
@@ -34,7 +38,7 @@ class BagCache:
     def area(self, code: str) -> str | None:
         """The area of parent `code`, when it is known here."""
         area = self._areas.get(code)
-        metrics.BAG_CACHE.labels("miss" if area is None else "hit").inc()
+        (_MISSES if area is None else _HITS).inc()
         if area is not None:
             self._areas.move_to_end(code)
         return area

@@ -175,14 +175,14 @@ def _area(message: dict[str, Any], seq: int) -> str | None:
     return area
 
 
-def _client_time(message: dict[str, Any], seq: int) -> datetime | None:
+def _client_ms(message: dict[str, Any], seq: int) -> int | None:
     at = message.get("at")
     if at is None:
         return None
     if not isinstance(at, int) or isinstance(at, bool) or not 0 <= at <= MAX_AT:
         raise ProtocolError("field 'at' must be a whole number of milliseconds since the epoch, "
                             "from 0 to the end of the year 9999", seq)
-    return EPOCH + timedelta(milliseconds=at)
+    return at
 
 
 def parse_seq(message: dict[str, Any]) -> int:
@@ -195,7 +195,7 @@ def parse_seq(message: dict[str, Any]) -> int:
 def parse_operation(message: dict[str, Any], seq: int) -> Operation:
     """The operation an 'op' message asks for, with its codes normalised; every field is checked,
     `at` included (see `parse_client_time`)."""
-    _client_time(message, seq)
+    _client_ms(message, seq)
     kind = message.get("op")
     if kind == "parent":
         return rules.ScanParent(_code(message, "code", seq), _area(message, seq))
@@ -235,9 +235,10 @@ def parse_client_time(message: dict[str, Any]) -> datetime | None:
     """The scanner's clock when the scan was made: None when absent, or when `parse_operation`
     refused the message (a malformed `at` makes the op a BAD_REQUEST)."""
     try:
-        return _client_time(message, 0)
+        at = _client_ms(message, 0)
     except ProtocolError:
         return None
+    return None if at is None else EPOCH + timedelta(milliseconds=at)
 
 
 def ack(seq: int, outcome: Outcome, replay: bool) -> dict[str, Any]:

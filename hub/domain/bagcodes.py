@@ -18,6 +18,8 @@ def normalise(raw: str) -> str:
     Keyboard-wedge scanners may add a prefix/suffix control character, a tab, a CR or a zero-width
     joiner. Uniqueness is case-insensitive because every code is stored upper-cased.
     """
+    if raw.isascii() and raw.isprintable() and " " not in raw:  # as scanners send codes: nothing to strip
+        return raw.upper()
     kept = [ch for ch in raw if not ch.isspace() and unicodedata.category(ch)[0] not in ("C", "Z")]
     return "".join(kept).upper()
 
