@@ -475,15 +475,14 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
     await store.set_areas(conn, moved)  # before the links, which must join bags of one area
     await store.set_bill_text(conn, edited)
     await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
-    await store.insert_bags_and_links(
+    await store.write_batch(
         conn, new_bags, [creator.get(b.code) for b in new_bags],
         [(b.code, b.id, b.parent, bags[b.parent].id, *changed_by[b.code]) for b in linked],  # type: ignore[index,misc]
-        now)
-    await store.insert_bill_parents(
+        scans, devices, stats, audits, now)
+    await store.insert_bill_parents(  # after the bags they name, which `write_batch` may have created
         conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
     )
     await store.set_bill_status(conn, finished, now)
-    await store.record_batch(conn, scans, devices, stats, audits, now)
 
     committed.bags = list(bags.values())
     committed.bills = list(world.bills.values())

@@ -154,45 +154,6 @@ NewLink = tuple[str, int | None, str, int | None, int | None, datetime]
 is one this batch creates."""
 
 
-async def insert_bags_and_links(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None],
-                                links: list[NewLink], now: datetime) -> None:
-    """Insert new bags (giving them their ids) and new links, which may join them, in one statement.
-
-    A bag another process created first is not inserted, and neither is a link to it: the batch is
-    then aborted (ConcurrentChange) and redone. The counter and area triggers run once, at the end.
-    """
-    if not bags and not links:
-        return
-    rows = await conn.fetch(
-        """WITH new_bags AS (
-               INSERT INTO bags (code, kind, area, format, capacity, expected_kg, created_by, created_at)
-               SELECT *, $8::timestamptz FROM unnest($1::text[], $2::char[], $3::text[], $4::text[], $5::int[],
-                                                     $6::numeric[], $7::bigint[])
-               ON CONFLICT (code) DO NOTHING
-               RETURNING id, code
-           ), new_links AS (
-               INSERT INTO links (child_id, parent_id, linked_by, linked_at)
-               SELECT coalesce(l.child_id, c.id), coalesce(l.parent_id, p.id), l.linked_by, l.linked_at
-                 FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bigint[],
-                             $14::timestamptz[])
-                      AS l(child_code, child_id, parent_code, parent_id, linked_by, linked_at)
-                 LEFT JOIN new_bags c ON c.code = l.child_code
-                 LEFT JOIN new_bags p ON p.code = l.parent_code
-                WHERE coalesce(l.child_id, c.id) IS NOT NULL AND coalesce(l.parent_id, p.id) IS NOT NULL
-           )
-           SELECT id, code FROM new_bags""",
-        [b.code for b in bags], [b.kind for b in bags], [b.area for b in bags],
-        [b.format for b in bags], [b.capacity if b.kind == "P" else None for b in bags],
-        [b.expected_kg if b.kind == "P" else None for b in bags], created_by, now,
-        *([list(column) for column in zip(*links)] if links else [[] for _ in range(6)]), timeout=TIMEOUT,
-    )
-    if len(rows) != len(bags):
-        raise ConcurrentChange("a bag was created by another hub at the same moment")
-    ids = {r["code"]: r["id"] for r in rows}
-    for bag in bags:
-        bag.id = ids[bag.code]
-
-
 async def insert_bills(conn: asyncpg.Connection, bills: list[Bill], created_by: list[int | None],
                        now: datetime) -> None:
     if not bills:
@@ -343,30 +304,62 @@ async def add_stats(conn: asyncpg.Connection, stats: Stats) -> None:
                            timeout=TIMEOUT)
 
 
-_RECORD_BATCH = f"""
-    WITH scan_rows AS (
+_WRITE_BATCH = f"""
+    WITH new_bags AS (
+        INSERT INTO bags (code, kind, area, format, capacity, expected_kg, created_by, created_at)
+        SELECT *, $1::timestamptz FROM unnest($2::text[], $3::char[], $4::text[], $5::text[], $6::int[],
+                                              $7::numeric[], $8::bigint[])
+        ON CONFLICT (code) DO NOTHING
+        RETURNING id, code
+    ), new_links AS (
+        INSERT INTO links (child_id, parent_id, linked_by, linked_at)
+        SELECT coalesce(l.child_id, c.id), coalesce(l.parent_id, p.id), l.linked_by, l.linked_at
+          FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::timestamptz[])
+               AS l(child_code, child_id, parent_code, parent_id, linked_by, linked_at)
+          LEFT JOIN new_bags c ON c.code = l.child_code
+          LEFT JOIN new_bags p ON p.code = l.parent_code
+         WHERE coalesce(l.child_id, c.id) IS NOT NULL AND coalesce(l.parent_id, p.id) IS NOT NULL
+    ), scan_rows AS (
         INSERT INTO scans ({", ".join(SCAN_COLUMNS)})
-        SELECT *, $1::timestamptz FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
-                                              $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::timestamptz[])
-    ), device_rows AS ({_ADVANCE_DEVICES.format(at=1, device=12, seq=13, user=14)}
-    ), stat_rows AS ({_ADD_STATS.format(*range(15, 23))}
+        SELECT *, $1::timestamptz FROM unnest($15::text[], $16::bigint[], $17::bigint[], $18::text[], $19::text[],
+                                              $20::text[], $21::text[], $22::text[], $23::jsonb[], $24::timestamptz[])
+    ), device_rows AS ({_ADVANCE_DEVICES.format(at=1, device=25, seq=26, user=27)}
+    ), stat_rows AS ({_ADD_STATS.format(*range(28, 36))}
     ), audit_rows AS (
         INSERT INTO audit_log (at, actor_id, action, target, before, after)
-        SELECT $1::timestamptz, * FROM unnest($23::bigint[], $24::text[], $25::text[], $26::jsonb[], $27::jsonb[])
+        SELECT $1::timestamptz, * FROM unnest($36::bigint[], $37::text[], $38::text[], $39::jsonb[], $40::jsonb[])
     )
-    SELECT 1"""
+    SELECT id, code FROM new_bags"""
 
 
-async def record_batch(conn: asyncpg.Connection, scans: list[tuple[Any, ...]],
-                       last: dict[str, tuple[int, int | None]], stats: Stats, audits: list[AuditRow],
-                       now: datetime) -> None:
-    """What every batch writes besides its effects, in one statement (one round trip): its scan rows
-    (SCAN_COLUMNS bar server_time, which is `now`), each device's last applied seq and user, the
-    per-minute counters, and the audit rows of its corrections."""
-    scan_columns = [list(column) for column in zip(*scans)] if scans else [[] for _ in SCAN_COLUMNS[:-1]]
-    audit_columns = [list(column) for column in zip(*audits)] if audits else [[] for _ in range(5)]
-    await conn.execute(_RECORD_BATCH, now, *scan_columns, *_device_columns(last), *_stat_columns(stats), *audit_columns,
-                       timeout=TIMEOUT)
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+
+
+async def write_batch(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None], links: list[NewLink],
+                      scans: list[tuple[Any, ...]], last: dict[str, tuple[int, int | None]], stats: Stats,
+                      audits: list[AuditRow], now: datetime) -> None:
+    """The new bags (given their ids here) and links, which may join them, and what every batch
+    writes besides its effects: its scan rows (SCAN_COLUMNS bar server_time, which is `now`), each
+    device's last applied seq and user, the per-minute counters, and the audit rows of its
+    corrections. One statement, one round trip; the counter and area triggers run once, at its end.
+
+    A bag another process created first is not inserted, and neither is a link to it: the batch is
+    then aborted (ConcurrentChange) and redone.
+    """
+    rows = await conn.fetch(
+        _WRITE_BATCH, now,
+        [b.code for b in bags], [b.kind for b in bags], [b.area for b in bags],
+        [b.format for b in bags], [b.capacity if b.kind == "P" else None for b in bags],
+        [b.expected_kg if b.kind == "P" else None for b in bags], created_by,
+        *_columns(links, 6), *_columns(scans, len(SCAN_COLUMNS) - 1), *_device_columns(last), *_stat_columns(stats),
+        *_columns(audits, 5), timeout=TIMEOUT,
+    )
+    if len(rows) != len(bags):
+        raise ConcurrentChange("a bag was created by another hub at the same moment")
+    ids = {r["code"]: r["id"] for r in rows}
+    for bag in bags:
+        bag.id = ids[bag.code]
 
 
 async def applied_seq(pool: asyncpg.Pool, device: str) -> int:
