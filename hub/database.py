@@ -38,21 +38,29 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               format="binary")
 
 
-async def create_pool(dsn: str, size: int, *, settings: Mapping[str, str] | None = None) -> asyncpg.Pool:
+async def create_pool(dsn: str, size: int, *, settings: Mapping[str, str] | None = None,
+                      keep_sessions: bool = False) -> asyncpg.Pool:
     """A pool whose connections speak JSON for jsonb columns.
 
     Statements are prepared once per connection, but planned for their actual parameters: a generic
     plan made while the tables were small (a fresh database) would scan whole tables once they grow.
     No JIT: the hub's statements read a few index entries each, and at 10 million bags the planner's
     cost estimates cross JIT's threshold, which then spends 40-80 ms compiling a 1 ms query.
-    `settings` are further settings of these connections.
+    `settings` are further settings of these connections. With `keep_sessions`, a connection goes
+    back to the pool as it is (an open transaction still rolled back), without asyncpg's reset
+    query, for users that leave no session state behind (no SET, LISTEN, cursor or advisory lock).
     """
     pool = await asyncpg.create_pool(
         dsn, min_size=min(2, size), max_size=size, init=_init_connection, command_timeout=30,
         server_settings={"plan_cache_mode": "force_custom_plan", "jit": "off", **(settings or {})},
+        reset=_keep_session if keep_sessions else None,
     )
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset: see `create_pool`."""
 
 
 class EmbeddedPostgres:
