@@ -251,23 +251,19 @@ async def record_scans(conn: asyncpg.Connection, records: list[tuple[Any, ...]])
 
 _ADVANCE_DEVICES = """
     INSERT INTO devices (device_id, last_seq, user_id, updated_at)
-    SELECT d, s, u, ${at}::timestamptz FROM unnest(${device}::text[], ${seq}::bigint[], ${user}::bigint[]) AS x(d, s, u)
+    SELECT d, s, u, ${at}::timestamptz FROM {rows} AS x(d, s, u)
     ON CONFLICT (device_id) DO UPDATE
        SET last_seq = greatest(devices.last_seq, excluded.last_seq),
            user_id = excluded.user_id, updated_at = excluded.updated_at"""
-
-
-def _device_columns(last: dict[str, tuple[int, int | None]]) -> list[list[Any]]:
-    devices = list(last)
-    return [devices, [last[d][0] for d in devices], [last[d][1] for d in devices]]
 
 
 async def advance_devices(conn: asyncpg.Connection, last: dict[str, tuple[int, int | None]],
                           now: datetime) -> None:
     """Store each device's last applied seq (and its user), in the caller's transaction."""
     if last:
-        await conn.execute(_ADVANCE_DEVICES.format(at=1, device=2, seq=3, user=4), now, *_device_columns(last),
-                           timeout=TIMEOUT)
+        devices = list(last)
+        await conn.execute(_ADVANCE_DEVICES.format(at=1, rows="unnest($2::text[], $3::bigint[], $4::bigint[])"), now,
+                           devices, [last[d][0] for d in devices], [last[d][1] for d in devices], timeout=TIMEOUT)
 
 
 STAT_FIELDS = ("accepted", "rejected", "children_linked", "parents_completed", "bills_completed")
@@ -281,8 +277,7 @@ that counts in the minute the link or completion was counted in first."""
 _ADD_STATS = """
     INSERT INTO scan_stats (minute, area, device_id, accepted, rejected, children_linked,
                             parents_completed, bills_completed)
-    SELECT * FROM unnest(${0}::timestamptz[], ${1}::text[], ${2}::text[], ${3}::int[], ${4}::int[], ${5}::int[],
-                         ${6}::int[], ${7}::int[])
+    SELECT * FROM {rows}
     ON CONFLICT (minute, area, device_id) DO UPDATE
        SET accepted = scan_stats.accepted + excluded.accepted,
            rejected = scan_stats.rejected + excluded.rejected,
@@ -291,49 +286,40 @@ _ADD_STATS = """
            bills_completed = scan_stats.bills_completed + excluded.bills_completed"""
 
 
-def _stat_columns(stats: Stats) -> list[list[Any]]:
-    keys = list(stats)
-    return [[minute for minute, _, _ in keys], [area for _, area, _ in keys], [device for _, _, device in keys],
-            *([stats[key][i] for key in keys] for i in range(len(STAT_FIELDS)))]
-
-
 async def add_stats(conn: asyncpg.Connection, stats: Stats) -> None:
     """Add counts to the per-minute counters, in the caller's transaction."""
     if stats:
-        await conn.execute(_ADD_STATS.format(*range(1, 9)), *_stat_columns(stats),
-                           timeout=TIMEOUT)
+        keys = list(stats)
+        await conn.execute(
+            _ADD_STATS.format(rows="unnest($1::timestamptz[], $2::text[], $3::text[], $4::int[], $5::int[], "
+                                   "$6::int[], $7::int[], $8::int[])"),
+            [minute for minute, _, _ in keys], [area for _, area, _ in keys], [device for _, _, device in keys],
+            *([stats[key][i] for key in keys] for i in range(len(STAT_FIELDS))), timeout=TIMEOUT)
 
 
 _WRITE_BATCH = f"""
     WITH new_bags AS (
         INSERT INTO bags (code, kind, area, format, capacity, expected_kg, created_by, created_at)
-        SELECT *, $1::timestamptz FROM unnest($2::text[], $3::char[], $4::text[], $5::text[], $6::int[],
-                                              $7::numeric[], $8::bigint[])
+        SELECT *, $1::timestamptz FROM unnest($2::batch_bag[])
         ON CONFLICT (code) DO NOTHING
         RETURNING id, code
     ), new_links AS (
         INSERT INTO links (child_id, parent_id, linked_by, linked_at)
         SELECT coalesce(l.child_id, c.id), coalesce(l.parent_id, p.id), l.linked_by, l.linked_at
-          FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bigint[], $14::timestamptz[])
-               AS l(child_code, child_id, parent_code, parent_id, linked_by, linked_at)
+          FROM unnest($3::batch_link[]) AS l
           LEFT JOIN new_bags c ON c.code = l.child_code
           LEFT JOIN new_bags p ON p.code = l.parent_code
          WHERE coalesce(l.child_id, c.id) IS NOT NULL AND coalesce(l.parent_id, p.id) IS NOT NULL
     ), scan_rows AS (
         INSERT INTO scans ({", ".join(SCAN_COLUMNS)})
-        SELECT *, $1::timestamptz FROM unnest($15::text[], $16::bigint[], $17::bigint[], $18::text[], $19::text[],
-                                              $20::text[], $21::text[], $22::text[], $23::jsonb[], $24::timestamptz[])
-    ), device_rows AS ({_ADVANCE_DEVICES.format(at=1, device=25, seq=26, user=27)}
-    ), stat_rows AS ({_ADD_STATS.format(*range(28, 36))}
+        SELECT *, $1::timestamptz FROM unnest($4::batch_scan[])
+    ), device_rows AS ({_ADVANCE_DEVICES.format(at=1, rows="unnest($5::batch_device[])")}
+    ), stat_rows AS ({_ADD_STATS.format(rows="unnest($6::batch_stat[])")}
     ), audit_rows AS (
         INSERT INTO audit_log (at, actor_id, action, target, before, after)
-        SELECT $1::timestamptz, * FROM unnest($36::bigint[], $37::text[], $38::text[], $39::jsonb[], $40::jsonb[])
+        SELECT $1::timestamptz, * FROM unnest($7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
     )
     SELECT id, code FROM new_bags"""
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
 async def write_batch(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None], links: list[NewLink],
@@ -343,17 +329,18 @@ async def write_batch(conn: asyncpg.Connection, bags: list[Bag], created_by: lis
     writes besides its effects: its scan rows (SCAN_COLUMNS bar server_time, which is `now`), each
     device's last applied seq and user, the per-minute counters, and the audit rows of its
     corrections. One statement, one round trip; the counter and area triggers run once, at its end.
+    Each table's rows go as one array of records (the batch_* types), not an array per column.
 
     A bag another process created first is not inserted, and neither is a link to it: the batch is
     then aborted (ConcurrentChange) and redone.
     """
     rows = await conn.fetch(
         _WRITE_BATCH, now,
-        [b.code for b in bags], [b.kind for b in bags], [b.area for b in bags],
-        [b.format for b in bags], [b.capacity if b.kind == "P" else None for b in bags],
-        [b.expected_kg if b.kind == "P" else None for b in bags], created_by,
-        *_columns(links, 6), *_columns(scans, len(SCAN_COLUMNS) - 1), *_device_columns(last), *_stat_columns(stats),
-        *_columns(audits, 5), timeout=TIMEOUT,
+        [(b.code, b.kind, b.area, b.format, b.capacity if b.kind == "P" else None,
+          b.expected_kg if b.kind == "P" else None, creator) for b, creator in zip(bags, created_by)],
+        links, scans, [(device, seq, user) for device, (seq, user) in last.items()],
+        [(*key, *counts) for key, counts in stats.items()],
+        *([list(column) for column in zip(*audits)] if audits else [[] for _ in range(5)]), timeout=TIMEOUT,
     )
     if len(rows) != len(bags):
         raise ConcurrentChange("a bag was created by another hub at the same moment")
