@@ -31,7 +31,7 @@ _BAG = f"{_COLUMNS} FROM bags b {_JOINS}"
 
 _IN_PARENT = "EXISTS (SELECT 1 FROM links x WHERE x.child_id = b.id)"
 _STATUS = {
-    BagStatus.EMPTY: "b.child_count = 0",
+    BagStatus.EMPTY: "b.completed_at IS NULL AND b.child_count = 0",  # over the open parents' indexes
     BagStatus.FILLING: "b.completed_at IS NULL AND b.child_count > 0",
     BagStatus.COMPLETE: "b.completed_at IS NOT NULL AND NOT b.on_bill",
     BagStatus.ON_BILL: "b.on_bill",
@@ -39,7 +39,8 @@ _STATUS = {
     BagStatus.IN_PARENT: _IN_PARENT,
 }
 """Each status as SQL over `b`; constants, not parameters, so that the partial indexes of the
-0006 migration match (the kind is added as a constant too)."""
+0006 migration match (the kind is added as a constant too). No index names child_count (see the
+0013 migration): an empty parent is found among the open ones."""
 
 
 async def find(db: Any, code: str) -> asyncpg.Record | None:
