@@ -192,6 +192,7 @@ class Fanout:
         finally:
             self._resyncing = False
         self.state = state
+        self._drop_unsent()  # changes of the state replaced; every dashboard gets a snapshot below
         self._snapshots.clear()
         # Batches that arrived while the snapshot was read may be newer than it: keep those.
         self._pending = {seq: batch for seq, batch in {**self._recent, **self._pending}.items()

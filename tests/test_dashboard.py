@@ -636,6 +636,42 @@ async def test_the_online_list_goes_out_at_once_then_at_most_every_presence_inte
         await fanout.close()
 
 
+async def test_a_resync_drops_what_the_old_state_had_not_sent_yet() -> None:
+    """A delta still waiting for DELTA_INTERVAL belongs to the state a resync replaces: the batches
+    after the fresh state are applied to it alone, and every dashboard is sent its snapshot."""
+    def state_at(seq: int) -> LiveState:
+        state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
+        for n in range(1, seq + 1):
+            state.apply(_batch(n))
+        return state
+
+    loads = [state_at(0), state_at(2)]
+
+    async def load() -> LiveState:
+        return loads.pop(0)
+
+    fanout = Fanout(load, lambda scope: [])
+    await fanout.start()
+    transport = FakeTransport()
+    task = asyncio.create_task(DashboardConnection(transport, Scope.parse("all"), True, 1 << 20, fanout,
+                                                   _allowed).run())
+    try:
+        await _until(lambda: len(transport.sent) == 1)
+        fanout.on_batch(_batch(1))
+        await _until(lambda: len(transport.sent) == 2)
+        fanout.on_batch(_batch(2))
+        fanout.on_batch(_batch(3))  # batches 2 and 3 wait to go out together
+        await fanout.resync()  # PostgreSQL's state was read at 2: batch 3 is applied to it again
+        await _until(lambda: transport.messages()[-1]["seq"] == 3)
+        assert fanout.state is not None and fanout.state.seq == 3
+        assert _chained(transport.messages())
+        assert [m["t"] for m in transport.messages()][-1] == "snapshot"
+    finally:
+        transport.inbox.put_nowait(None)
+        await asyncio.wait_for(task, 5)
+        await fanout.close()
+
+
 async def test_dashboards_of_one_scope_share_one_encode_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Encode once per broadcast: 12 dashboards in 3 (scope, encoding) groups cost 3 encodes per
     committed batch and one delta per scope, and every dashboard of a group gets the very same
