@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.browsers import static_web
+from tests.browser.conftest import until
 from tests.browser.page_support import NARROW, PHONE, overflow, watch_errors
 from tests.browser.records_support import AT, FakeRecords, open_records_page
 
@@ -120,11 +121,12 @@ def test_scans_lead_to_bags_bills_and_the_scans_of_a_user(browser: Any, screensh
 
         page.locator("#list a.user", has_text="dina").click()
         expect(page.locator("input[name=user]")).to_have_value("dina")
-        assert query(page) == {"user": "dina"}
+        until(page, lambda: query(page) == {"user": "dina"})
         expect(rows).to_have_count(2)
         page.locator("#list a.device").first.click()
         expect(page.locator("input[name=device]")).to_have_value("hh-1")
-        assert last_list_request(fake, "/api/scans") == {"device": "hh-1"}
+        # The form shows the filter before the page's request for it has reached the fake.
+        until(page, lambda: last_list_request(fake, "/api/scans") == {"device": "hh-1"})
         page.context.close()
     assert errors == []
 
