@@ -7,9 +7,10 @@ fake transport, with no network and no database. Real hub processes: test_fanout
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -420,6 +421,20 @@ def _loader(state: LiveState) -> Callable[[], Awaitable[LiveState]]:
     return load
 
 
+@contextlib.asynccontextmanager
+async def _watching(fanout: Fanout) -> AsyncIterator[FakeTransport]:
+    """A dashboard of scope `all` on `fanout`, once it has its snapshot; closed afterwards."""
+    transport = FakeTransport()
+    task = asyncio.create_task(DashboardConnection(transport, Scope.parse("all"), True, 1 << 20, fanout,
+                                                   _allowed).run())
+    try:
+        await _until(lambda: len(transport.sent) == 1)
+        yield transport
+    finally:
+        transport.inbox.put_nowait(None)
+        await asyncio.wait_for(task, 5)
+
+
 async def _fanout(state: LiveState) -> Fanout:
     fanout = Fanout(_loader(state), lambda scope: [])
     await fanout.start()
@@ -612,27 +627,22 @@ async def test_the_online_list_goes_out_at_once_then_at_most_every_presence_inte
     online: list[dict[str, Any]] = []
     fanout = Fanout(_loader(state), lambda scope: list(online))
     await fanout.start()
-    transport = FakeTransport()
-    task = asyncio.create_task(DashboardConnection(transport, Scope.parse("all"), True, 1 << 20, fanout,
-                                                   _allowed).run())
     try:
-        await _until(lambda: len(transport.sent) == 1)
-        started = asyncio.get_running_loop().time()
-        for n in range(5):
-            online[:] = [{"device": "g1", "user": "u", "area": "lucknow", "parent": f"SB0000{n}", "since": 1}]
-            fanout.presence_changed()
-            await asyncio.sleep(0.01)
-        await _until(lambda: len(transport.sent) == 3, PRESENCE_INTERVAL + 2)
-        first, last = transport.messages()[1:]
-        assert first["t"] == last["t"] == "presence"
-        assert first["online"][0]["parent"] == "SB00000" and last["online"][0]["parent"] == "SB00004"
-        assert asyncio.get_running_loop().time() - started >= PRESENCE_INTERVAL
-        transport.inbox.put_nowait(msgpack.packb({"t": "resync"}))  # a snapshot has the list of now
-        await _until(lambda: len(transport.sent) == 4)
-        assert transport.messages()[-1]["online"] == online
+        async with _watching(fanout) as transport:
+            started = asyncio.get_running_loop().time()
+            for n in range(5):
+                online[:] = [{"device": "g1", "user": "u", "area": "lucknow", "parent": f"SB0000{n}", "since": 1}]
+                fanout.presence_changed()
+                await asyncio.sleep(0.01)
+            await _until(lambda: len(transport.sent) == 3, PRESENCE_INTERVAL + 2)
+            first, last = transport.messages()[1:]
+            assert first["t"] == last["t"] == "presence"
+            assert first["online"][0]["parent"] == "SB00000" and last["online"][0]["parent"] == "SB00004"
+            assert asyncio.get_running_loop().time() - started >= PRESENCE_INTERVAL
+            transport.inbox.put_nowait(msgpack.packb({"t": "resync"}))  # a snapshot has the list of now
+            await _until(lambda: len(transport.sent) == 4)
+            assert transport.messages()[-1]["online"] == online
     finally:
-        transport.inbox.put_nowait(None)
-        await asyncio.wait_for(task, 5)
         await fanout.close()
 
 
@@ -652,23 +662,18 @@ async def test_a_resync_drops_what_the_old_state_had_not_sent_yet() -> None:
 
     fanout = Fanout(load, lambda scope: [])
     await fanout.start()
-    transport = FakeTransport()
-    task = asyncio.create_task(DashboardConnection(transport, Scope.parse("all"), True, 1 << 20, fanout,
-                                                   _allowed).run())
     try:
-        await _until(lambda: len(transport.sent) == 1)
-        fanout.on_batch(_batch(1))
-        await _until(lambda: len(transport.sent) == 2)
-        fanout.on_batch(_batch(2))
-        fanout.on_batch(_batch(3))  # batches 2 and 3 wait to go out together
-        await fanout.resync()  # PostgreSQL's state was read at 2: batch 3 is applied to it again
-        await _until(lambda: transport.messages()[-1]["seq"] == 3)
-        assert fanout.state is not None and fanout.state.seq == 3
-        assert _chained(transport.messages())
-        assert [m["t"] for m in transport.messages()][-1] == "snapshot"
+        async with _watching(fanout) as transport:
+            fanout.on_batch(_batch(1))
+            await _until(lambda: len(transport.sent) == 2)
+            fanout.on_batch(_batch(2))
+            fanout.on_batch(_batch(3))  # batches 2 and 3 wait to go out together
+            await fanout.resync()  # PostgreSQL's state was read at 2: batch 3 is applied to it again
+            await _until(lambda: transport.messages()[-1]["seq"] == 3)
+            assert fanout.state is not None and fanout.state.seq == 3
+            assert _chained(transport.messages())
+            assert [m["t"] for m in transport.messages()][-1] == "snapshot"
     finally:
-        transport.inbox.put_nowait(None)
-        await asyncio.wait_for(task, 5)
         await fanout.close()
 
 
