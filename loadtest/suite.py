@@ -26,7 +26,7 @@ import asyncpg
 import click
 from rich.console import Console
 
-from loadtest import cpu, hubs, machine, markdown, runner
+from loadtest import cpu, hubs, machine, markdown, runner, sections
 from loadtest.accounts import AccountError
 from loadtest.cli import DEFAULT_ACCOUNTS, run_event_loop
 from loadtest.echo import echo_server
@@ -243,7 +243,9 @@ def _passed(figures: dict[str, Any]) -> bool:
 def _write(result: dict[str, Any], markdown_path: str, html_path: str, json_path: str | None,
            reporter: Reporter) -> None:
     if markdown_path:
-        Path(markdown_path).write_text(markdown.render(result))
+        target = Path(markdown_path)
+        old = target.read_text() if target.exists() else ""
+        target.write_text(sections.keep(old, markdown.render(result)))
         reporter.say(f"wrote {markdown_path}")
     if html_path:
         try:
