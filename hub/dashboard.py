@@ -19,6 +19,7 @@ from hub.codes import Close
 from hub.fanout import Fanout
 from hub.livestate import Scope
 from hub.protocol import ProtocolError
+from hub.sendclock import SendClock
 from hub.tasks import cancel
 from hub.transport import Disconnect, Transport
 
@@ -130,23 +131,25 @@ class DashboardConnection:
             pass  # the peer is gone: the receive loop ends the connection
 
     async def _send_frames(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._snapshot_due or self._queue:
-                if self._snapshot_due:
-                    self._snapshot_due = False
-                    frame = self._fanout.snapshot_frame(self.scope, self.binary)
-                else:
-                    frame = self._queue.popleft()
-                    self._queued_bytes -= len(frame)
-                try:
-                    async with asyncio.timeout(SEND_TIMEOUT):  # no task per frame, unlike wait_for
-                        await self.transport.send(frame)
-                except TimeoutError:
-                    logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
-                    await self.close(Close.SLOW_CONSUMER, "slow consumer")
-                    return
+        clock = SendClock(SEND_TIMEOUT)
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._snapshot_due or self._queue:
+                    if self._snapshot_due:
+                        # Built first: building sends the deltas not yet sent, which this snapshot holds.
+                        frame = self._fanout.snapshot_frame(self.scope, self.binary)
+                        self._snapshot_due = False
+                    else:
+                        frame = self._queue.popleft()
+                        self._queued_bytes -= len(frame)
+                    if not await clock.within(self.transport.send(frame)):
+                        logger.info("closing a dashboard that read nothing for %.0fs", SEND_TIMEOUT)
+                        await self.close(Close.SLOW_CONSUMER, "slow consumer")
+                        return
+        finally:
+            clock.close()
 
     def end(self, code: int, reason: str) -> None:
         """Revoked (or flooding): take no more requests, drop what is queued, close in the background."""

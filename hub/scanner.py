@@ -358,17 +358,10 @@ class ScannerSession:
                     await self._close_transport(*self._abort)
                     return
                 while (frame := self._next_frame()) is not None:
-                    clock.start()
-                    try:
-                        await self.transport.send(frame)
-                    except asyncio.CancelledError:
-                        if not clock.expired():
-                            raise
+                    if not await clock.within(self.transport.send(frame)):
                         logger.info("closing a scanner that read nothing for %.0fs", SEND_TIMEOUT)
                         self._cut(Close.SLOW_CONSUMER, "slow consumer")
                         break
-                    finally:
-                        clock.stop()
                 else:
                     if self._ending and not self._ordered and not self._urgent:
                         if self._retrying:

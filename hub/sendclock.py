@@ -10,10 +10,11 @@ would have); otherwise it sets it again for the send in progress, or lets it lap
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 
 class SendClock:
-    """Created in, and cancelling only, the task that sends: `start` before each send, `stop` after."""
+    """Created in, and cancelling only, the task that sends; each send goes through `within`."""
 
     def __init__(self, limit: float) -> None:
         self._limit = limit
@@ -23,15 +24,25 @@ class SendClock:
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
 
-    def start(self) -> None:
+    async def within(self, send: Awaitable[None]) -> bool:
+        """Await `send`; False when it was cut for taking `limit` seconds (the task goes on)."""
+        self._start()
+        try:
+            await send
+        except asyncio.CancelledError:
+            if not self._cut():
+                raise
+            return False
+        finally:
+            self._started = None
+        return True
+
+    def _start(self) -> None:
         self._started = self._loop.time()
         if self._timer is None:
             self._timer = self._loop.call_at(self._started + self._limit, self._fire)
 
-    def stop(self) -> None:
-        self._started = None
-
-    def expired(self) -> bool:
+    def _cut(self) -> bool:
         """Whether the CancelledError the send raised is this clock's doing alone (then taken back)."""
         if not self._expired or self._task is None:
             return False

@@ -13,16 +13,7 @@ LIMIT = 0.2
 
 async def _send(clock: SendClock, seconds: float) -> bool:
     """One send taking `seconds`; whether the clock cut it."""
-    clock.start()
-    try:
-        await asyncio.sleep(seconds)
-    except asyncio.CancelledError:
-        if not clock.expired():
-            raise
-        return True
-    finally:
-        clock.stop()
-    return False
+    return not await clock.within(asyncio.sleep(seconds))
 
 
 async def test_a_send_that_waits_past_the_limit_is_cut_and_the_task_goes_on() -> None:
