@@ -595,7 +595,8 @@ def _chained(messages: list[dict[str, Any]]) -> bool:
 
 async def test_a_dashboard_that_joins_between_deltas_gets_the_next_one_from_its_snapshot_on() -> None:
     """A batch applied but not yet sent (its delta waits for DELTA_INTERVAL) goes out before a snapshot
-    is built, so the newcomer's snapshot already holds it and its next delta starts after it."""
+    is built, so the newcomer's snapshot already holds it, that delta does not reach the newcomer,
+    and its next delta starts after it."""
     state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
     fanout = await _fanout(state)
     early, late = FakeTransport(), FakeTransport()
@@ -613,7 +614,8 @@ async def test_a_dashboard_that_joins_between_deltas_gets_the_next_one_from_its_
         fanout.on_batch(_batch(3))
         await _until(lambda: early.messages()[-1]["seq"] == 3 and late.messages()[-1]["seq"] == 3)
         assert [(m["from"], m["seq"]) for m in early.messages()[1:]] == [(1, 1), (2, 2), (3, 3)]
-        assert _chained(late.messages()) and late.messages()[-1]["from"] == 3
+        assert [(m["t"], m.get("from"), m["seq"]) for m in late.messages()] == [("snapshot", None, 2),
+                                                                             ("delta", 3, 3)]
     finally:
         for transport in (early, late):
             transport.inbox.put_nowait(None)
