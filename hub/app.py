@@ -184,6 +184,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
     pool = await create_pool(settings.database_url, settings.db_pool_size)
     writer_pool: asyncpg.Pool | None = None
     read_pool: asyncpg.Pool | None = None
+    reads: Reads | None = None
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
@@ -214,8 +215,9 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
             await hub.broker.close()
             await hub.fanout.close()
             await hub.limiter.close()
-            await reads.close()
     finally:
+        if reads is not None:
+            await reads.close()
         if read_pool is not None:
             await read_pool.close()
         if writer_pool is not None:

@@ -21,7 +21,6 @@ before it), for at most CATCH_UP_WAIT, and else reads on the primary.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -31,6 +30,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import asyncpg
 
 from hub import metrics
+from hub.tasks import cancel
 
 logger = logging.getLogger("tracetrack.readreplica")
 
@@ -69,7 +69,7 @@ class Reads:
         self.lag: float | None = None
         """Seconds the replica is behind; None while it does not answer (or there is none)."""
         self._samples: deque[tuple[float, int]] = deque()
-        self._problem = "not checked yet"
+        self._checked = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -84,10 +84,7 @@ class Reads:
         self._task = asyncio.create_task(self._watch(), name="replica-lag")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def read(self, fn: Callable[Concatenate[asyncpg.Pool, P], Awaitable[T]],
                    *args: P.args, **kwargs: P.kwargs) -> T:
@@ -168,23 +165,22 @@ class Reads:
             await self.check()
 
     def _set_lag(self, lag: float | None, problem: str) -> None:
-        was = self.usable
-        self.lag = lag
+        """Record the lag; log when the replica starts or stops being used (and the first check)."""
+        was, first = self.usable, not self._checked
+        self.lag, self._checked = lag, True
         metrics.REPLICA_LAG.set(-1 if lag is None else lag)
         if lag is not None and lag > self.max_lag:
-            problem = f"{lag:.1f}s behind (DATABASE_READ_MAX_LAG={self.max_lag:g})"
-        if was and not self.usable:
-            logger.warning("the read replica is away (%s); reads go to the primary", problem)
+            problem = f"{lag:.1f}s behind, DATABASE_READ_MAX_LAG={self.max_lag:g}"
+        if (was or first) and not self.usable:
+            logger.warning("the read replica is not used (%s); reads go to the primary", problem)
         elif self.usable and not was:
-            logger.info("the read replica serves reads again")
-        self._problem = problem
+            logger.info("the read replica serves reads" + ("" if first else " again"))
 
     def _lost(self, exc: BaseException) -> None:
         """A read on the replica failed for its absence: the primary serves until the next check."""
         self.lag = None
         metrics.REPLICA_LAG.set(-1)
-        self._problem = f"{type(exc).__name__}: {exc}"
-        logger.warning("a read on the read replica failed (%s); reads go to the primary", self._problem)
+        logger.warning("a read on the read replica failed (%s: %s); reads go to the primary", type(exc).__name__, exc)
 
     def _fell_back(self, reason: str) -> None:
         metrics.REPLICA_FALLBACKS.labels(reason).inc()
