@@ -82,8 +82,9 @@ class Cluster:
              "-t", str(int(TIMEOUT)), "-o", f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1",
              "start")
 
-    def stop(self) -> None:
-        _run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: sessions end, the server shuts down cleanly; `immediate`: at once (for cleanup)."""
+        _run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
     def kill(self) -> None:
         """Cleanup whatever happened: SIGKILL the postmaster if one still runs (its children follow)."""
@@ -157,7 +158,7 @@ def primary_and_standby() -> Iterator[Pair]:
         finally:
             for cluster in (pair.standby, pair.primary):
                 with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-                    cluster.stop()
+                    cluster.stop("immediate")
                 cluster.kill()
 
 
