@@ -63,6 +63,7 @@ from hub.publication import (
     read_frame,
 )
 from hub.ratelimit import Limiter, create_limiter
+from hub.readreplica import Reads
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
 from hub.settings import Settings
@@ -81,6 +82,7 @@ class Hub:
     settings: Settings
     pool: asyncpg.Pool
     writer_pool: asyncpg.Pool
+    reads: Reads
     broker: Broker
     formats: tuple[ParentFormat, ...]
     session_secret: bytes
@@ -105,7 +107,7 @@ class Hub:
                                   lanes=settings.writer_lanes)
         self.publisher = Publisher(self.broker)
         tz = settings.zone
-        self.fanout = Fanout(lambda: live_store.load_state(self.pool, tz, datetime.now(UTC)),
+        self.fanout = Fanout(lambda: self.reads.caught_up(live_store.load_state, tz, datetime.now(UTC)),
                              lambda scope: self.presence.online(scope),
                              lambda: live_store.committed_seq(self.pool))
         self.presence = Presence(self.origin, self._announce_presence, self.fanout.presence_changed)
@@ -181,16 +183,22 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         raise RuntimeError("DATABASE_URL is not set; `tracetrack serve` starts an embedded PostgreSQL")
     pool = await create_pool(settings.database_url, settings.db_pool_size)
     writer_pool: asyncpg.Pool | None = None
+    read_pool: asyncpg.Pool | None = None
+    reads: Reads | None = None
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
         await auth.ensure_first_admin(pool, settings)
         writer_pool = await create_writer_pool(settings.database_url, settings.writer_lanes)
-        hub = Hub(settings=settings, pool=pool, writer_pool=writer_pool,
+        if settings.database_read_url is not None:
+            read_pool = await create_pool(settings.database_read_url, settings.db_pool_size, lazy=True)
+        reads = Reads(pool, read_pool, settings.database_read_max_lag)
+        hub = Hub(settings=settings, pool=pool, writer_pool=writer_pool, reads=reads,
                   broker=create_broker(settings.redis_url, settings.redis_prefix),
                   formats=await formats_store.load(pool), session_secret=auth.secret_bytes(settings),
                   cache=BagCache(settings.bag_cache_size),
                   limiter=create_limiter(settings.redis_url, settings.redis_prefix))
+        await reads.start()
         await hub.fanout.start()
         await hub.broker.start(hub.on_publication, hub.on_broker_availability)
         hub.publisher.start()
@@ -208,6 +216,10 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
             await hub.fanout.close()
             await hub.limiter.close()
     finally:
+        if reads is not None:
+            await reads.close()
+        if read_pool is not None:
+            await read_pool.close()
         if writer_pool is not None:
             await writer_pool.close()
         await pool.close()

@@ -23,6 +23,7 @@ logger = logging.getLogger("tracetrack.database")
 
 EMBEDDED_DATABASE = "tracetrack"
 STOP_TIMEOUT = 30.0
+LAZY_CONNECT_TIMEOUT = 2.0
 
 
 def _compact_json() -> Callable[[object], str]:
@@ -56,7 +57,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, size: int, *, settings: Mapping[str, str] | None = None,
-                      keep_sessions: bool = False) -> asyncpg.Pool:
+                      keep_sessions: bool = False, lazy: bool = False) -> asyncpg.Pool:
     """A pool whose connections speak JSON for jsonb columns.
 
     Statements are prepared once per connection, but planned for their actual parameters: a generic
@@ -66,9 +67,13 @@ async def create_pool(dsn: str, size: int, *, settings: Mapping[str, str] | None
     `settings` are further settings of these connections. With `keep_sessions`, a connection goes
     back to the pool as it is (an open transaction still rolled back), without asyncpg's reset
     query, for users that leave no session state behind (no SET, LISTEN, cursor or advisory lock).
+    A `lazy` pool (of a read replica) connects only when used, each connection within
+    LAZY_CONNECT_TIMEOUT: a server that is away then neither stops the hub's start nor holds a
+    request for long.
     """
     pool = await asyncpg.create_pool(
-        dsn, min_size=min(2, size), max_size=size, init=_init_connection, command_timeout=30,
+        dsn, min_size=0 if lazy else min(2, size), max_size=size, init=_init_connection, command_timeout=30,
+        timeout=LAZY_CONNECT_TIMEOUT if lazy else 60,  # 60: asyncpg's own
         server_settings={"plan_cache_mode": "force_custom_plan", "jit": "off", **(settings or {})},
         reset=_keep_session if keep_sessions else None,
     )

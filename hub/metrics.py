@@ -33,6 +33,15 @@ POOL_IN_USE = Gauge("tracetrack_db_pool_in_use", "PostgreSQL connections of the 
 BROKER_LAG = Histogram("tracetrack_broker_lag_seconds",
                        "Seconds from another hub's batch time to its arrival here through the broker.",
                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+REPLICA_READS = Counter("tracetrack_replica_reads",
+                        "Reads that may go to the read replica (DATABASE_READ_URL set), by the server that "
+                        "served them (replica or primary).", ["served_by"])
+REPLICA_FALLBACKS = Counter("tracetrack_replica_fallbacks",
+                            "Reads that went to the primary instead of the read replica, by reason (away, "
+                            "lagging, catch_up).", ["reason"])
+REPLICA_LAG = Gauge("tracetrack_replica_lag_seconds",
+                    "Seconds the read replica is behind the primary; -1 while it does not answer.",
+                    multiprocess_mode="livemax")
 GC_PAUSE = Histogram("tracetrack_gc_pause_seconds",
                      "Seconds each garbage collection of the process took, by generation: every scan and "
                      "dashboard of the process waits for it.", ["generation"],

@@ -96,6 +96,12 @@ class Settings:
         _parse_environment)
     database_url: str | None = option("DATABASE_URL", None,
         "PostgreSQL URL. Unset: an embedded PostgreSQL is started in the data directory.")
+    database_read_url: str | None = option("DATABASE_READ_URL", None,
+        "PostgreSQL URL of a streaming replica of DATABASE_URL for reads that may lag: lists, exports and the "
+        "dashboards' state. Unset: every read is on DATABASE_URL.")
+    database_read_max_lag: float = option("DATABASE_READ_MAX_LAG", 5.0,
+        "Seconds the replica of DATABASE_READ_URL may be behind; further behind (or away), its reads go to "
+        "DATABASE_URL.", _parse_positive_float)
     redis_url: str | None = option("REDIS_URL", None,
         "Redis URL for fan-out across hub processes. Unset: an in-process broker (one worker only).")
     redis_prefix: str = option("REDIS_PREFIX", "tracetrack",

@@ -64,7 +64,7 @@ async def listing(request: Request, actor: Actor) -> Response:
     hub = request.app.state.hub
     flt = filters.audit_filter(request.query_params, hub.settings.zone)
     wanted = filters.page(request.query_params, Order.AUDIT)
-    found = await store.list_entries(hub.pool, flt, wanted.after, wanted.limit)
+    found = await hub.reads.read(store.list_entries, flt, wanted.after, wanted.limit)
     return JSONResponse({"entries": [entry_item(r) for r in found.rows],
                          "next": cursor.encode(Order.AUDIT, found.next)})
 

@@ -186,7 +186,7 @@ async def listing(request: Request, actor: Actor) -> Response:
     flt = filters.bag_filter(request.query_params, actor, hub.settings.zone)
     order = Order.BAG_CODES if flt.prefix is not None else Order.BAGS
     wanted = filters.page(request.query_params, order)
-    found = await store.list_bags(hub.pool, flt, wanted.after, wanted.limit)
+    found = await hub.reads.read(store.list_bags, flt, wanted.after, wanted.limit)
     return JSONResponse({"bags": [bag_item(r) for r in found.rows], "next": cursor.encode(order, found.next)})
 
 

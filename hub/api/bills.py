@@ -132,7 +132,7 @@ async def listing(request: Request, actor: Actor) -> Response:
     hub = request.app.state.hub
     flt = filters.bill_filter(request.query_params, actor, hub.settings.zone)
     wanted = filters.page(request.query_params, Order.BILLS)
-    found = await store.list_bills(hub.pool, flt, wanted.after, wanted.limit)
+    found = await hub.reads.read(store.list_bills, flt, wanted.after, wanted.limit)
     return JSONResponse({"bills": [bill_item(r) for r in found.rows], "next": cursor.encode(Order.BILLS, found.next)})
 
 

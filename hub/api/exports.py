@@ -32,6 +32,7 @@ from hub.codes import ApiCode
 from hub.domain.filters import BagFilter, BagKind, BagStatus, BillFilter, ScanFilter
 from hub.domain.rules import Actor, Role
 from hub.exports import Cell, Workbook, csv_chunk
+from hub.readreplica import Reads
 from hub.store import audit
 from hub.store import bags as bags_store
 from hub.store import bills as bills_store
@@ -110,15 +111,16 @@ class _Counter:
     rows = 0
 
 
-async def _chunks(db: Any, dataset: Dataset, flt: Any, counter: _Counter) -> AsyncIterator[list[list[Cell]]]:
+async def _chunks(reads: Reads, dataset: Dataset, flt: Any, counter: _Counter) -> AsyncIterator[list[list[Cell]]]:
     """The filter's rows, CHUNK at a time, each chunk its own query after the previous chunk's key
-    (at most two chunks are held: the one being sent and the next one being read)."""
-    fetching = asyncio.ensure_future(dataset.fetch(db, flt, None, CHUNK))
+    (at most two chunks are held: the one being sent and the next one being read). Each chunk is
+    read where reads that may lag go: a replica that goes away mid-export costs one chunk's retry."""
+    fetching = asyncio.ensure_future(reads.read(dataset.fetch, flt, None, CHUNK))
     try:
         while True:
             page = await fetching
             if page.next is not None:  # the next chunk's query runs while this one is encoded and sent
-                fetching = asyncio.ensure_future(dataset.fetch(db, flt, page.next, CHUNK))
+                fetching = asyncio.ensure_future(reads.read(dataset.fetch, flt, page.next, CHUNK))
             rows = [[_cell(value) for value in dataset.item(row).values()] for row in page.rows]
             counter.rows += len(rows)
             yield rows
@@ -158,7 +160,7 @@ async def export(request: Request, actor: Actor) -> Response:
         return api_error(ApiCode.FORBIDDEN, "Bills are for billers and admins.")
     flt = dataset.read_filter(request.query_params, actor, hub.settings.zone)
     counter = _Counter()
-    chunks = _chunks(hub.pool, dataset, flt, counter)
+    chunks = _chunks(hub.reads, dataset, flt, counter)
     body = _csv_body(chunks, dataset) if fmt == "csv" else _xlsx_body(chunks, dataset, name)
     asked = dict(request.query_params)
 

@@ -73,7 +73,7 @@ async def listing(request: Request, actor: Actor) -> Response:
     hub = request.app.state.hub
     flt = filters.scan_filter(request.query_params, actor, hub.settings.zone)
     wanted = filters.page(request.query_params, Order.SCANS)
-    found = await store.list_scans(hub.pool, flt, wanted.after, wanted.limit)
+    found = await hub.reads.read(store.list_scans, flt, wanted.after, wanted.limit)
     return JSONResponse({"scans": [scan_item(r) for r in found.rows], "next": cursor.encode(Order.SCANS, found.next)})
 
 

@@ -1,0 +1,187 @@
+"""A private PostgreSQL primary and a streaming standby of it (`pg_basebackup -R`), for the read-replica
+tests: both on free ports under one temp dir, stopped (killed if need be) and removed afterwards.
+
+The commands are those of docs/deployment-replica.md. Run as root (as in CI containers), the servers
+run as the `postgres` system user, since PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import os
+import pwd
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.settings import Settings
+from tests.http_support import cookie
+from tests.metrics_support import BEARER, TOKEN, samples, value
+from tests.services import free_port
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+DATABASE = "tracetrack"
+TIMEOUT = 30.0
+PRIMARY_SETTINGS = """
+wal_level = replica
+max_wal_senders = 4
+wal_keep_size = 64MB
+hot_standby = on
+fsync = off
+"""
+"""What the primary needs to stream to a standby (fsync off: a test's cluster, thrown away after)."""
+REPLICATION_HBA = "host replication all 127.0.0.1/32 trust\n"
+
+
+def _as_server_user() -> dict[str, Any]:
+    return {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
+
+
+def _run(*command: str | Path) -> None:
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=TIMEOUT,
+                            **_as_server_user())
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+async def _query(url: str, sql: str) -> Any:
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def query(url: str, sql: str) -> Any:
+    """One value from one statement, on a connection of its own (from a test's thread)."""
+    return asyncio.run(_query(url, sql))
+
+
+@dataclass
+class Cluster:
+    data: Path
+    port: int
+
+    def url(self, database: str = DATABASE) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        _run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.data.parent / f"{self.data.name}.log", "-w",
+             "-t", str(int(TIMEOUT)), "-o", f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1",
+             "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: sessions end, the server shuts down cleanly; `immediate`: at once (for cleanup)."""
+        _run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def kill(self) -> None:
+        """Cleanup whatever happened: SIGKILL the postmaster if one still runs (its children follow)."""
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+            os.kill(pid, signal.SIGKILL)
+
+    def log(self) -> str:
+        with contextlib.suppress(FileNotFoundError):
+            return (self.data.parent / f"{self.data.name}.log").read_text()
+        return ""
+
+
+@dataclass
+class Pair:
+    primary: Cluster
+    standby: Cluster
+
+    def pause_replay(self) -> None:
+        query(self.standby.url(), "SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        query(self.standby.url(), "SELECT pg_wal_replay_resume()")
+
+    def wait_streaming(self) -> None:
+        wait_for(lambda: query(self.primary.url(), "SELECT count(*) FROM pg_stat_replication "
+                                                   "WHERE state = 'streaming'") == 1, "the standby streams")
+
+    def wait_replayed(self) -> None:
+        """Until the standby has replayed everything the primary has written so far."""
+        target = query(self.primary.url(), "SELECT pg_current_wal_lsn()::text")
+        wait_for(lambda: query(self.standby.url(), f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"),
+                 "the standby replays the primary's WAL")
+
+
+def wait_for(condition: Any, what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def primary_and_standby() -> Iterator[Pair]:
+    """initdb a primary with WAL for replication, create the hub's database, `pg_basebackup -R` a
+    standby of it, start both and wait until the standby streams."""
+    with tempfile.TemporaryDirectory(prefix="tracetrack-replica-") as tmp:
+        root = Path(tmp)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(root, user.pw_uid, user.pw_gid)
+        pair = Pair(Cluster(root / "primary", free_port()), Cluster(root / "standby", free_port()))
+        try:
+            _run(PG_BIN / "initdb", "-D", pair.primary.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                 "--no-sync")
+            with open(pair.primary.data / "postgresql.conf", "a") as conf:
+                conf.write(PRIMARY_SETTINGS)
+            with open(pair.primary.data / "pg_hba.conf", "a") as hba:
+                hba.write(REPLICATION_HBA)
+            pair.primary.start()
+            query(pair.primary.url("postgres"), f"CREATE DATABASE {DATABASE}")
+            _run(PG_BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", str(pair.primary.port), "-U", "postgres",
+                 "-D", pair.standby.data, "-R", "-X", "stream", "-c", "fast")
+            pair.standby.start()
+            pair.wait_streaming()
+            yield pair
+        except BaseException:
+            print(f"primary log:\n{pair.primary.log()}\nstandby log:\n{pair.standby.log()}")
+            raise
+        finally:
+            for cluster in (pair.standby, pair.primary):
+                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                    cluster.stop("immediate")
+                cluster.kill()
+
+
+def replica_client(settings: Settings, pair: Pair, max_lag: float) -> TestClient:
+    """The app in-process on the pair: DATABASE_URL the primary, DATABASE_READ_URL the standby."""
+    return TestClient(create_app(settings.replace(
+        database_url=pair.primary.url(), database_read_url=pair.standby.url(), database_read_max_lag=max_lag,
+        metrics_token=TOKEN, api_requests_per_minute=1_000_000)), base_url="http://testserver")
+
+
+def listed(client: TestClient, token: str, path: str, key: str, field: str) -> set[Any]:
+    """One field of every item on the first page of a list (the tests' lists are short)."""
+    response = client.get(path, params={"limit": "200"}, headers=cookie(token))
+    assert response.status_code == 200, response.text
+    return {item[field] for item in response.json()[key]}
+
+
+def exported_scans(client: TestClient, token: str) -> int:
+    """Rows of the scans export."""
+    response = client.get("/api/exports/scans.csv", headers=cookie(token))
+    assert response.status_code == 200, response.text
+    return len(list(csv.reader(io.StringIO(response.text)))) - 1
+
+
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    return value(samples(client.get("/metrics", headers=BEARER).text), name, **labels)
