@@ -61,7 +61,7 @@ class PartitionKeeper:
             await asyncio.sleep(self._every)
             try:
                 await prepare(self._pool, datetime.now(UTC))
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 # The next month's partition is made weeks ahead: a round missed is tried again.
                 logger.exception("making the scans partitions failed; trying again in %.0f s", self._every)
 
