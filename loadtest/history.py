@@ -160,7 +160,7 @@ async def run(admin_url: str, rows: int, repeat: int, keep: bool) -> dict[str, A
             await conn.close()
         return {"rows": rows, "week_rows": week, "partitions": len(months) + 1, "repeat": repeat,
                 "fill_seconds": round(fill_week + fill_year, 1), "size_gib": round(size / 2**30, 2),
-                "first_week": first, "after_year": year, "database": name if keep else None}
+                "first_week": first, "after_year": year, "database": name, "kept": keep}
     finally:
         if not keep:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from hub import accounts, archive, partitions
 from hub.batch import Result, Submission, apply_batch
+from hub.cli import main
 from hub.domain import rules
 from hub.domain.filters import ScanFilter, TimeRange
 from hub.domain.rules import Actor, Role
@@ -291,3 +292,16 @@ def test_a_restore_refuses_what_is_not_an_archive_or_is_there_already(database_u
         with pytest.raises(archive.ArchiveError) as refused:
             archive.restore(database_url, file)
         assert message in str(refused.value)
+
+
+def test_the_readme_and_operations_doc_name_every_command_and_the_archive_as_it_is() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme, operations = (root / "README.md").read_text(), (root / "docs" / "operations.md").read_text()
+    for name in main.commands:
+        assert f"tracetrack {name}" in readme or f"| {name}" in readme, name
+    options = {param.opts[0] for param in main.commands["archive"].params if param.opts[0].startswith("--")}
+    assert options == {"--restore"}
+    for usage in ("tracetrack archive MONTH FILE", "tracetrack archive --restore FILE",
+                  f"at most {store.LOCK_WAIT.removesuffix('s')} s", "archived N scans of MONTH to FILE",
+                  "restored N scans of MONTH from FILE", "**UTC**", "scans_default"):
+        assert usage in operations, usage
