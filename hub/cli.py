@@ -342,6 +342,7 @@ def archive(month: str | None, file: Path | None, restore_file: Path | None) -> 
     """Archive MONTH's scans (YYYY-MM, UTC, a past month) into FILE and drop them from the database:
     the month's partition is detached, dumped (pg_dump custom format), checked row for row, dropped."""
     from hub import archive as archives
+    from hub.backup import BackupError
 
     if (restore_file is None) == (month is None) or (month is None) != (file is None):
         raise click.UsageError("give MONTH and FILE to archive, or --restore FILE alone")
@@ -353,7 +354,7 @@ def archive(month: str | None, file: Path | None, restore_file: Path | None) -> 
             else:
                 assert month is not None and file is not None
                 done = archives.archive(settings.database_url, month, file)
-        except archives.backup.BackupError as exc:  # an ArchiveError, or a pg tool's
+        except BackupError as exc:  # an ArchiveError, or a pg tool's
             raise click.ClickException(str(exc)) from None
     if restore_file is not None:
         click.echo(f"restored {done.rows} scans of {done.month:%Y-%m} from {restore_file}")

@@ -94,6 +94,24 @@ async def test_the_current_and_next_month_are_made_ahead_at_the_utc_boundary(cle
         assert await missing_indexes(conn) == []
 
 
+async def test_the_hub_makes_the_partitions_at_start_and_then_again_every_round(clean_db: asyncpg.Pool) -> None:
+    following = partitions.next_month(partitions.month_of(datetime.now(UTC)))
+    name = store.table_name(following)
+    keeper = partitions.PartitionKeeper(clean_db, every=0.1)
+    await keeper.start()
+    try:
+        assert await store.state(clean_db, following) == "attached"
+        await clean_db.execute(f"DROP TABLE {name}")  # empty: no scan is dated next month
+        for _ in range(100):
+            if await store.state(clean_db, following) == "attached":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"{name} was not made again")
+    finally:
+        await keeper.close()
+
+
 async def test_a_month_without_a_partition_goes_to_the_default_until_its_partition_is_made(
         clean_db: asyncpg.Pool) -> None:
     at = datetime(2033, 5, 10, tzinfo=UTC)
