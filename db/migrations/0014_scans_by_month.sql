@@ -16,10 +16,11 @@
 -- every scan row is written by `hub.batch.apply_batch`, in a transaction that first locks the rows of
 -- its devices (`hub.store.batches.lock_devices`, SELECT ... FOR UPDATE, creating a row missing so that
 -- there is one to lock), writes a scan only for seq > that row's last_seq, and sets last_seq to at
--- least that seq in the same transaction (the batch statement; greatest() never lowers it, and nothing
--- else writes last_seq). A second transaction with the same (device, seq), in any hub process, waits
+-- least that seq in the same transaction (the batch statement, whose greatest() never lowers it; no
+-- statement does). A second transaction with the same (device, seq), in any hub process, waits
 -- for the lock, then reads the committed last_seq >= seq (FOR UPDATE reads the latest version), and
--- answers from the stored row (a replay) or STALE_SEQ: it writes no row. Each partition still has
+-- answers from the stored row (a replay) or STALE_SEQ: it writes no row. (The only other writer,
+-- `tracetrack seed`, numbers devices of its own, new at every run, once each.) Each partition still has
 -- its own UNIQUE (device_id, seq), which refuses a duplicate within a month (written by raw SQL, or
 -- a bug) and is the index replays are looked up by (one probe per partition).
 --
