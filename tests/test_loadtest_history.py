@@ -19,6 +19,7 @@ async def test_a_small_history_is_filled_measured_and_reported(postgres_server_u
     assert all(t["p50_ms"] > 0 for phase in ("first_week", "after_year") for t in result[phase].values())
     markdown = history.render(result, {"cpu": "a CPU", "cores": 2, "ram_gib": 4, "postgresql": "15",
                                        "python": "3.11"}, "python -m loadtest history --rows 20000")
+    assert f"as each phase's timings ended: {result['load'][0]} and" in markdown
     assert "not the 100 million of issue 11: 0.02 million" in markdown
     report = tmp_path / "benchmarks.md"
     report.write_text("# Benchmarks\n\nthe suite's part\n")
