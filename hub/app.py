@@ -51,6 +51,7 @@ from hub.domain.bagcodes import ParentFormat
 from hub.fanout import Fanout
 from hub.loginguard import LoginGuard, LoginLimits
 from hub.migrate import migrate
+from hub.partitions import PartitionKeeper
 from hub.presence import Presence
 from hub.publication import (
     BATCHES,
@@ -178,16 +179,19 @@ class Hub:
 
 @contextlib.asynccontextmanager
 async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
-    """Open the pool, migrate, load configuration, start broker, fan-out and writer; close in reverse."""
+    """Open the pool, migrate, make the scans partitions, load configuration, start broker, fan-out and
+    writer; close in reverse."""
     if settings.database_url is None:
         raise RuntimeError("DATABASE_URL is not set; `tracetrack serve` starts an embedded PostgreSQL")
     pool = await create_pool(settings.database_url, settings.db_pool_size)
     writer_pool: asyncpg.Pool | None = None
     read_pool: asyncpg.Pool | None = None
     reads: Reads | None = None
+    keeper = PartitionKeeper(pool)
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
+        await keeper.start()
         await auth.ensure_first_admin(pool, settings)
         writer_pool = await create_writer_pool(settings.database_url, settings.writer_lanes)
         if settings.database_read_url is not None:
@@ -216,6 +220,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
             await hub.fanout.close()
             await hub.limiter.close()
     finally:
+        await keeper.close()
         if reads is not None:
             await reads.close()
         if read_pool is not None:

@@ -112,7 +112,7 @@ def _without_password(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(netloc=f"{user}@{host}")), {"PGPASSWORD": unquote(parts.password)}
 
 
-def _run(command: list[str], url: str, total: int, done: re.Pattern[str], what: str) -> None:
+def run_tool(command: list[str], url: str, total: int, done: re.Pattern[str], what: str) -> None:
     """Run a pg tool on the database at `url` (given to it as `--dbname`), one progress step per
     table it reports done; its first error line if it fails."""
     errors: list[str] = []
@@ -149,7 +149,7 @@ def backup(url: str, file: Path) -> Database:
     partial = file.with_name(file.name + ".partial")
     try:
         partial.touch(mode=0o600)  # the dump holds password hashes: for its owner's eyes only
-        _run([str(tool), "--format=custom", "--verbose", f"--file={partial}"], url,
+        run_tool([str(tool), "--format=custom", "--verbose", f"--file={partial}"], url,
              database.tables, _DUMPED, "backing up")
         partial.replace(file)
     finally:
@@ -171,7 +171,7 @@ def restore(url: str, file: Path, clean: bool) -> int:
         raise BackupError(f"the database is not empty ({database.relations} tables, views or sequences); "
                           "restore into an empty database, or pass --clean to replace what the backup holds")
     options = ["--clean", "--if-exists"] if clean else []
-    _run([str(tool), "--verbose", "--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges",
+    run_tool([str(tool), "--verbose", "--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges",
           *options, str(file)], url, tables, _RESTORED, "restoring")
     return tables
 

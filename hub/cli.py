@@ -1,4 +1,4 @@
-"""The `tracetrack` command line: serve, migrate, createuser, seed, backup, restore.
+"""The `tracetrack` command line: serve, migrate, createuser, seed, backup, restore, archive.
 
 Start-up problems become one clean line and a non-zero exit, never a traceback. SIGTERM is handled
 like Ctrl-C, so however the hub is asked to stop, an embedded PostgreSQL it started stops with it.
@@ -331,3 +331,32 @@ def restore(file: Path, clean: bool) -> None:
         except backups.BackupError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"restored {tables} tables from {file}")
+
+
+@main.command()
+@click.argument("month", required=False)
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--restore", "restore_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Bring an archive FILE back: its month's scans are in the database again.")
+def archive(month: str | None, file: Path | None, restore_file: Path | None) -> None:
+    """Archive MONTH's scans (YYYY-MM, UTC, a past month) into FILE and drop them from the database:
+    the month's partition is detached, dumped (pg_dump custom format), checked row for row, dropped."""
+    from hub import archive as archives
+    from hub.backup import BackupError
+
+    if (restore_file is None) == (month is None) or (month is None) != (file is None):
+        raise click.UsageError("give MONTH and FILE to archive, or --restore FILE alone")
+    with database(_settings()) as settings:
+        assert settings.database_url is not None
+        try:
+            if restore_file is not None:
+                done = archives.restore(settings.database_url, restore_file)
+            else:
+                assert month is not None and file is not None
+                done = archives.archive(settings.database_url, month, file)
+        except BackupError as exc:  # an ArchiveError, or a pg tool's
+            raise click.ClickException(str(exc)) from None
+    if restore_file is not None:
+        click.echo(f"restored {done.rows} scans of {done.month:%Y-%m} from {restore_file}")
+    else:
+        click.echo(f"archived {done.rows} scans of {done.month:%Y-%m} to {file}")

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -173,3 +174,10 @@ async def database_down(server_url: str, database_url: str) -> AsyncIterator[Non
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
+
+
+def tracetrack(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command line in its own process, as an operator runs it."""
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.run([sys.executable, "-m", "hub", *args], env=env, capture_output=True, text=True,
+                          timeout=120)

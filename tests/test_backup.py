@@ -4,9 +4,6 @@ restore never lands on a database that already holds something unless told to.""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +12,9 @@ import pytest
 
 from hub import backup
 from tests import services
+from tests.services import tracetrack
 
 Snapshot = dict[str, list[str]]
-
-
-def tracetrack(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command line in its own process, as an operator runs it."""
-    env = {**os.environ, "DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "hub", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
 
 
 def snapshot(url: str) -> Snapshot:

@@ -67,15 +67,20 @@ async def history(db: Any, code: str, area: str | None) -> list[asyncpg.Record]:
     not_bag_ops, parent_ops = query.arg(sorted(NOT_A_BAG_OPS)), query.arg(sorted(PARENT_TARGET_OPS))
     in_area = f"AND area = {query.arg(area)}" if area is not None else ""
     # Two lookups, one per index (scans_code, scans_target), merged, then sorted: asked for in time
-    # order with a limit, either was planned as a walk of the whole scans table in time order.
+    # order with a limit, either was planned as a walk of the whole scans table in time order. A
+    # bag's history has no time bound, so each lookup probes every month's index; the rows come
+    # whole from the lookups (joined back to scans by id, they were planned as a hash join over
+    # every row of every month).
+    columns = "id, server_time, op, code, target, result, device_id, detail, user_id"
     rows: list[asyncpg.Record] = await db.fetch(
         f"""WITH hits AS (
-                SELECT id FROM scans WHERE code = {bag} AND NOT op = ANY({not_bag_ops}) {in_area}
+                SELECT {columns} FROM scans WHERE code = {bag} AND NOT op = ANY({not_bag_ops}) {in_area}
                 UNION
-                SELECT id FROM scans WHERE target = {bag} AND target <> '' AND op = ANY({parent_ops}) {in_area})
-            SELECT s.id, s.server_time, s.op, s.code, s.target, s.result, s.device_id, s.detail, u.username
-              FROM hits h JOIN scans s ON s.id = h.id LEFT JOIN users u ON u.id = s.user_id
-             ORDER BY s.server_time DESC, s.id DESC LIMIT {HISTORY_LIMIT + 1}""", *query.args, timeout=TIMEOUT)
+                SELECT {columns} FROM scans
+                 WHERE target = {bag} AND target <> '' AND op = ANY({parent_ops}) {in_area})
+            SELECT h.id, h.server_time, h.op, h.code, h.target, h.result, h.device_id, h.detail, u.username
+              FROM hits h LEFT JOIN users u ON u.id = h.user_id
+             ORDER BY h.server_time DESC, h.id DESC LIMIT {HISTORY_LIMIT + 1}""", *query.args, timeout=TIMEOUT)
     return rows
 
 

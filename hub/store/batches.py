@@ -22,14 +22,26 @@ class ConcurrentChange(Exception):
     """Another hub process created a bag or bill this batch also created: redo the batch."""
 
 
+_LOCK_DEVICES = """SELECT device_id, last_seq FROM devices WHERE device_id = ANY($1::text[])
+                     ORDER BY device_id FOR UPDATE"""
+
+
 async def lock_devices(conn: asyncpg.Connection, devices: list[str]) -> dict[str, int]:
-    """Lock the devices' rows (serialising two hubs that see one device) and return their last seq."""
-    rows = await conn.fetch(
-        "SELECT device_id, last_seq FROM devices WHERE device_id = ANY($1::text[]) "
-        "ORDER BY device_id FOR UPDATE",
-        devices, timeout=TIMEOUT,
-    )
-    return {row["device_id"]: row["last_seq"] for row in rows}
+    """Lock the devices' rows (serialising two hubs that see one device) and return their last seq.
+
+    This lock is what applies a (device, seq) once (the scans table, partitioned by month, has no
+    global unique key: see migration 0014), so a device without a row yet (one that never said
+    hello) gets one here first: two transactions inserting it at once wait for each other, and the
+    second then locks the first's committed row."""
+    rows = await conn.fetch(_LOCK_DEVICES, devices, timeout=TIMEOUT)
+    last = {row["device_id"]: row["last_seq"] for row in rows}
+    missing = [device for device in devices if device not in last]
+    if missing:
+        await conn.execute("INSERT INTO devices (device_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                           missing, timeout=TIMEOUT)
+        last.update((row["device_id"], row["last_seq"])
+                    for row in await conn.fetch(_LOCK_DEVICES, missing, timeout=TIMEOUT))
+    return last
 
 
 async def recorded_results(

@@ -21,7 +21,10 @@ def _key(row: asyncpg.Record) -> TimeKey:
 
 async def list_scans(db: Any, flt: ScanFilter, after: Key | None, limit: int) -> Page:
     """One page of scans matching `flt`, newest first (server time, then id); `after` is the previous
-    page's `next`. A user name that is no user matches no scan."""
+    page's `next`. A user name that is no user matches no scan.
+
+    The scans table is partitioned by month: a page reads the months its time filter and cursor
+    allow, newest first, each through that month's own index."""
     query = Query()
     if flt.rejected_only:
         query.where("s.result <> 'OK'")
@@ -32,7 +35,10 @@ async def list_scans(db: Any, flt: ScanFilter, after: Key | None, limit: int) ->
     if flt.area is not None:
         query.where(f"s.area = {query.arg(flt.area)}")
     query.during("s.server_time", flt.at)
-    query.before("s.server_time", "s.id", time_key(after))
+    last = time_key(after)
+    query.before("s.server_time", "s.id", last)
+    if last is not None:  # the same bound, as PostgreSQL prunes by: no month after the cursor's is read
+        query.where(f"s.server_time <= {query.arg(last[0])}")
     return await fetch_page(
         db, f"""SELECT s.id, s.server_time, s.client_time, s.device_id, s.area, s.op, s.code, s.target,
                        s.result, s.detail, u.username
