@@ -1,7 +1,8 @@
 """`python -m loadtest [OPTIONS]` drives scanners (loadtest.cli); `python -m loadtest records
 [OPTIONS]` times the read API (loadtest.records); `python -m loadtest transfer [OPTIONS]` times
 exports and imports (loadtest.transfer); `python -m loadtest suite [OPTIONS]` runs the benchmark
-suite (loadtest.suite)."""
+suite (loadtest.suite); `python -m loadtest scaleout [OPTIONS]` measures 1, 2 and 3 hubs behind
+HAProxy (loadtest.scaleout)."""
 
 import sys
 
@@ -13,6 +14,10 @@ elif sys.argv[1:2] == ["transfer"]:
     from loadtest.transfer import main as transfer
 
     transfer(sys.argv[2:], prog_name="python -m loadtest transfer")
+elif sys.argv[1:2] == ["scaleout"]:
+    from loadtest.scaleout import main as scaleout
+
+    scaleout(sys.argv[2:], prog_name="python -m loadtest scaleout")
 elif sys.argv[1:2] == ["suite"]:
     from loadtest.suite import main as suite
 
