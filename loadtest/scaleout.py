@@ -43,7 +43,7 @@ SECTION = "scale-out"
               help="Seconds of scanning per step.")
 @click.option("--scanners", type=click.IntRange(min=1), default=200, show_default=True,
               help="Simulated scanners in each step, all connecting through HAProxy.")
-@click.option("--window", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--window", type=click.IntRange(min=1), default=8, show_default=True,
               help="Unacked operations per scanner at most.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Scans per second in total, open loop. Omitted: as fast as acks allow (the throughput).")

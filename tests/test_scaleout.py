@@ -39,7 +39,7 @@ async def test_a_drained_then_a_killed_hub_lose_no_scan_behind_haproxy(
         hub_process: type[HubProcess], clean_db: asyncpg.Pool, database_url: str, redis_url: str,
         redis_prefix: str, tmp_path: Path) -> None:
     hubs = await start_hubs(hub_process, 3, REDIS_URL=redis_url, REDIS_PREFIX=unique_prefix(redis_prefix),
-                            DRAIN_NOTICE_SECONDS="1.5", **UNLIMITED)
+                            DRAIN_NOTICE_SECONDS="2", **UNLIMITED)
     with balancer.haproxy([f"127.0.0.1:{hub.port}" for hub in hubs], tmp_path / "haproxy.log") as lb:
         await asyncio.to_thread(lb.wait_for, dict.fromkeys(balancer.SERVERS, "UP"))
         moves = []
