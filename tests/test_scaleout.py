@@ -8,7 +8,6 @@ The balancer, the load and the faults are in tests/scaleout_support.py.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import asyncpg
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.slow
 SCANNERS = 24
 DASHBOARDS = 6
 CLIENTS = SCANNERS + DASHBOARDS
-
-
-def test_the_shipped_configuration_is_valid() -> None:
-    """`haproxy -c` accepts deploy/haproxy.cfg both with its defaults and with addresses set."""
-    for env in ({}, balancer.environment("127.0.0.1:1", "127.0.0.1:2", ["127.0.0.1:3"] * 3)):
-        checked = subprocess.run([balancer.executable(), "-c", "-f", str(balancer.CONFIG)], env=env,
-                                 capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 async def test_a_drained_then_a_killed_hub_lose_no_scan_behind_haproxy(
