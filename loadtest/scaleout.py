@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import secrets
 import shlex
 import tempfile
@@ -135,7 +136,7 @@ def run_step(options: runner.Options, lb: balancer.Balancer, pids: list[int], da
         reporter.progress(point)
 
     step = {"hubs": len(pids), "scanners": options.scanners, "window": options.window, "rate": options.rate,
-            "duration_s": options.duration}
+            "duration_s": options.duration, "load_average": round(os.getloadavg()[0], 2)}
     step_options = dataclasses.replace(options, urls=(lb.url,), database_url=database_url)
     result = run_event_loop(runner.run(step_options, reporter.say, progress, on_window))
     reporter.summary(result)
@@ -156,11 +157,12 @@ def _row(step: dict[str, Any], single: float | None) -> tuple[str, ...]:
     speedup = f"{step['scans_per_s'] / single:.2f}×" if single else "—"
     return (str(step["hubs"]), _number(step["scans_per_s"]), speedup, f"{step['ack_p50_ms']} / {step['ack_p99_ms']}",
             _number(step["hub_cpu_us_per_scan"]), _number(step["postgres_cpu_us_per_scan"]),
-            _number(step["haproxy_cpu_us_per_scan"]), f"{_number(step['lost'])} / {_number(step['duplicated'])}")
+            _number(step["haproxy_cpu_us_per_scan"]), f"{_number(step['lost'])} / {_number(step['duplicated'])}",
+            _number(step["load_average"]))
 
 
 HEADER = ("hubs", "scans/s", "÷ 1 hub", "ack p50 / p99 ms", "CPU µs/scan hubs", "PostgreSQL", "HAProxy",
-          "lost / dup")
+          "lost / dup", "load avg")
 
 
 def _step_line(step: dict[str, Any]) -> str:
@@ -179,7 +181,11 @@ def render(result: dict[str, Any]) -> str:
              f"Each step: {first['scanners']} scanners, {load}, {first['duration_s']:g} s, every scanner "
              "connecting to HAProxy's one address (deploy/haproxy.cfg, `balance leastconn`); the hubs share "
              "one PostgreSQL database (the steps in turn, so a later step starts on more rows) and one Redis. "
-             "CPU per scan is utime + stime over the timed window, as in the suite.", ""]
+             "CPU per scan is utime + stime over the timed window, as in the suite; load avg is the "
+             "machine's one-minute load average as the step began (other work on the machine shows there)."
+             + (" In a closed loop the ack latency is mostly the wait behind the operations in flight "
+                f"({first['scanners']} × window {first['window']}), not the time one scan takes."
+                if not first["rate"] else ""), ""]
     lines += markdown.table(HEADER, [_row(step, first["scans_per_s"]) for step in steps])
     spread = "; ".join(f"{step['hubs']} hub(s): " + ", ".join(f"{name} {n}" for name, n in step["sessions"].items()
                                                               if n) for step in steps)
@@ -188,7 +194,11 @@ def render(result: dict[str, Any]) -> str:
               "generator) more hubs cannot add CPU: a hub added splits the same cores further. What the steps "
               "show here is that HAProxy spreads the scanners and the hubs share the load with nothing lost, "
               "and what a hub more costs per scan; a throughput gain from scale-out needs hubs on cores (or "
-              "machines) of their own.", "",
+              "machines) of their own."
+              + (f" The load average was above the {cores} cores (other work shared the machine): the figures "
+                 "move with that work, and more hub processes may simply win a larger share of the contended "
+                 "cores, so a rise from step to step here is no scale-out gain."
+                 if max(step["load_average"] for step in steps) > cores else ""), "",
               "### Machine", ""]
     lines += markdown.table(("", ""), [(label, str(result["machine"][key])) for key, label in LABELS])
     return "\n".join(lines)
