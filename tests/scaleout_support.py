@@ -63,15 +63,15 @@ async def kill(hub: HubProcess, name: str, balancer: Balancer) -> None:
 async def under_load(options: runner.Options, faults: Callable[[], Awaitable[None]]) -> dict[str, Any]:
     """Run the load generator with `options`; `faults()` (a coroutine) starts once every scanner
     has started scanning and must end before the run does. The run's result."""
-    started = asyncio.Event()
+    started, ended = asyncio.Event(), asyncio.Event()
 
     def on_window(phase: runner.Phase) -> None:
-        if phase == "start":
-            started.set()
+        (started if phase == "start" else ended).set()
 
     async def after_start() -> None:
         await started.wait()
         await faults()
+        assert not ended.is_set(), "the faults outlasted the load: lengthen the run"
 
     async with asyncio.TaskGroup() as group:  # a failed fault check cancels the run, and the reverse
         load = group.create_task(runner.run(options, lambda _: None, lambda _: None, on_window))

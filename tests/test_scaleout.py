@@ -30,7 +30,7 @@ async def test_a_drained_then_a_killed_hub_lose_no_scan_behind_haproxy(
         hub_process: type[HubProcess], clean_db: asyncpg.Pool, database_url: str, redis_url: str,
         redis_prefix: str, tmp_path: Path) -> None:
     hubs = await start_hubs(hub_process, 3, REDIS_URL=redis_url, REDIS_PREFIX=unique_prefix(redis_prefix),
-                            DRAIN_NOTICE_SECONDS="2", **UNLIMITED)
+                            DRAIN_NOTICE_SECONDS="3", **UNLIMITED)
     with balancer.haproxy([f"127.0.0.1:{hub.port}" for hub in hubs], tmp_path / "haproxy.log") as lb:
         await asyncio.to_thread(lb.wait_for, dict.fromkeys(balancer.SERVERS, "UP"))
         moves = []
@@ -38,15 +38,15 @@ async def test_a_drained_then_a_killed_hub_lose_no_scan_behind_haproxy(
         async def faults() -> None:
             spread = await asyncio.to_thread(wait_for_sessions, lb, balancer.SERVERS, CLIENTS)
             assert all(server.sessions > 0 for server in spread.values()), spread  # leastconn used every hub
-            await asyncio.sleep(2)
+            await asyncio.sleep(1.5)
             await drain(hubs[0], "hub1", lb)
             moves.append(await asyncio.to_thread(wait_for_sessions, lb, ("hub2", "hub3"), CLIENTS))
-            await asyncio.sleep(2)
+            await asyncio.sleep(1.5)
             await kill(hubs[1], "hub2", lb)
             moves.append(await asyncio.to_thread(wait_for_sessions, lb, ("hub3",), CLIENTS))
 
         result = await under_load(load_options(lb.url, database_url, scanners=SCANNERS, rate=240,
-                                               dashboards=DASHBOARDS, duration=14), faults)
+                                               dashboards=DASHBOARDS, duration=16), faults)
 
     assert len(moves) == 2
     assert (result["lost"], result["duplicated"]) == (0, 0), result["check"]
