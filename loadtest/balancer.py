@@ -87,6 +87,8 @@ class Balancer:
 def haproxy(hubs: Sequence[str], log_path: Path) -> Iterator[Balancer]:
     """HAProxy on deploy/haproxy.cfg in front of `hubs` ("host:port" each), on free ports of
     127.0.0.1, its log in `log_path`; stopped at exit."""
+    if not CONFIG.exists():  # the wheel ships loadtest but not deploy/
+        raise HubFailed(f"{CONFIG} is missing: run from a checkout of the repository")
     port, stats_port = free_port(), free_port()
     env = {**os.environ, **environment(f"127.0.0.1:{port}", f"127.0.0.1:{stats_port}", hubs)}
     with open(log_path, "ab") as log:
