@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote_plus
 
 import uvicorn
@@ -41,6 +41,9 @@ from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub.metrics import MULTIPROC_DIR
+
+if TYPE_CHECKING:
+    from hub.app import Hub
 
 logger = logging.getLogger("tracetrack.server")
 
@@ -170,13 +173,14 @@ class HubServer(uvicorn.Server):
                 logger.warning("scanner sessions did not drain in time; clients will resend")
         await super().shutdown(sockets)
 
-    async def _give_notice(self, hub: Any) -> None:
+    async def _give_notice(self, hub: Hub) -> None:
         """Fail /ready and keep serving for DRAIN_NOTICE_SECONDS (a second signal cuts it short), so a
         load balancer has stopped routing here before the listening socket and the sessions close."""
         hub.draining = True
-        deadline = time.monotonic() + hub.settings.drain_notice
-        if deadline > time.monotonic():
-            logger.info("draining: /ready answers 503 for %.1f s before connections close", hub.settings.drain_notice)
+        notice = hub.settings.drain_notice
+        if notice:
+            logger.info("draining: /ready answers 503 for %.1f s before connections close", notice)
+        deadline = time.monotonic() + notice
         while not self.force_exit and time.monotonic() < deadline:
             await asyncio.sleep(min(NOTICE_POLL, deadline - time.monotonic()))
 

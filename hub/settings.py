@@ -215,7 +215,7 @@ class Settings:
         "Seconds a graceful shutdown may take before pending work is cancelled.", _parse_positive_float)
     drain_notice: float = option("DRAIN_NOTICE_SECONDS", 0.0,
         "Seconds a hub keeps serving after SIGTERM while /ready answers 503, so that a load balancer stops "
-        "routing to it before its websockets are closed (behind HAProxy: above its check interval).",
+        "routing to it before its websockets are closed (behind HAProxy: above its check interval times fall).",
         _parse_non_negative_float)
     metrics_token: str | None = option("METRICS_TOKEN", None,
         "Bearer token a Prometheus scraper sends for /metrics. Unset: /metrics answers 404.")
