@@ -92,6 +92,8 @@ class Hub:
     origin: str = field(default_factory=lambda: uuid.uuid4().hex)
     scanners: dict[str, ScannerSession] = field(default_factory=dict)
     jobs: set[asyncio.Task[Any]] = field(default_factory=set)
+    draining: bool = False
+    """Set as a graceful shutdown begins: /ready answers 503 so load balancers route elsewhere."""
     writer: BatchWriter = field(init=False)
     publisher: Publisher = field(init=False)
     fanout: Fanout = field(init=False)

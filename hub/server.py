@@ -1,8 +1,10 @@
 """Running the app under uvicorn, with a shutdown that acks before it closes, and a log with no tokens.
 
 uvicorn's own shutdown closes every websocket with 1012 at once, dropping acks still due. The hub
-first stops accepting, lets each scanner session finish (commit and ack what it accepted), closes
-it with 1012, and only then hands over to uvicorn's shutdown. Several workers are supervised here
+first fails its readiness probe for DRAIN_NOTICE_SECONDS while it still serves (so a load balancer
+moves new connections elsewhere), then stops accepting, lets each scanner session finish (commit
+and ack what it accepted), closes it with 1012, and only then hands over to uvicorn's shutdown
+(which closes the dashboards with 1012). Several workers are supervised here
 rather than by uvicorn's `Multiprocess`, whose workers run a plain `uvicorn.Server` and so would skip
 that drain.
 
@@ -26,9 +28,10 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote_plus
 
 import uvicorn
@@ -39,9 +42,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub.metrics import MULTIPROC_DIR
 
+if TYPE_CHECKING:
+    from hub.app import Hub
+
 logger = logging.getLogger("tracetrack.server")
 
 RESPAWN_DELAY = 1.0
+NOTICE_POLL = 0.1
+"""Seconds between looks at uvicorn's force_exit during the drain notice."""
 
 _PARAMETER = re.compile(r"((?:^|[?&;])([^=&;?\s\"]*)=)[^&;\s\"]*")
 REDACTED = "[redacted]"
@@ -153,15 +161,28 @@ class HubServer(uvicorn.Server):
         await super().startup(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        hub = _find_hub(self.config.loaded_app)
+        if hub is not None:
+            await self._give_notice(hub)
         for server in self.servers:
             server.close()
-        hub = _find_hub(self.config.loaded_app)
         if hub is not None and not self.force_exit:
             try:
                 await asyncio.wait_for(hub.drain(), self.config.timeout_graceful_shutdown)
             except TimeoutError:
                 logger.warning("scanner sessions did not drain in time; clients will resend")
         await super().shutdown(sockets)
+
+    async def _give_notice(self, hub: Hub) -> None:
+        """Fail /ready and keep serving for DRAIN_NOTICE_SECONDS (a second signal cuts it short), so a
+        load balancer has stopped routing here before the listening socket and the sessions close."""
+        hub.draining = True
+        notice = hub.settings.drain_notice
+        if notice:
+            logger.info("draining: /ready answers 503 for %.1f s before connections close", notice)
+        deadline = time.monotonic() + notice
+        while not self.force_exit and time.monotonic() < deadline:
+            await asyncio.sleep(min(NOTICE_POLL, deadline - time.monotonic()))
 
 
 def run(config: uvicorn.Config, workers: int, timeouts: ConnectionTimeouts) -> None:

@@ -43,6 +43,13 @@ def _parse_positive_float(raw: str) -> float:
     return value
 
 
+def _parse_non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("expected a number of 0 or more")
+    return value
+
+
 def _parse_port(raw: str) -> int:
     value = int(raw)
     if not 0 < value < 65536:
@@ -212,6 +219,10 @@ class Settings:
         "Time zone in which a dashboard's 'today' starts at midnight.", _parse_timezone)
     shutdown_timeout: float = option("SHUTDOWN_TIMEOUT", 10.0,
         "Seconds a graceful shutdown may take before pending work is cancelled.", _parse_positive_float)
+    drain_notice: float = option("DRAIN_NOTICE_SECONDS", 0.0,
+        "Seconds a hub keeps serving after SIGTERM while /ready answers 503, so that a load balancer stops "
+        "routing to it before its websockets are closed (behind HAProxy: above its check interval times fall).",
+        _parse_non_negative_float)
     metrics_token: str | None = option("METRICS_TOKEN", None,
         "Bearer token a Prometheus scraper sends for /metrics. Unset: /metrics answers 404.")
 

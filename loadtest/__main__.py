@@ -1,27 +1,20 @@
-"""`python -m loadtest [OPTIONS]` drives scanners (loadtest.cli); `python -m loadtest records
-[OPTIONS]` times the read API (loadtest.records); `python -m loadtest transfer [OPTIONS]` times
-exports and imports (loadtest.transfer); `python -m loadtest suite [OPTIONS]` runs the benchmark
-suite (loadtest.suite); `python -m loadtest history [OPTIONS]` times the partitioned scans log after a
-week and after a year (loadtest.history)."""
+"""`python -m loadtest [OPTIONS]` drives scanners (loadtest.cli); `python -m loadtest COMMAND [OPTIONS]`
+runs one of the benchmarks in COMMANDS, each the `main` of its own module."""
 
+import importlib
 import sys
 
-if sys.argv[1:2] == ["records"]:
-    from loadtest.records import main as records
+COMMANDS = {
+    "records": "loadtest.records",  # times the read API
+    "transfer": "loadtest.transfer",  # times exports and imports
+    "suite": "loadtest.suite",  # the benchmark suite of issue 10
+    "history": "loadtest.history",  # the partitioned scans log after a week and after a year
+    "scaleout": "loadtest.scaleout",  # 1, 2 and 3 hubs behind HAProxy
+}
 
-    records(sys.argv[2:], prog_name="python -m loadtest records")
-elif sys.argv[1:2] == ["transfer"]:
-    from loadtest.transfer import main as transfer
-
-    transfer(sys.argv[2:], prog_name="python -m loadtest transfer")
-elif sys.argv[1:2] == ["history"]:
-    from loadtest.history import main as history
-
-    history(sys.argv[2:], prog_name="python -m loadtest history")
-elif sys.argv[1:2] == ["suite"]:
-    from loadtest.suite import main as suite
-
-    suite(sys.argv[2:], prog_name="python -m loadtest suite")
+if sys.argv[1:2] and sys.argv[1] in COMMANDS:
+    command = importlib.import_module(COMMANDS[sys.argv[1]]).main
+    command(sys.argv[2:], prog_name=f"python -m loadtest {sys.argv[1]}")
 else:
     from loadtest.cli import main
 

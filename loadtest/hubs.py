@@ -112,13 +112,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def hub_process(env: dict[str, str]) -> Iterator[Hub]:
-    """`python -m hub serve` on a free port with `env`; the hub, once /ready answers, until exit."""
-    port = free_port()
+def hub_process(env: dict[str, str], port: int | None = None) -> Iterator[Hub]:
+    """`python -m hub serve` on `port` (else a free one) with `env`; the hub, once /ready answers,
+    until exit. Its ADMIN_PASSWORD and SESSION_SECRET are random unless `env` sets them (hubs behind
+    one load balancer must share a SESSION_SECRET: a session begun on one is presented to another)."""
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="tracetrack-suite-") as workdir:
         environ = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
-        environ.update(env, ADMIN_PASSWORD=secrets.token_urlsafe(18), SESSION_SECRET=secrets.token_urlsafe(32),
-                       TRACETRACK_DATA_DIR=str(Path(workdir) / "data"))
+        environ.update({"ADMIN_PASSWORD": secrets.token_urlsafe(18), "SESSION_SECRET": secrets.token_urlsafe(32),
+                        **env, "TRACETRACK_DATA_DIR": str(Path(workdir) / "data")})
         log_path = Path(workdir) / "hub.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--port", str(port)], cwd=workdir,

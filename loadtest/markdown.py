@@ -28,7 +28,7 @@ METHOD = """\
 """
 
 
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
 
@@ -43,15 +43,15 @@ def render(result: dict[str, Any]) -> str:
                   "targets of issue 10 speak of 60-second runs at full load, so its verdicts are only indicative.",
                   ""]
     lines += ["## Machine", ""]
-    lines += _table(("", ""), [(label, str(result["machine"][key])) for key, label in LABELS])
+    lines += table(("", ""), [(label, str(result["machine"][key])) for key, label in LABELS])
     lines += ["", "## Command", "", "```sh", result["command"], "```", "",
               "Each scenario runs against servers started for it alone: the echo server, or hub processes "
               "on a fresh database (dropped afterwards), the two-hub scenario with a Redis key prefix of its "
               "own. The commands under each scenario do the same by hand.", "",
               "## Figures", ""]
-    lines += _table(OVERVIEW, [overview_row(figures) for figures in result["scenarios"]])
+    lines += table(OVERVIEW, [overview_row(figures) for figures in result["scenarios"]])
     lines += ["", "## Targets (issue 10)", ""]
-    lines += _table(("scenario", "target", "bound", "measured", "verdict"),
+    lines += table(("scenario", "target", "bound", "measured", "verdict"),
                     [(row["scenario"], row["target"], row["bound"], target_value(row),
                       f"**{row['verdict']}**" if row["verdict"] == "missed" else row["verdict"])
                      for row in result["targets"]])
@@ -63,7 +63,7 @@ def render(result: dict[str, Any]) -> str:
             lines += [f"Could not run: `{figures['error']}`", ""]
             continue
         lines += [shape(figures) + ".", ""]
-        lines += _table(("figure", "value"), scenario_rows(figures))
+        lines += table(("figure", "value"), scenario_rows(figures))
         lines += ["", "```sh", *figures["commands"], "```", ""]
     lines += ["## How the figures are taken", "", METHOD]
     return "\n".join(lines)

@@ -129,6 +129,8 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
             progress(recorder.tick(time.monotonic(), unacked))
         if unacked:
             recorder.on_error("UNACKED", unacked)
+        boards: dict[str, Any] = {} if fleet is None else await _dashboard_result(fleet, watching, recorder, pool,
+                                                                  options.timezone, say)
         result: dict[str, Any] = {
             "mode": "echo" if options.echo else "hub", "run_id": run_id, "urls": list(options.urls),
             "scanners": options.scanners, "connected": len(connected), "accounts": sessions.accounts,
@@ -137,9 +139,8 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
             **recorder.summary(options.duration),
             "lost": None, "duplicated": None, "check": None,
             "parents_used": parents.handed_out, "child_prefix": children.prefix,
+            **boards,  # after the dashboards stopped, so that their errors are in the summary's
         }
-        if fleet is not None:
-            result.update(await _dashboard_result(fleet, watching, recorder, pool, options.timezone, say))
     if pool is not None:
         say("checking every acked scan against PostgreSQL")
         result.update(await check.verify(pool, ledger, [s.device for s in scanners]))

@@ -342,3 +342,28 @@ async def assert_view_equals_snapshot(dash: RemoteDashboard) -> None:
     fresh_events, built_events = fresh.pop("events"), built.pop("events")
     assert set(fresh_events) <= set(built_events), dash.url
     assert fresh == built, dash.url
+
+
+async def check_invariants(pool: asyncpg.Pool) -> None:
+    """The brief's invariants, in SQL, over the whole database."""
+    assert await pool.fetch("SELECT child_id FROM links GROUP BY child_id HAVING count(*) > 1") == []
+    assert await pool.fetch(
+        """SELECT p.code, p.child_count, p.capacity, p.completed_at FROM bags p
+            WHERE p.kind = 'P'
+              AND (p.child_count <> (SELECT count(*) FROM links l WHERE l.parent_id = p.id)
+                   OR p.child_count > p.capacity
+                   OR (p.completed_at IS NOT NULL) <> (p.child_count = p.capacity))""") == []
+    assert await pool.fetch("""SELECT c.code FROM links l JOIN bags c ON c.id = l.child_id
+                                WHERE c.kind <> 'C'
+                               UNION ALL
+                               SELECT p.code FROM links l JOIN bags p ON p.id = l.parent_id
+                                WHERE p.kind <> 'P'""") == []
+    assert await pool.fetch("SELECT parent_id FROM bill_parents GROUP BY parent_id HAVING count(*) > 1") == []
+    assert await pool.fetch(
+        """SELECT b.code FROM bills b
+            WHERE b.parent_count <> (SELECT count(*) FROM bill_parents bp WHERE bp.bill_id = b.id)
+               OR b.parent_count > b.capacity
+               OR (b.status = 'completed' AND b.parent_count = 0)""") == []
+    assert await pool.fetch(
+        """SELECT p.code FROM bill_parents bp JOIN bags p ON p.id = bp.parent_id
+            WHERE p.child_count <> p.capacity OR p.kind <> 'P'""") == []

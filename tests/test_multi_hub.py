@@ -17,6 +17,7 @@ import asyncpg
 
 from tests.device_support import Device, links_in_db, run_all
 from tests.hubprocess import create_users, login
+from tests.remote_support import check_invariants
 
 PARENTS = {"SB00001": 30, "SB00002": 30, "M444-00001": 15, "M444-00002": 15}
 CHILDREN = [f"R{n:04d}" for n in range(1, 121)]  # 120 children for 90 places
@@ -41,31 +42,6 @@ def acked(devices: list[Device]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 def more(device: Device, ops: list[dict[str, Any]]) -> None:
     """Give a device more operations to make, numbered on from its last."""
     device.ops += [{"t": "op", "seq": n, **op} for n, op in enumerate(ops, start=len(device.ops) + 1)]
-
-
-async def check_invariants(pool: asyncpg.Pool) -> None:
-    """The brief's invariants, in SQL, over the whole database."""
-    assert await pool.fetch("SELECT child_id FROM links GROUP BY child_id HAVING count(*) > 1") == []
-    assert await pool.fetch(
-        """SELECT p.code, p.child_count, p.capacity, p.completed_at FROM bags p
-            WHERE p.kind = 'P'
-              AND (p.child_count <> (SELECT count(*) FROM links l WHERE l.parent_id = p.id)
-                   OR p.child_count > p.capacity
-                   OR (p.completed_at IS NOT NULL) <> (p.child_count = p.capacity))""") == []
-    assert await pool.fetch("""SELECT c.code FROM links l JOIN bags c ON c.id = l.child_id
-                                WHERE c.kind <> 'C'
-                               UNION ALL
-                               SELECT p.code FROM links l JOIN bags p ON p.id = l.parent_id
-                                WHERE p.kind <> 'P'""") == []
-    assert await pool.fetch("SELECT parent_id FROM bill_parents GROUP BY parent_id HAVING count(*) > 1") == []
-    assert await pool.fetch(
-        """SELECT b.code FROM bills b
-            WHERE b.parent_count <> (SELECT count(*) FROM bill_parents bp WHERE bp.bill_id = b.id)
-               OR b.parent_count > b.capacity
-               OR (b.status = 'completed' AND b.parent_count = 0)""") == []
-    assert await pool.fetch(
-        """SELECT p.code FROM bill_parents bp JOIN bags p ON p.id = bp.parent_id
-            WHERE p.child_count <> p.capacity OR p.kind <> 'P'""") == []
 
 
 async def check_scans(pool: asyncpg.Pool, devices: list[Device]) -> None:

@@ -26,7 +26,10 @@ async def health(request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """PostgreSQL and the broker both answer, within a short time limit.
+    """PostgreSQL and the broker both answer, within a short time limit, and the hub is not draining.
+
+    A hub that is shutting down answers 503 at once (status "draining"), while it still serves, so a
+    load balancer checking this stops sending it new connections before its websockets are closed.
     ---
     summary: Readiness probe
     tags: [probes]
@@ -39,14 +42,17 @@ async def ready(request: Request) -> JSONResponse:
             schema:
               type: object
               properties:
-                status: {type: string, enum: [ok, unavailable]}
+                status: {type: string, enum: [ok, unavailable, draining]}
                 database: {type: string, description: '"ok" or "error: <kind>"'}
                 broker: {type: string, description: '"ok" or "error: <kind>"'}
       "503":
-        description: PostgreSQL or the broker does not answer (same body, status "unavailable")
+        description: PostgreSQL or the broker does not answer (same body, status "unavailable"), or the hub
+          is shutting down (status "draining")
         content: {application/json: {schema: {type: object}}}
     """
     hub = request.app.state.hub
+    if hub.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
     checks: dict[str, str] = {}
     try:
         await hub.pool.fetchval("SELECT 1", timeout=READY_TIMEOUT)
