@@ -150,7 +150,7 @@ def backup(url: str, file: Path) -> Database:
     try:
         partial.touch(mode=0o600)  # the dump holds password hashes: for its owner's eyes only
         run_tool([str(tool), "--format=custom", "--verbose", f"--file={partial}"], url,
-             database.tables, _DUMPED, "backing up")
+                 database.tables, _DUMPED, "backing up")
         partial.replace(file)
     finally:
         partial.unlink(missing_ok=True)
@@ -172,7 +172,7 @@ def restore(url: str, file: Path, clean: bool) -> int:
                           "restore into an empty database, or pass --clean to replace what the backup holds")
     options = ["--clean", "--if-exists"] if clean else []
     run_tool([str(tool), "--verbose", "--exit-on-error", "--single-transaction", "--no-owner", "--no-privileges",
-          *options, str(file)], url, tables, _RESTORED, "restoring")
+              *options, str(file)], url, tables, _RESTORED, "restoring")
     return tables
 
 

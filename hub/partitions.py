@@ -45,7 +45,11 @@ async def prepare(pool: asyncpg.Pool, now: datetime) -> list[date]:
 
 
 class PartitionKeeper:
-    """Runs `prepare` every EVERY seconds until closed (the first round is the start's, awaited)."""
+    """Runs `prepare` at start (awaited) and then every EVERY seconds until closed.
+
+    A round that fails (scans kept busy past the lock wait, PostgreSQL away) is logged and tried
+    again at the next: the next month's partition is made weeks ahead, and without one a row goes
+    to the default partition, so no insert waits on this."""
 
     def __init__(self, pool: asyncpg.Pool, every: float = EVERY) -> None:
         self._pool = pool
@@ -53,17 +57,19 @@ class PartitionKeeper:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await prepare(self._pool, datetime.now(UTC))
+        await self._round()
         self._task = asyncio.create_task(self._run(), name="scans-partitions")
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._every)
-            try:
-                await prepare(self._pool, datetime.now(UTC))
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                # The next month's partition is made weeks ahead: a round missed is tried again.
-                logger.exception("making the scans partitions failed; trying again in %.0f s", self._every)
+            await self._round()
+
+    async def _round(self) -> None:
+        try:
+            await prepare(self._pool, datetime.now(UTC))
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            logger.exception("making the scans partitions failed; trying again in %.0f s", self._every)
 
     async def close(self) -> None:
         await cancel(self._task)

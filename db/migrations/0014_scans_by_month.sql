@@ -24,7 +24,10 @@
 -- its own UNIQUE (device_id, seq), which refuses a duplicate within a month (written by raw SQL, or
 -- a bug) and is the index replays are looked up by (one probe per partition).
 --
--- The primary key is (id, server_time): ids stay unique, from the same sequence.
+-- The key is (id, server_time), a unique index (ids stay unique, from the same sequence; every
+-- column is NOT NULL), not a PRIMARY KEY constraint: `pg_restore --clean` (`tracetrack restore
+-- --clean`) drops each partition's inherited primary-key constraint before its parent's, which
+-- PostgreSQL 15 refuses, whereas it leaves an attached index to the drop of its parent.
 
 ALTER TABLE scans RENAME TO scans_before_0014;
 ALTER TABLE scans_before_0014 DROP CONSTRAINT scans_pkey, DROP CONSTRAINT scans_device_id_seq_key;
@@ -44,8 +47,7 @@ CREATE TABLE scans (
     result       text NOT NULL,
     detail       jsonb,
     client_time  timestamptz,
-    server_time  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (id, server_time)
+    server_time  timestamptz NOT NULL DEFAULT now()
 ) PARTITION BY RANGE (server_time);
 ALTER SEQUENCE scans_id_seq OWNED BY scans.id;
 CREATE TABLE scans_default PARTITION OF scans DEFAULT;
@@ -104,7 +106,9 @@ SELECT id, device_id, seq, user_id, area, op, code, target, result, detail, clie
   FROM scans_before_0014;
 DROP TABLE scans_before_0014;
 
--- The indexes of 0001, 0002 and 0006, now partitioned: one on every partition, present and future.
+-- The key, and the indexes of 0001, 0002 and 0006, now partitioned: one on every partition, present
+-- and future.
+CREATE UNIQUE INDEX scans_id ON scans (id, server_time);
 CREATE INDEX scans_code ON scans (code);
 CREATE INDEX scans_recent_links ON scans (server_time DESC) WHERE op = 'child' AND result = 'OK';
 CREATE INDEX scans_keyset ON scans (server_time DESC, id DESC);
