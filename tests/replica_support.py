@@ -1,7 +1,7 @@
 """A private PostgreSQL primary and a streaming standby of it (`pg_basebackup -R`), for the read-replica
 tests: both on free ports under one temp dir, stopped (killed if need be) and removed afterwards.
 
-The commands are those of docs/deployment-replica.md. Run as root (as in CI containers), the servers
+The commands are those of docs/deployment.md ("A read replica"). Run as root (as in CI containers), the servers
 run as the `postgres` system user, since PostgreSQL refuses to run as root.
 """
 
