@@ -1,7 +1,7 @@
 """`python -m loadtest [OPTIONS]` drives scanners (loadtest.cli); `python -m loadtest records
 [OPTIONS]` times the read API (loadtest.records); `python -m loadtest transfer [OPTIONS]` times
 exports and imports (loadtest.transfer); `python -m loadtest suite [OPTIONS]` runs the benchmark
-suite (loadtest.suite)."""
+suite (loadtest.suite); `python -m loadtest faults [OPTIONS]` runs faults under load (loadtest.faults)."""
 
 import sys
 
@@ -13,6 +13,10 @@ elif sys.argv[1:2] == ["transfer"]:
     from loadtest.transfer import main as transfer
 
     transfer(sys.argv[2:], prog_name="python -m loadtest transfer")
+elif sys.argv[1:2] == ["faults"]:
+    from loadtest.faults import main as faults
+
+    faults(sys.argv[2:], prog_name="python -m loadtest faults")
 elif sys.argv[1:2] == ["suite"]:
     from loadtest.suite import main as suite
 

@@ -112,9 +112,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def hub_process(env: dict[str, str]) -> Iterator[Hub]:
-    """`python -m hub serve` on a free port with `env`; the hub, once /ready answers, until exit."""
-    port = free_port()
+def hub_process(env: dict[str, str], port: int | None = None) -> Iterator[Hub]:
+    """`python -m hub serve` on `port` (by default a free one) with `env`; the hub, once /ready
+    answers, until exit (a hub already killed is just waited for)."""
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="tracetrack-suite-") as workdir:
         environ = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
         environ.update(env, ADMIN_PASSWORD=secrets.token_urlsafe(18), SESSION_SECRET=secrets.token_urlsafe(32),
