@@ -23,6 +23,11 @@ logger = logging.getLogger("tracetrack.database")
 
 EMBEDDED_DATABASE = "tracetrack"
 STOP_TIMEOUT = 30.0
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.CannotConnectNowError)
+"""What asyncpg raises when PostgreSQL cannot be reached or went away (stopped, restarting, out of
+connection slots, the connection cut): a reason to try again later, not a bug."""
 
 
 def _compact_json() -> Callable[[object], str]:

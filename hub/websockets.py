@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,12 +15,32 @@ from hub.api import security
 from hub.codes import Close
 from hub.connections import Connection, user_principal, wall_principal
 from hub.dashboard import DashboardConnection
+from hub.database import UNAVAILABLE
 from hub.domain.rules import Role
 from hub.livestate import Scope
 from hub.scanner import ScannerSession, SessionContext
 from hub.store import bills as bills_store
 from hub.store import devices
 from hub.transport import WebSocketTransport
+
+logger = logging.getLogger("tracetrack.websockets")
+
+Endpoint = Callable[[WebSocket], Awaitable[None]]
+
+
+def closes_when_the_database_is_away(endpoint: Endpoint) -> Endpoint:
+    """A lookup the connection needs (its login, its device, a snapshot) found PostgreSQL
+    unreachable: close with 1013, which tells the client to reconnect with backoff, instead of
+    letting the handler crash and the connection drop without a word."""
+    @functools.wraps(endpoint)
+    async def serve(websocket: WebSocket) -> None:
+        try:
+            await endpoint(websocket)
+        except UNAVAILABLE as exc:
+            logger.warning("closing a websocket with 1013: PostgreSQL unavailable (%s)", exc)
+            await WebSocketTransport(websocket).close(Close.TRY_AGAIN_LATER, "database unavailable; reconnect")
+
+    return serve
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -28,6 +50,7 @@ def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
     return security.origin_allowed(websocket.scope, allowed, websocket.app.state.hub.settings.https)
 
 
+@closes_when_the_database_is_away
 async def scan_endpoint(websocket: WebSocket) -> None:
     """/ws/scan: refuse before reading any scan unless the origin is allowed and a session is live."""
     hub = websocket.app.state.hub
@@ -79,6 +102,7 @@ async def _serve(websocket: WebSocket, connection: Connection, run: Callable[[],
         connections.leave(connection)
 
 
+@closes_when_the_database_is_away
 async def dashboard_endpoint(websocket: WebSocket) -> None:
     """/ws/dashboard?scope=all|area:NAME|bill:CODE[&token=WALL_TOKEN][&format=json].
 
