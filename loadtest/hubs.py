@@ -113,13 +113,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def hub_process(env: dict[str, str], port: int | None = None) -> Iterator[Hub]:
-    """`python -m hub serve` on `port` (by default a free one) with `env`; the hub, once /ready
-    answers, until exit (a hub already killed is just waited for)."""
+    """`python -m hub serve` on `port` (by default a free one) with `env` (secrets of its own unless
+    `env` has them); the hub, once /ready answers, until exit (a hub already killed is just waited for)."""
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="tracetrack-suite-") as workdir:
         environ = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
-        environ.update(env, ADMIN_PASSWORD=secrets.token_urlsafe(18), SESSION_SECRET=secrets.token_urlsafe(32),
+        environ.update(ADMIN_PASSWORD=secrets.token_urlsafe(18), SESSION_SECRET=secrets.token_urlsafe(32),
                        TRACETRACK_DATA_DIR=str(Path(workdir) / "data"))
+        environ.update(env)  # hubs that must share their secrets (a replacement on a port, say) are given them
         log_path = Path(workdir) / "hub.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--port", str(port)], cwd=workdir,

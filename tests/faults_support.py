@@ -34,5 +34,6 @@ def hub_on_private_cluster(data_dir: Path) -> Iterator[tuple[TestClient, Postgre
 def assert_recovered(result: dict[str, Any]) -> None:
     """Every check of issue 11 on one fault run; the figures are printed for the log."""
     print({key: value for key, value in result.items() if key not in ("check", "dashboard_check")})
-    assert faults.problems(result) == []
+    found = faults.problems(result)
+    assert not found, found
     assert result["scanners_before"] == faults.TESTS.scanners
