@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import resource
 import secrets
 import signal
 import time
@@ -98,9 +100,12 @@ class Stage:
     def restart(self, index: int) -> None:
         """A new hub process on the port of hub `index`, as its supervisor would start one."""
         old = self.hubs[index]
-        port = int(old.url.rsplit(":", 1)[1])
-        self.hubs[index] = self.stack.enter_context(hub_process(self.env, port))
+        self.hubs[index] = self.stack.enter_context(hub_process(self.env, _port(old)))
         self.replaced[old.pid] = self.hubs[index].pid
+
+
+def _port(hub: Hub) -> int:
+    return int(hub.url.rsplit(":", 1)[1])
 
 
 Inject = Callable[[Stage], Awaitable[dict[str, Any]]]
@@ -233,7 +238,7 @@ def _quiet(message: str) -> None:
 
 
 def run_fault(fault: Fault, load: Load, servers: Servers, say: Callable[[str], None] = _quiet) -> dict[str, Any]:
-    """One scenario, from a fresh database to its checks; its figures (see `passed`)."""
+    """One scenario, from a fresh database to its checks; its figures (`problems` judges them)."""
     name = f"tracetrack_fault_{fault.name.replace('-', '_')}_{os.getpid()}_{runner.new_run_id().lower()}"
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(fresh_database(servers.cluster.url(), name, keep=False))
@@ -245,7 +250,7 @@ def run_fault(fault: Fault, load: Load, servers: Servers, say: Callable[[str], N
         hubs = [stack.enter_context(hub_process(env)) for _ in range(fault.hubs)]
         stage = Stage(servers, load, database_url, env, stack, hubs)
         if fault.storm:
-            stage.proxy = stack.enter_context(drop_proxy(("127.0.0.1", int(hubs[0].url.rsplit(":", 1)[1]))))
+            stage.proxy = stack.enter_context(drop_proxy(("127.0.0.1", _port(hubs[0]))))
         result = run_event_loop(_under_load(fault, stage, say))
     return result
 
@@ -412,6 +417,8 @@ def main(only: tuple[str, ...], scanners: int, rate: float, idle: int, report: s
     load = replace(BENCHMARK, scanners=scanners, rate=rate, idle=idle)
     chosen = [fault for fault in FAULTS if not only or fault.name in only]
     raise_open_files()
+    # The run's own pool tries to reconnect while PostgreSQL is away by design: no traceback for that.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     results = []
     with private_servers() as servers:
         machine = describe(servers.cluster.url(), servers.redis.url)
@@ -433,8 +440,6 @@ def main(only: tuple[str, ...], scanners: int, rate: float, idle: int, report: s
 
 def raise_open_files() -> None:
     """Thousands of sockets (and the hubs, children of this process, inherit the limit)."""
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

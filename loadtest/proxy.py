@@ -13,6 +13,7 @@ import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 
+from loadtest.cli import run_event_loop
 from loadtest.servers import free_port
 
 CHUNK = 65536
@@ -61,13 +62,7 @@ def drop_proxy(upstream: tuple[str, int]) -> Iterator[DropProxy]:
 
 
 def _serve(port: int, upstream: tuple[str, int], control: Any) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_Proxy(upstream).serve(port, control))
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_Proxy(upstream).serve(port, control))
+    run_event_loop(_Proxy(upstream).serve(port, control))
 
 
 class _Proxy:

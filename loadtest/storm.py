@@ -15,6 +15,7 @@ import random
 import time
 from typing import Any
 
+from loadtest.cli import run_event_loop
 from loadtest.connecting import connect_all
 from loadtest.scanner import Scanner, Target
 from loadtest.workload import ChildCodes, ParentCodes, Workflow
@@ -29,12 +30,16 @@ class Idler(Scanner):
     """A scanner that sends nothing: it only stays connected, and comes back after a drop."""
 
     def __init__(self, device: str, target: Target) -> None:
+        self.errors: dict[str, int] = {}
         super().__init__(device, target, Workflow(ParentCodes(set(), random.Random()), ChildCodes("IDLE")),
                          window=1, interval=None, on_ack=lambda ack: None, on_error=self._count)
-        self.errors: dict[str, int] = {}
         self.returns: list[tuple[float, float]] = []
         """(dropped at, welcomed again at) for every drop, on the machine's monotonic clock."""
         self.stopping = False
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
 
     def _count(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -115,15 +120,8 @@ class Storm:
 
 def _work(targets: list[Target], device_prefix: str, inbox: Any, outbox: Any) -> None:
     try:
-        import uvloop
-    except ImportError:
-        run = asyncio.run
-    else:
-        def run(coro: Any) -> Any:
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                return runner.run(coro)
-    try:
-        run(_serve([Idler(f"{device_prefix}{n:05d}", target) for n, target in enumerate(targets)], inbox, outbox))
+        idlers = [Idler(f"{device_prefix}{n:05d}", target) for n, target in enumerate(targets)]
+        run_event_loop(_serve(idlers, inbox, outbox))
     except BaseException as exc:
         outbox.put({"failed": f"{type(exc).__name__}: {exc}"})
         raise
@@ -141,7 +139,7 @@ async def _serve(idlers: list[Idler], inbox: Any, outbox: Any) -> None:
                 for kind, count in idler.errors.items():
                     errors[kind] = errors.get(kind, 0) + count
             outbox.put({"returns": [pair for idler in connected for pair in idler.returns],
-                        "connected": sum(idler._ws is not None for idler in connected), "errors": errors})
+                        "connected": sum(idler.connected for idler in connected), "errors": errors})
         elif command == "stop":
             await asyncio.gather(*(idler.stop() for idler in connected))
             for holder in holders:
