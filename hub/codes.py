@@ -145,6 +145,7 @@ class Close(enum.IntEnum):
     MESSAGE_TOO_BIG = 1009
     SERVER_ERROR = 1011
     SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
     SLOW_CONSUMER = 4008
     SESSION_REVOKED = 4001
     REPLACED = 4002
@@ -157,7 +158,7 @@ class Close(enum.IntEnum):
         return self in _RECONNECT
 
 
-_RECONNECT = frozenset({Close.SERVER_ERROR, Close.SERVICE_RESTART, Close.SLOW_CONSUMER,
+_RECONNECT = frozenset({Close.SERVER_ERROR, Close.SERVICE_RESTART, Close.TRY_AGAIN_LATER, Close.SLOW_CONSUMER,
                         Close.TOO_MANY_CONNECTIONS})
 
 

@@ -25,6 +25,12 @@ EMBEDDED_DATABASE = "tracetrack"
 STOP_TIMEOUT = 30.0
 LAZY_CONNECT_TIMEOUT = 2.0
 
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.CannotConnectNowError)
+"""What asyncpg raises when PostgreSQL cannot be reached or went away (stopped, restarting, out of
+connection slots, the connection cut): a reason to try again later, not a bug."""
+
 
 def _compact_json() -> Callable[[object], str]:
     """`json.dumps(value, separators=(",", ":"))` without building an encoder for every value: every

@@ -26,6 +26,7 @@ from hub.batch import Result, Submission
 from hub.cache import BagCache
 from hub.codes import Close, Code
 from hub.connections import user_principal
+from hub.database import UNAVAILABLE
 from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
@@ -162,6 +163,9 @@ class ScannerSession:
         except ProtocolError as exc:
             self._send(protocol.error(str(exc)))
             await self.close(Close.PROTOCOL_ERROR, str(exc)[:120])
+        except UNAVAILABLE as exc:  # binding the device, or re-checking the login
+            logger.warning("closing a scanner with 1013: PostgreSQL unavailable (%s)", exc)
+            await self.close(Close.TRY_AGAIN_LATER, "database unavailable; reconnect and resend")
 
     async def _handshake(self) -> None:
         timeout = self.context.hello_timeout
@@ -276,7 +280,12 @@ class ScannerSession:
         while self.state is not State.CLOSED:
             left = self._expires - time.monotonic()
             await asyncio.sleep(max(0.0, min(self.context.recheck_seconds, left)))
-            if self.state is State.READY and not await self._check_login(touch=self._active):
+            try:
+                if self.state is State.READY and not await self._check_login(touch=self._active):
+                    return
+            except UNAVAILABLE as exc:
+                logger.warning("closing a scanner with 1013: its login could not be re-checked (%s)", exc)
+                self.end(Close.TRY_AGAIN_LATER, "database unavailable; reconnect and resend")
                 return
 
     async def _check_login(self, touch: bool) -> bool:

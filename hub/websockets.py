@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.websockets import WebSocket
 
@@ -13,12 +17,51 @@ from hub.api import security
 from hub.codes import Close
 from hub.connections import Connection, user_principal, wall_principal
 from hub.dashboard import DashboardConnection
+from hub.database import UNAVAILABLE
 from hub.domain.rules import Role
 from hub.livestate import Scope
 from hub.scanner import ScannerSession, SessionContext
 from hub.store import bills as bills_store
 from hub.store import devices
 from hub.transport import WebSocketTransport
+
+logger = logging.getLogger("tracetrack.websockets")
+
+Endpoint = Callable[[WebSocket], Awaitable[None]]
+T = TypeVar("T")
+DATABASE_WAIT = 5.0
+"""Seconds a connecting client's lookups (its login, its device) wait for PostgreSQL to come back,
+within the clients' connect timeout (10 s for the scanner page), before it is closed with 1013. A
+restart takes seconds: waiting spares the client a backoff that would outlast the outage."""
+DATABASE_POLL = 0.5
+
+
+async def _once_the_database_answers(lookup: Callable[[], Awaitable[T]]) -> T:
+    """`lookup()`, tried again every DATABASE_POLL seconds while PostgreSQL is away, for DATABASE_WAIT
+    seconds at most (then its UNAVAILABLE error goes on, and the connection is closed with 1013)."""
+    deadline = time.monotonic() + DATABASE_WAIT
+    while True:
+        try:
+            return await lookup()
+        except UNAVAILABLE:
+            if time.monotonic() + DATABASE_POLL > deadline:
+                raise
+        await asyncio.sleep(DATABASE_POLL)
+
+
+def closes_when_the_database_is_away(endpoint: Endpoint) -> Endpoint:
+    """A lookup the connection needs (its login, its device, a snapshot) found PostgreSQL
+    unreachable: close with 1013, which tells the client to reconnect with backoff, instead of
+    letting the handler crash and the connection drop without a word."""
+    @functools.wraps(endpoint)
+    async def serve(websocket: WebSocket) -> None:
+        try:
+            await endpoint(websocket)
+        except UNAVAILABLE as exc:
+            logger.warning("closing a websocket with 1013: PostgreSQL unavailable (%s)", exc)
+            await WebSocketTransport(websocket).close(Close.TRY_AGAIN_LATER, "database unavailable; reconnect")
+
+    return serve
 
 
 def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
@@ -28,6 +71,7 @@ def origin_allowed(websocket: WebSocket, allowed: tuple[str, ...]) -> bool:
     return security.origin_allowed(websocket.scope, allowed, websocket.app.state.hub.settings.https)
 
 
+@closes_when_the_database_is_away
 async def scan_endpoint(websocket: WebSocket) -> None:
     """/ws/scan: refuse before reading any scan unless the origin is allowed and a session is live."""
     hub = websocket.app.state.hub
@@ -35,7 +79,7 @@ async def scan_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, hub.settings.allowed_origins):
         await websocket.close(Close.POLICY_VIOLATION, "origin not allowed")
         return
-    actor = await auth.current_user(websocket)
+    actor = await _once_the_database_answers(lambda: auth.current_user(websocket))
     if actor is None:
         await websocket.close(Close.POLICY_VIOLATION, "login required")
         return
@@ -48,7 +92,7 @@ async def scan_endpoint(websocket: WebSocket) -> None:
 
     async def bind_device(device: str) -> int | None:
         await hub.writer.settled(device)  # what an earlier connection sent is in the welcome
-        row = await devices.bind(hub.pool, device, actor.user_id)
+        row = await _once_the_database_answers(lambda: devices.bind(hub.pool, device, actor.user_id))
         return int(row["last_seq"]) if row["owner_id"] == actor.user_id else None
 
     context = SessionContext(
@@ -79,6 +123,7 @@ async def _serve(websocket: WebSocket, connection: Connection, run: Callable[[],
         connections.leave(connection)
 
 
+@closes_when_the_database_is_away
 async def dashboard_endpoint(websocket: WebSocket) -> None:
     """/ws/dashboard?scope=all|area:NAME|bill:CODE[&token=WALL_TOKEN][&format=json].
 
@@ -90,7 +135,7 @@ async def dashboard_endpoint(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, hub.settings.allowed_origins):
         await websocket.close(Close.POLICY_VIOLATION, "origin not allowed")
         return
-    viewer = await _viewer(websocket)
+    viewer = await _once_the_database_answers(lambda: _viewer(websocket))
     if viewer is None:
         await websocket.close(Close.POLICY_VIOLATION, "login or a wall-screen token required")
         return

@@ -39,7 +39,7 @@ from asyncpg.transaction import Transaction
 from hub import metrics
 from hub.batch import Committed, Result, Submission, apply_batch, touched
 from hub.codes import Code
-from hub.database import create_pool
+from hub.database import UNAVAILABLE, create_pool
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Outcome, Undo
 from hub.store import batches as store_batches
@@ -51,9 +51,6 @@ ATTEMPTS = 5
 ACQUIRE_TIMEOUT = 5.0
 _RETRYABLE = (ConcurrentChange, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
               asyncpg.UniqueViolationError)
-_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
-                asyncpg.CannotConnectNowError)
 
 # What one operation's data can make PostgreSQL (or asyncpg, encoding it) refuse: invalid text or
 # numbers (class 22), a value over a limit (class 54), a string Python cannot encode as UTF-8.
@@ -337,7 +334,7 @@ class BatchWriter:
                     raise
                 logger.info("batch raced another hub (%s); redoing it", type(exc).__name__)
                 await asyncio.sleep(0.005 * (attempt + 1))
-            except _UNAVAILABLE as exc:
+            except UNAVAILABLE as exc:
                 logger.warning("PostgreSQL unavailable (%s); %d operations will be retried",
                                exc, len(batch))
                 raise DatabaseUnavailable from exc
@@ -439,7 +436,7 @@ class BatchWriter:
             except _RETRYABLE:
                 logger.info("import group raced another writer; redoing it")
                 await asyncio.sleep(0.05 * (attempt + 1))
-            except _UNAVAILABLE as exc:
+            except UNAVAILABLE as exc:
                 raise DatabaseUnavailable from exc
         raise DatabaseUnavailable("the group kept racing other writers")
 

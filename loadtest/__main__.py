@@ -10,6 +10,7 @@ COMMANDS = {
     "suite": "loadtest.suite",  # the benchmark suite of issue 10
     "history": "loadtest.history",  # the partitioned scans log after a week and after a year
     "scaleout": "loadtest.scaleout",  # 1, 2 and 3 hubs behind HAProxy
+    "faults": "loadtest.faults",  # faults under load: recovery times and worst acks
 }
 
 if sys.argv[1:2] and sys.argv[1] in COMMANDS:

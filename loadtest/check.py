@@ -68,6 +68,23 @@ async def verify(pool: asyncpg.Pool, ledger: Ledger, devices: list[str]) -> dict
     return {"lost": lost, "duplicated": duplicated, "check": details}
 
 
+BROKEN_PARENTS_SQL = """
+SELECT p.code, p.child_count, p.capacity, p.completed_at IS NOT NULL AS completed,
+       (SELECT count(*) FROM links l WHERE l.parent_id = p.id) AS links
+  FROM bags p
+ WHERE p.kind = 'P'
+   AND (p.child_count <> (SELECT count(*) FROM links l WHERE l.parent_id = p.id)
+        OR p.child_count > p.capacity
+        OR (p.completed_at IS NOT NULL) <> (p.child_count = p.capacity))
+"""
+
+
+async def broken_parents(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    """Parents whose counter differs from their links, that hold more than their capacity, or whose
+    completion disagrees with their count: the invariants the database's locked counters keep."""
+    return [dict(row) for row in await pool.fetch(BROKEN_PARENTS_SQL, timeout=TIMEOUT)]
+
+
 async def _missing_links(pool: asyncpg.Pool, accepted: dict[str, str]) -> int:
     """Accepted children that are not (or no longer) in the parent their scan named."""
     rows = await pool.fetch(

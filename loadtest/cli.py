@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import click
@@ -24,6 +24,7 @@ from loadtest.echo import echo_server
 from loadtest.report import Reporter
 
 DEFAULT_ACCOUNTS = 10
+T = TypeVar("T")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,7 +100,7 @@ def main(urls: tuple[str, ...], scanners: int, rate: float | None, duration: flo
         raise SystemExit(1)
 
 
-def run_event_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+def run_event_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run on uvloop when it is installed: the load generator's own CPU time is part of the budget."""
     try:
         import uvloop

@@ -114,8 +114,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def hub_process(env: dict[str, str], port: int | None = None) -> Iterator[Hub]:
     """`python -m hub serve` on `port` (else a free one) with `env`; the hub, once /ready answers,
-    until exit. Its ADMIN_PASSWORD and SESSION_SECRET are random unless `env` sets them (hubs behind
-    one load balancer must share a SESSION_SECRET: a session begun on one is presented to another)."""
+    until exit (a hub already killed is just waited for). Its ADMIN_PASSWORD and SESSION_SECRET are
+    random unless `env` sets them (hubs behind one load balancer, or a replacement on a port, must
+    share a SESSION_SECRET: a session begun on one is presented to another)."""
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="tracetrack-suite-") as workdir:
         environ = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}

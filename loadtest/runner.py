@@ -65,25 +65,28 @@ def new_run_id() -> str:
 
 
 async def run(options: Options, say: Callable[[str], None], progress: Callable[[dict[str, Any]], None],
-              on_window: Callable[[Phase], None] = _ignore) -> dict[str, Any]:
+              on_window: Callable[[Phase], None] = _ignore, on_ack: Callable[[Ack], None] | None = None
+              ) -> dict[str, Any]:
     """Drive the scanners for `options.duration` seconds; the result that becomes the JSON.
 
     `on_window` is called as the timed window opens and as it closes (before the drain), so that a
-    caller can read what the window cost, such as CPU time, at those instants.
+    caller can read what the window cost, such as CPU time, at those instants. `on_ack` hears every
+    ack too (a fault run times its recovery from them).
     """
     run_id = new_run_id()
     pool = None
     if options.database_url and not options.echo:
         pool = await asyncpg.create_pool(options.database_url, min_size=1, max_size=2)
     try:
-        return await _run(options, run_id, pool, say, progress, on_window)
+        return await _run(options, run_id, pool, say, progress, on_window, on_ack)
     finally:
         if pool is not None:
             await pool.close()
 
 
 async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Callable[[str], None],
-               progress: Callable[[dict[str, Any]], None], on_window: Callable[[Phase], None]) -> dict[str, Any]:
+               progress: Callable[[dict[str, Any]], None], on_window: Callable[[Phase], None],
+               extra: Callable[[Ack], None] | None) -> dict[str, Any]:
     sessions = await _sessions(options, pool, run_id, say)
     parents = ParentCodes(await check.existing_parents(pool) if pool else set(), random.Random())
     children = ChildCodes(f"L{run_id}")
@@ -94,6 +97,8 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
         observers: list[Callable[[Ack], None]] = [recorder.on_ack, ledger.on_ack]
         if fleet is not None:
             observers.append(fleet.on_ack)
+        if extra is not None:
+            observers.append(extra)
 
         def on_ack(ack: Ack) -> None:
             for observer in observers:

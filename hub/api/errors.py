@@ -2,7 +2,7 @@
 
 Endpoints return `error(...)` or raise `ApiError`; Starlette's own 404 and 405 get the same shape;
 and `LastResort` turns whatever else escapes into a 500 with a code, the traceback going to the
-log only.
+log only, except PostgreSQL out of reach, which is answered 503 BUSY with Retry-After.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.codes import ApiCode
+from hub.database import UNAVAILABLE
 
 logger = logging.getLogger("tracetrack.errors")
+
+DATABASE_RETRY_AFTER = "1"
+"""Seconds a client is told to wait before it sends again a request that found PostgreSQL away."""
+DATABASE_AWAY = "The hub cannot reach its database just now; try again in a moment."
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -60,7 +65,8 @@ exception_handlers = {ApiError: on_api_error, HTTPException: on_http_exception}
 
 
 class LastResort:
-    """Pure ASGI middleware: an exception no handler answered becomes a 500 with INTERNAL_ERROR.
+    """Pure ASGI middleware: an exception no handler answered becomes a 500 with INTERNAL_ERROR
+    (or, when it says PostgreSQL is out of reach, a 503 BUSY that tells the client to send again).
 
     The traceback is logged here, once; the client sees the code and a sentence. If the answer had
     already begun, it is cut short (nothing else can be done) and the error still logged.
@@ -83,6 +89,11 @@ class LastResort:
 
         try:
             await self.app(scope, receive, send_tracked)
+        except UNAVAILABLE as exc:
+            logger.warning("PostgreSQL unavailable answering %s %s (%s)", scope["method"], scope["path"], exc)
+            if not started:
+                answer = api_error(ApiCode.BUSY, DATABASE_AWAY, {"Retry-After": DATABASE_RETRY_AFTER})
+                await answer(scope, receive, send)
         except Exception:
             logger.exception("unexpected error answering %s %s", scope["method"], scope["path"])
             if not started:

@@ -200,6 +200,7 @@ export const CLOSE_MESSAGES = {
   1009: "This page sent something too big for the hub. Tell your supervisor.",
   1011: "The hub had a problem. Reconnecting…",
   1012: "The hub is restarting. Reconnecting…",
+  1013: "The hub cannot reach its database just now. Scans are kept and sent when it is back.",
   4001: "Your login has ended. Log in again; your scans are kept.",
   4002: "This scanner is open in another window or tab. Use that one, or press “Use here”.",
   4003: "This scanner is registered to another user. Ask an admin to release it, then press “Try again”.",
