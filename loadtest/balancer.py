@@ -13,7 +13,6 @@ import csv
 import io
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtest.hubs import HubFailed, free_port
+from loadtest.hubs import HubFailed, free_port, stop
 
 CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "haproxy.cfg"
 SERVERS = ("hub1", "hub2", "hub3")
@@ -99,7 +98,7 @@ def haproxy(hubs: Sequence[str], log_path: Path) -> Iterator[Balancer]:
         _wait_started(balancer, process, log_path)
         yield balancer
     finally:
-        _stop(process)
+        stop(process, STOP_TIMEOUT)
 
 
 def _wait_started(balancer: Balancer, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -110,13 +109,3 @@ def _wait_started(balancer: Balancer, process: subprocess.Popen[bytes], log_path
             return
         time.sleep(POLL)
     raise HubFailed(f"HAProxy did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(STOP_TIMEOUT)

@@ -109,17 +109,21 @@ class Fleet:
             inbox.put((kind, payload))
 
     async def _answers(self) -> list[dict[str, Any]]:
-        """One answer from each worker; a worker that died or hangs fails the run."""
-        answers = []
-        for _ in self._workers:
-            try:
-                answer = await asyncio.to_thread(self._outbox.get, True, ANSWER_TIMEOUT)
-            except queue.Empty:
-                raise RuntimeError(f"a dashboard worker did not answer in {ANSWER_TIMEOUT:.0f} s") from None
-            if "failed" in answer:
-                raise RuntimeError(f"a dashboard worker failed: {answer['failed']}")
-            answers.append(answer)
-        return answers
+        return await collect_answers(self._outbox, len(self._workers), "a dashboard worker")
+
+
+async def collect_answers(outbox: Any, workers: int, who: str) -> list[dict[str, Any]]:
+    """One answer from each of `workers` worker processes; one that died or hangs fails the run."""
+    answers = []
+    for _ in range(workers):
+        try:
+            answer = await asyncio.to_thread(outbox.get, True, ANSWER_TIMEOUT)
+        except queue.Empty:
+            raise RuntimeError(f"{who} did not answer in {ANSWER_TIMEOUT:.0f} s") from None
+        if "failed" in answer:
+            raise RuntimeError(f"{who} failed: {answer['failed']}")
+        answers.append(answer)
+    return answers
 
 
 def _work(targets: list[Target], device_prefix: str, inbox: Any, outbox: Any) -> None:

@@ -131,7 +131,7 @@ def hub_process(env: dict[str, str], port: int | None = None) -> Iterator[Hub]:
             _wait_ready(url, process, log_path)
             yield Hub(url, process.pid)
         finally:
-            _stop(process)
+            stop(process)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -145,12 +145,12 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> N
     raise HubFailed(f"the hub at {url} {state}:\n{log_path.read_text(errors='replace')[-LOG_TAIL:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (the hub's graceful shutdown), then SIGKILL if that takes too long."""
+def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM (a hub's graceful shutdown, HAProxy's too), then SIGKILL if that takes longer than `timeout`."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     try:
-        process.wait(STOP_TIMEOUT)
+        process.wait(timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)

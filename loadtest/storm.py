@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import queue
 import random
 import time
 from typing import Any
 
 from loadtest.cli import run_event_loop
 from loadtest.connecting import connect_all
+from loadtest.fleet import collect_answers
 from loadtest.scanner import Scanner, Target
 from loadtest.workload import ChildCodes, ParentCodes, Workflow
 
 PROCESSES = 2
-ANSWER_TIMEOUT = 120.0
 HOLD_SECONDS = 3600.0
 """How long an idle scanner keeps reconnecting at most (the run stops it long before)."""
 
@@ -106,16 +105,7 @@ class Storm:
                 worker.kill()
 
     async def _answers(self) -> list[dict[str, Any]]:
-        answers = []
-        for _ in self._workers:
-            try:
-                answer = await asyncio.to_thread(self._outbox.get, True, ANSWER_TIMEOUT)
-            except queue.Empty:
-                raise RuntimeError(f"a storm worker did not answer in {ANSWER_TIMEOUT:.0f} s") from None
-            if "failed" in answer:
-                raise RuntimeError(f"a storm worker failed: {answer['failed']}")
-            answers.append(answer)
-        return answers
+        return await collect_answers(self._outbox, len(self._workers), "a storm worker")
 
 
 def _work(targets: list[Target], device_prefix: str, inbox: Any, outbox: Any) -> None:
