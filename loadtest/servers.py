@@ -12,6 +12,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -42,13 +43,13 @@ class PostgresCluster:
     are switched off (`fsync`): a fault here stops the server, it never crashes the machine.
     """
 
-    def __init__(self, root: Path, settings: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, root: Path, settings: dict[str, str], port: int | None = None, name: str = "data") -> None:
         self.root = root
-        self.data = root / "data"
+        self.data = root / name
         self.port = port or free_port()
         self.settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(root),
                          "fsync": "off", "full_page_writes": "off", **settings}
-        self._log = root / "postgres.log"
+        self._log = root / f"{name}.log"
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -57,16 +58,21 @@ class PostgresCluster:
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
             os.chown(self.root, account.pw_uid, account.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
 
     def start(self) -> None:
         options = " ".join(f"-c {name}={value}" for name, value in self.settings.items())
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self._log), "-w", "-t", str(int(START_TIMEOUT)),
+        self.run("pg_ctl", "-D", str(self.data), "-l", str(self._log), "-w", "-t", str(int(START_TIMEOUT)),
                   "-o", f"-p {self.port} {options}", "start")
 
     def stop(self, mode: str = "fast") -> None:
         """`fast`: sessions are ended, committed data kept; `immediate`: no shutdown checkpoint."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def kill(self) -> None:
+        """Whatever happened: SIGKILL the postmaster if one still runs (its children follow)."""
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int((self.data / "postmaster.pid").read_text().split("\n", 1)[0]), signal.SIGKILL)
 
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
@@ -74,7 +80,8 @@ class PostgresCluster:
     def log(self) -> str:
         return self._log.read_text(errors="replace") if self._log.exists() else ""
 
-    def _run(self, program: str, *args: str) -> None:
+    def run(self, program: str, *args: str) -> None:
+        """One of PostgreSQL's programs, as the server's user when we are root (it refuses root)."""
         command = [str(PG_BIN / program), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", "postgres", "--", *command]

@@ -11,10 +11,7 @@ import asyncio
 import contextlib
 import csv
 import io
-import os
-import pwd
-import signal
-import subprocess
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,33 +24,15 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.settings import Settings
+from loadtest.servers import PostgresCluster
 from tests.http_support import cookie
 from tests.metrics_support import BEARER, TOKEN, samples, value
-from tests.services import free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "tracetrack"
 TIMEOUT = 30.0
-PRIMARY_SETTINGS = """
-wal_level = replica
-max_wal_senders = 4
-wal_keep_size = 64MB
-hot_standby = on
-fsync = off
-"""
-"""What the primary needs to stream to a standby (fsync off: a test's cluster, thrown away after)."""
-REPLICATION_HBA = "host replication all 127.0.0.1/32 trust\n"
-
-
-def _as_server_user() -> dict[str, Any]:
-    return {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
-
-
-def _run(*command: str | Path) -> None:
-    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=TIMEOUT,
-                            **_as_server_user())
-    if result.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+PRIMARY_SETTINGS = {"wal_level": "replica", "max_wal_senders": "4", "wal_keep_size": "64MB"}
+"""What the primary needs to stream to a standby (initdb's trust rules already admit replication
+from 127.0.0.1); the standby answers queries by default (hot_standby)."""
 
 
 async def _query(url: str, sql: str) -> Any:
@@ -70,44 +49,15 @@ def query(url: str, sql: str) -> Any:
 
 
 @dataclass
-class Cluster:
-    data: Path
-    port: int
-
-    def url(self, database: str = DATABASE) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def start(self) -> None:
-        _run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.data.parent / f"{self.data.name}.log", "-w",
-             "-t", str(int(TIMEOUT)), "-o", f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1",
-             "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        """`fast`: sessions end, the server shuts down cleanly; `immediate`: at once (for cleanup)."""
-        _run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
-
-    def kill(self) -> None:
-        """Cleanup whatever happened: SIGKILL the postmaster if one still runs (its children follow)."""
-        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
-            os.kill(pid, signal.SIGKILL)
-
-    def log(self) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return (self.data.parent / f"{self.data.name}.log").read_text()
-        return ""
-
-
-@dataclass
 class Pair:
-    primary: Cluster
-    standby: Cluster
+    primary: PostgresCluster
+    standby: PostgresCluster
 
     def pause_replay(self) -> None:
-        query(self.standby.url(), "SELECT pg_wal_replay_pause()")
+        query(self.standby.url(DATABASE), "SELECT pg_wal_replay_pause()")
 
     def resume_replay(self) -> None:
-        query(self.standby.url(), "SELECT pg_wal_replay_resume()")
+        query(self.standby.url(DATABASE), "SELECT pg_wal_replay_resume()")
 
     def wait_streaming(self) -> None:
         wait_for(lambda: query(self.primary.url(), "SELECT count(*) FROM pg_stat_replication "
@@ -130,42 +80,33 @@ def wait_for(condition: Any, what: str, timeout: float = TIMEOUT) -> None:
 
 @contextlib.contextmanager
 def primary_and_standby() -> Iterator[Pair]:
-    """initdb a primary with WAL for replication, create the hub's database, `pg_basebackup -R` a
-    standby of it, start both and wait until the standby streams."""
-    with tempfile.TemporaryDirectory(prefix="tracetrack-replica-") as tmp:
-        root = Path(tmp)
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(root, user.pw_uid, user.pw_gid)
-        pair = Pair(Cluster(root / "primary", free_port()), Cluster(root / "standby", free_port()))
-        try:
-            _run(PG_BIN / "initdb", "-D", pair.primary.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-sync")
-            with open(pair.primary.data / "postgresql.conf", "a") as conf:
-                conf.write(PRIMARY_SETTINGS)
-            with open(pair.primary.data / "pg_hba.conf", "a") as hba:
-                hba.write(REPLICATION_HBA)
-            pair.primary.start()
-            query(pair.primary.url("postgres"), f"CREATE DATABASE {DATABASE}")
-            _run(PG_BIN / "pg_basebackup", "-h", "127.0.0.1", "-p", str(pair.primary.port), "-U", "postgres",
-                 "-D", pair.standby.data, "-R", "-X", "stream", "-c", "fast")
-            pair.standby.start()
-            pair.wait_streaming()
-            yield pair
-        except BaseException:
-            print(f"primary log:\n{pair.primary.log()}\nstandby log:\n{pair.standby.log()}")
-            raise
-        finally:
-            for cluster in (pair.standby, pair.primary):
-                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-                    cluster.stop("immediate")
-                cluster.kill()
+    """A primary (loadtest.servers' private cluster) with the hub's database, `pg_basebackup -R` a
+    standby of it, both started, once the standby streams; both killed and removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="tracetrack-replica-"))
+    pair = Pair(PostgresCluster(root, PRIMARY_SETTINGS, name="primary"), PostgresCluster(root, {}, name="standby"))
+    try:
+        pair.primary.init()
+        pair.primary.start()
+        query(pair.primary.url(), f"CREATE DATABASE {DATABASE}")
+        pair.primary.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(pair.primary.port), "-U", "postgres",
+                         "-D", str(pair.standby.data), "-R", "-X", "stream", "-c", "fast")
+        pair.standby.start()
+        pair.wait_streaming()
+        yield pair
+    except BaseException:
+        print(f"primary log:\n{pair.primary.log()}\nstandby log:\n{pair.standby.log()}")
+        raise
+    finally:
+        for cluster in (pair.standby, pair.primary):
+            cluster.kill()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def replica_client(settings: Settings, pair: Pair, max_lag: float) -> TestClient:
     """The app in-process on the pair: DATABASE_URL the primary, DATABASE_READ_URL the standby."""
     return TestClient(create_app(settings.replace(
-        database_url=pair.primary.url(), database_read_url=pair.standby.url(), database_read_max_lag=max_lag,
+        database_url=pair.primary.url(DATABASE), database_read_url=pair.standby.url(DATABASE),
+        database_read_max_lag=max_lag,
         metrics_token=TOKEN, api_requests_per_minute=1_000_000)), base_url="http://testserver")
 
 

@@ -20,6 +20,7 @@ from hub.settings import Settings
 from tests.conftest import ADMIN_PASSWORD
 from tests.dashboard_support import DashboardView, shown_areas, sql_today
 from tests.replica_support import (
+    DATABASE,
     Pair,
     exported_scans,
     listed,
@@ -78,7 +79,7 @@ def test_lists_and_exports_are_read_on_the_replica_and_scans_decide_on_the_prima
             assert scanner.do("child", code="01C001", parent="M444-00001")["code"] == "ALREADY_LINKED"
             second = make_user(client, "dispatcher", "lucknow")  # logins and sessions: on the primary
             count = "SELECT count(*) FROM scans"
-            assert query(pair.primary.url(), count) == query(pair.standby.url(), count) + 3
+            assert query(pair.primary.url(DATABASE), count) == query(pair.standby.url(DATABASE), count) + 3
 
             assert bags(client, token) == bags(client, second) == shown_bags, "the standby's rows"
             assert scans(client, token) == shown_scans
@@ -114,7 +115,7 @@ async def _primary_state(url: str, day: str) -> tuple[int, dict[str, dict[str, i
 
 def assert_exact(view: DashboardView, pair: Pair) -> None:
     """The dashboard shows the primary's last commit seq and the counts of its rows."""
-    seq, areas = asyncio.run(_primary_state(pair.primary.url(), view.day))
+    seq, areas = asyncio.run(_primary_state(pair.primary.url(DATABASE), view.day))
     assert view.seq == seq
     assert shown_areas(view) == areas
 
@@ -131,7 +132,7 @@ def test_a_dashboard_state_read_while_the_replica_lags_misses_no_batch(settings:
             pair.pause_replay()
             for n in range(3):
                 assert scanner.do("child", code=f"03C{n:03d}", parent="M444-00003")["code"] == "OK"
-            assert query(pair.standby.url(), "SELECT count(*) FROM scans WHERE code LIKE '03C%'") == 0
+            assert query(pair.standby.url(DATABASE), "SELECT count(*) FROM scans WHERE code LIKE '03C%'") == 0
 
             fallbacks = metric(writing, FALLBACKS, reason="catch_up")  # the process's metrics: every app's
             with replica_client(settings, pair, max_lag=60) as fresh:  # the standby never catches up
