@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import click
@@ -22,6 +22,8 @@ from loadtest import runner
 from loadtest.accounts import AccountError
 from loadtest.echo import echo_server
 from loadtest.report import Reporter
+
+T = TypeVar("T")
 
 DEFAULT_ACCOUNTS = 10
 
@@ -99,7 +101,7 @@ def main(urls: tuple[str, ...], scanners: int, rate: float | None, duration: flo
         raise SystemExit(1)
 
 
-def run_event_loop(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+def run_event_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run on uvloop when it is installed: the load generator's own CPU time is part of the budget."""
     try:
         import uvloop
