@@ -11,6 +11,7 @@ COMMANDS = {
     "history": "loadtest.history",  # the partitioned scans log after a week and after a year
     "scaleout": "loadtest.scaleout",  # 1, 2 and 3 hubs behind HAProxy
     "faults": "loadtest.faults",  # faults under load: recovery times and worst acks
+    "scale": "loadtest.scale",  # one hub on 10 million bags and 10,000 websockets
 }
 
 if sys.argv[1:2] and sys.argv[1] in COMMANDS:

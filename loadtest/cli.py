@@ -23,6 +23,8 @@ from loadtest.accounts import AccountError
 from loadtest.echo import echo_server
 from loadtest.report import Reporter
 
+T = TypeVar("T")
+
 DEFAULT_ACCOUNTS = 10
 T = TypeVar("T")
 

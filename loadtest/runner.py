@@ -45,6 +45,8 @@ class Options:
     echo: bool
     dashboards: int
     timezone: str
+    fresh_parents: bool = True
+    """False: parent codes are handed out whether or not the database holds them (seeded bags touched)."""
 
 
 Phase = Literal["start", "end"]
@@ -88,7 +90,8 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
                progress: Callable[[dict[str, Any]], None], on_window: Callable[[Phase], None],
                extra: Callable[[Ack], None] | None) -> dict[str, Any]:
     sessions = await _sessions(options, pool, run_id, say)
-    parents = ParentCodes(await check.existing_parents(pool) if pool else set(), random.Random())
+    taken = await check.existing_parents(pool) if pool and options.fresh_parents else set()
+    parents = ParentCodes(taken, random.Random())
     children = ChildCodes(f"L{run_id}")
     device_prefix = f"lt-{run_id.lower()}-"
     recorder, ledger = Recorder(), check.Ledger()
