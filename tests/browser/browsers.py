@@ -192,9 +192,19 @@ def run_in_chromium(browser: Any, module: str, snippet: str, arg: Any) -> Any:
 
 
 def run_module(runtime: str, module: str, snippet: str, arg: Any, browser: Any = None) -> Any:
-    """`browser`: the Chromium to run in, for runtime "chromium"."""
+    """`browser`: the Chromium to run in, for runtime "chromium"; None (a test outside tests/browser,
+    where the package's Chromium is gone): one of its own for this call."""
     if runtime == "node":
         return run_in_node(module, snippet, arg)
-    if runtime == "chromium":
+    if runtime != "chromium":
+        raise ValueError(runtime)
+    if browser is not None:
         return run_in_chromium(browser, module, snippet, arg)
-    raise ValueError(runtime)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        own = p.chromium.launch(**launch_options())
+        try:
+            return run_in_chromium(own, module, snippet, arg)
+        finally:
+            own.close()
