@@ -96,6 +96,11 @@ def sockets(client: TestClient) -> Iterator[Sockets]:
     opened.close_all()
 
 
+def hub_env(database_url: str) -> dict[str, str]:
+    """The environment of a test's hub process: this run's database, the known admin password."""
+    return {"DATABASE_URL": database_url, "ADMIN_PASSWORD": ADMIN_PASSWORD, "SESSION_SECRET": "test-session-secret"}
+
+
 @pytest.fixture
 def hub_process(database_url: str, tmp_path: Path) -> Iterator[type[HubProcess]]:
     """Start real hub processes (uvicorn subprocesses on free ports); all are stopped afterwards."""
@@ -104,8 +109,7 @@ def hub_process(database_url: str, tmp_path: Path) -> Iterator[type[HubProcess]]
     class Bound(HubProcess):
         def __init__(self, port: int | None = None, **env: str) -> None:
             """`port`: that port (e.g. to restart a stopped hub where its clients reconnect), else a free one."""
-            super().__init__(tmp_path, {"DATABASE_URL": database_url, "ADMIN_PASSWORD": ADMIN_PASSWORD,
-                                        "SESSION_SECRET": "test-session-secret", **env}, port)
+            super().__init__(tmp_path, {**hub_env(database_url), **env}, port)
             started.append(self)
 
     yield Bound

@@ -174,14 +174,12 @@ def run_in_node(module: str, snippet: str, arg: Any) -> Any:
     return json.loads(result.stdout)
 
 
-def run_in_chromium(module: str, snippet: str, arg: Any) -> Any:
-    """Import web/`module` in headless Chromium and return `await (snippet)(module, arg)`."""
-    from playwright.sync_api import sync_playwright
-
-    with static_web({"/__test_arg.json": json.dumps(arg).encode()}) as base, sync_playwright() as p:
-        browser = p.chromium.launch(**launch_options())
+def run_in_chromium(browser: Any, module: str, snippet: str, arg: Any) -> Any:
+    """Import web/`module` in a fresh context of `browser` and return `await (snippet)(module, arg)`."""
+    with static_web({"/__test_arg.json": json.dumps(arg).encode()}) as base:
+        context = browser.new_context()
         try:
-            page = browser.new_page()
+            page = context.new_page()
             page.goto(f"{base}/{module}")  # any document of the origin will do
             return page.evaluate(
                 "async ([url, argUrl]) => { const mod = await import(url);"
@@ -190,12 +188,23 @@ def run_in_chromium(module: str, snippet: str, arg: Any) -> Any:
                 [f"{base}/{module}", f"{base}/__test_arg.json"],
             )
         finally:
-            browser.close()
+            context.close()
 
 
-def run_module(runtime: str, module: str, snippet: str, arg: Any) -> Any:
+def run_module(runtime: str, module: str, snippet: str, arg: Any, browser: Any = None) -> Any:
+    """`browser`: the Chromium to run in, for runtime "chromium"; None (a test outside tests/browser,
+    where the package's Chromium is gone): one of its own for this call."""
     if runtime == "node":
         return run_in_node(module, snippet, arg)
-    if runtime == "chromium":
-        return run_in_chromium(module, snippet, arg)
-    raise ValueError(runtime)
+    if runtime != "chromium":
+        raise ValueError(runtime)
+    if browser is not None:
+        return run_in_chromium(browser, module, snippet, arg)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        own = p.chromium.launch(**launch_options())
+        try:
+            return run_in_chromium(own, module, snippet, arg)
+        finally:
+            own.close()

@@ -1,8 +1,12 @@
 """Fixtures of the browser tests: Debian's Chromium under Playwright, a real hub, users, SQL.
 
 The tests are plain sync functions (Playwright's sync API, which refuses to run inside a running
-asyncio loop); they request no async fixture. Playwright and the browser live for one test only,
-so no asyncio loop of theirs is alive while the rest of the suite runs.
+asyncio loop, and marks its own loop as running between its calls); they request no async fixture.
+Playwright, one Chromium and one hub process serve the whole tests/browser package (starting them
+for each test was most of its time), and are gone before the rest of the suite runs, so no asyncio
+loop of Playwright's is alive then. Each test still gets a browser of no contexts (a context is a
+fresh profile: cookies, storage, cache of its own), and a test that stops, freezes or restarts a
+hub has a hub of its own (`own_hub`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from tests.browser.browsers import (
     skip_loudly,
     static_web,
 )
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, hub_env
 from tests.hubprocess import HubProcess
 
 USER_PASSWORD = "scan-all-day-long"
@@ -47,7 +51,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(reason, red=True, bold=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="package")
 def chromium() -> str:
     """The Chromium executable (installed with apt-get when missing and possible), else a loud skip."""
     try:
@@ -57,19 +61,30 @@ def chromium() -> str:
         raise  # not reached: skip raises
 
 
-@pytest.fixture
-def playwright(chromium: str) -> Iterator[Any]:
+@pytest.fixture(scope="package")
+def playwright(chromium: str, database_url: str) -> Iterator[Any]:
+    """`database_url` first: the session's services are set up with asyncio.run, which Playwright's
+    loop (marked running between its calls) would refuse."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture
-def browser(playwright: Any) -> Iterator[Any]:
+@pytest.fixture(scope="package")
+def chromium_process(playwright: Any) -> Iterator[Any]:
+    """One Chromium for the package: its start was a second of every test."""
     browser = playwright.chromium.launch(**launch_options())
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def browser(chromium_process: Any) -> Iterator[Any]:
+    """The package's Chromium, with no context open; what the test leaves open is closed after it."""
+    yield chromium_process
+    for context in chromium_process.contexts:
+        context.close()
 
 
 @pytest.fixture
@@ -94,11 +109,15 @@ def sql(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
 
 @dataclass
 class LiveHub:
-    """A real hub subprocess on the test database, with the helpers the page tests need."""
+    """A real hub subprocess on the test database, with the helpers the page tests need.
+
+    `shared`: the package's hub, which other tests use too: it may not be stopped or frozen.
+    """
 
     process: HubProcess
     hub_class: type[HubProcess]
     database_url: str
+    shared: bool = False
 
     @property
     def url(self) -> str:
@@ -109,11 +128,19 @@ class LiveHub:
         return self.process.port
 
     def stop(self) -> None:
+        assert not self.shared, "the shared hub serves other tests too: stop a hub of the test's own"
         self.process.terminate()
 
     def restart(self) -> None:
         """Start a new hub process on the same port (clients reconnect to where they were)."""
+        assert not self.shared, "the shared hub is not stopped, so not restarted"
         self.process = self.hub_class(port=self.port).start()  # type: ignore[call-arg]
+
+    def os_process(self) -> Any:
+        """The hub's process, to signal (only a hub of the test's own)."""
+        assert not self.shared, "the shared hub serves other tests too: freeze a hub of the test's own"
+        assert self.process.process is not None
+        return self.process.process
 
     def login(self, username: str, password: str) -> str:
         response = httpx.post(f"{self.url}/api/login", json={"username": username, "password": password})
@@ -146,8 +173,18 @@ class LiveHub:
         return [row["code"] for row in rows]
 
 
+@pytest.fixture(scope="package")
+def live_hub(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+    """One hub process for the package's page tests. They share it as they share the database:
+    each makes users, bags and bills of its own (unique names), and none counts on an empty hub."""
+    process = HubProcess(tmp_path_factory.mktemp("shared-hub"), hub_env(database_url)).start()
+    yield LiveHub(process, HubProcess, database_url, shared=True)
+    process.stop()
+
+
 @pytest.fixture
-def live_hub(hub_process: type[HubProcess], database_url: str) -> LiveHub:
+def own_hub(hub_process: type[HubProcess], database_url: str) -> LiveHub:
+    """A hub process of the test's own: for a test that stops, freezes or restarts it."""
     return LiveHub(hub_process().start(), hub_process, database_url)
 
 

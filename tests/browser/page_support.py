@@ -66,8 +66,7 @@ def overflow(page: Any) -> list[str]:
 def frozen(hub: LiveHub) -> Iterator[None]:
     """The hub process stopped dead (SIGSTOP): its sockets stay open but nothing answers, as when
     the Wi-Fi drops without a word. It runs on again (SIGCONT) when the block ends."""
-    process = hub.process.process
-    assert process is not None
+    process = hub.os_process()
     process.send_signal(signal.SIGSTOP)
     try:
         yield

@@ -186,7 +186,7 @@ async (mod, steps) => {
 """
 
 
-def test_keyed_children_build_only_what_changed() -> None:
+def test_keyed_children_build_only_what_changed(browser: Any) -> None:
     a, b, c, d = ({"key": k, "text": k.lower()} for k in "ABCD")
     steps = [
         [a, b, c],
@@ -196,7 +196,7 @@ def test_keyed_children_build_only_what_changed() -> None:
         [b, b],                        # a key twice: two elements
         [],
     ]
-    out = run_in_chromium("js/keyed.js", KEYED_SCRIPT, steps)
+    out = run_in_chromium(browser, "js/keyed.js", KEYED_SCRIPT, steps)
     assert [o["texts"] for o in out] == [["a", "b", "c"], ["c", "a", "b"], ["c", "a2", "b"], ["d", "b"],
                                          ["b", "b"], []]
     assert [o["built"] for o in out] == [3, 0, 1, 1, 1, 0]

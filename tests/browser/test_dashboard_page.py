@@ -232,27 +232,27 @@ class Scanner:
 
 
 @pytest.mark.slow
-def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screenshots: Path) -> None:
-    admin = live_hub.login("admin", ADMIN_PASSWORD)
-    dispatcher = live_hub.login(*live_hub.make_user("dispatcher"))
-    biller = live_hub.login(*live_hub.make_user("biller"))
-    issued = httpx.post(f"{live_hub.url}/api/wall-tokens", json={"label": "dispatch hall", "area": None},
+def test_dashboards_against_a_real_hub(own_hub: LiveHub, browser: Any, screenshots: Path) -> None:
+    admin = own_hub.login("admin", ADMIN_PASSWORD)
+    dispatcher = own_hub.login(*own_hub.make_user("dispatcher"))
+    biller = own_hub.login(*own_hub.make_user("biller"))
+    issued = httpx.post(f"{own_hub.url}/api/wall-tokens", json={"label": "dispatch hall", "area": None},
                         cookies={"tt_session": admin})
     assert issued.status_code == 201, issued.text
     wall = issued.json()
 
     tag = uuid.uuid4().hex[:6].upper()
-    mini, parent, stray = live_hub.unused_parent("M444-"), live_hub.unused_parent(), f"X{tag}"
+    mini, parent, stray = own_hub.unused_parent("M444-"), own_hub.unused_parent(), f"X{tag}"
     bill, device = f"BILL-{tag}", f"hh-dash-{tag}"
-    scanner = Scanner(live_hub.url, dispatcher, device).open()
-    billing = Scanner(live_hub.url, biller, f"hh-bill-{tag}").open()
+    scanner = Scanner(own_hub.url, dispatcher, device).open()
+    billing = Scanner(own_hub.url, biller, f"hh-bill-{tag}").open()
     try:
         # a complete mini parent on an open bill, a parent being filled, one rejection
         scanner.many([{"op": "parent", "code": mini}]
                      + [{"op": "child", "code": f"M{tag}{i:02d}", "parent": mini} for i in range(15)]
                      + [{"op": "parent", "code": parent}]
                      + [{"op": "child", "code": f"S{tag}{i:02d}", "parent": parent} for i in range(7)]
-                     + [{"op": "child", "code": stray, "parent": live_hub.unused_parent()}])
+                     + [{"op": "child", "code": stray, "parent": own_hub.unused_parent()}])
         billing.many([{"op": "bill_create", "bill": bill, "capacity": 4, "destination": "Kanpur",
                        "vehicle": "UP32 AB 1234"},
                       {"op": "bill_add", "bill": bill, "parent": mini}])
@@ -260,7 +260,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         # the wall screen, opened with the link of a wall-screen token
         wall_page = browser.new_page(viewport={"width": 1920, "height": 1080})
         errors = collect_errors(wall_page)
-        wall_page.goto(live_hub.url + wall["url"])
+        wall_page.goto(own_hub.url + wall["url"])
         wall_page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=10_000)
         accepted, children = "#wall [data-counter=accepted]", "#wall [data-counter=children_linked]"
         assert value(wall_page, accepted) >= 26
@@ -270,9 +270,9 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
 
         # scans made on the scanner page show on the wall within a second
         scan_context = browser.new_context(viewport=PHONE)
-        scan_context.add_cookies([{"name": "tt_session", "value": dispatcher, "url": live_hub.url}])
+        scan_context.add_cookies([{"name": "tt_session", "value": dispatcher, "url": own_hub.url}])
         scan_page = scan_context.new_page()
-        scan_page.goto(f"{live_hub.url}/scanner.html")
+        scan_page.goto(f"{own_hub.url}/scanner.html")
         scan_page.wait_for_selector("#conn[data-state=online]", timeout=10_000)
         wait_value(wall_page, "#wall [data-metric=online]", 3, 1000)  # presence is live too
         before = value(wall_page, accepted), value(wall_page, children)
@@ -291,7 +291,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         sup_context = browser.new_context(viewport={"width": 1440, "height": 1000})
         sup = sup_context.new_page()
         errors.extend(collect_errors(sup))
-        sup.goto(f"{live_hub.url}/dashboard.html")
+        sup.goto(f"{own_hub.url}/dashboard.html")
         sup.wait_for_url(re.compile(r".*\?next=%2Fdashboard\.html.*"), timeout=15_000)
         sup.fill("#username", "admin")
         sup.fill("#password", ADMIN_PASSWORD)
@@ -323,7 +323,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         scanner.close()
         billing.close()
         scan_context.close()
-        live_hub.stop()  # a graceful shutdown: it closes the pages' sockets, then the process exits
+        own_hub.stop()  # a graceful shutdown: it closes the pages' sockets, then the process exits
         gone = time.monotonic()
         for page in (wall_page, sup):
             page.wait_for_function("() => document.body.dataset.stale === 'true' && "
@@ -332,7 +332,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         assert time.monotonic() - gone < 5
         wall_page.wait_for_timeout(300)
         wall_page.screenshot(path=str(screenshots / "dashboard-wall-offline.png"))
-        live_hub.restart()
+        own_hub.restart()
         restarted = time.monotonic()
         for page in (wall_page, sup):
             page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=20_000)
@@ -344,7 +344,7 @@ def test_dashboards_against_a_real_hub(live_hub: LiveHub, browser: Any, screensh
         wait_value(sup, "#supervisor [data-counter=children_linked]", back + 1, 1000)
 
         # a revoked token: the wall says so (and keeps trying, slowly)
-        revoked = httpx.post(f"{live_hub.url}/api/wall-tokens/{wall['id']}/revoke", cookies={"tt_session": admin})
+        revoked = httpx.post(f"{own_hub.url}/api/wall-tokens/{wall['id']}/revoke", cookies={"tt_session": admin})
         assert revoked.status_code == 200, revoked.text
         wall_page.wait_for_selector("#banner[data-kind=auth]", timeout=5000)
         assert "not valid" in wall_page.inner_text("#banner")

@@ -27,15 +27,15 @@ from tests.browser.page_support import PHONE, frozen, log_in, quiet, watch_error
 pytestmark = pytest.mark.browser
 
 
-def test_a_silent_hub_shows_offline_within_3_s(live_hub: LiveHub, browser: Any, screenshots: Path) -> None:
-    username, password = live_hub.make_user("dispatcher")
+def test_a_silent_hub_shows_offline_within_3_s(own_hub: LiveHub, browser: Any, screenshots: Path) -> None:
+    username, password = own_hub.make_user("dispatcher")
     page = browser.new_page(viewport=PHONE)
     errors = watch_errors(page)
-    page.goto(f"{live_hub.url}/")
+    page.goto(f"{own_hub.url}/")
     log_in(page, username, password)
     page.wait_for_url("**/scanner.html")
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-    parent, kids = live_hub.unused_parent(), [f"C{uuid.uuid4().hex[:8].upper()}{n}" for n in range(2)]
+    parent, kids = own_hub.unused_parent(), [f"C{uuid.uuid4().hex[:8].upper()}{n}" for n in range(2)]
     wedge(page, parent)
     wedge(page, kids[0])
     expect(page.locator("#msg-title")).to_have_text("1/30")
@@ -43,7 +43,7 @@ def test_a_silent_hub_shows_offline_within_3_s(live_hub: LiveHub, browser: Any, 
 
     page.wait_for_timeout(1500)  # quiet for a while: the heartbeat is what keeps the truth now
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
-    with frozen(live_hub):
+    with frozen(own_hub):
         silent = time.monotonic()
         wedge(page, kids[1])
         expect(page.locator("#message")).to_have_attribute("data-kind", "pending")  # not the green of 1/30
@@ -61,7 +61,7 @@ def test_a_silent_hub_shows_offline_within_3_s(live_hub: LiveHub, browser: Any, 
     expect(page.locator("#pending")).to_have_text("All sent ✓", timeout=20_000)
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
     expect(page.locator("#count")).to_have_text("2")
-    assert live_hub.links(parent) == sorted(kids)
+    assert own_hub.links(parent) == sorted(kids)
     assert errors == []
 
 

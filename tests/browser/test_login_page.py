@@ -48,12 +48,13 @@ def runtimes() -> list[str]:
 
 
 @pytest.mark.parametrize("runtime", ["node", "chromium"])
-def test_next_is_a_page_of_this_site_only(runtime: str) -> None:
+def test_next_is_a_page_of_this_site_only(runtime: str, request: pytest.FixtureRequest) -> None:
     if runtime not in runtimes():
         skip_loudly(f"sameOriginUrl in {runtime}", Unavailable(f"no {runtime}"))
+    browser = request.getfixturevalue("browser") if runtime == "chromium" else None
     out = run_module(runtime, "js/session.js",
                      "(m, arg) => arg.values.map((v) => m.sameOriginUrl(v, arg.origin))",
-                     {"values": HOSTILE + SAME_SITE, "origin": ORIGIN})
+                     {"values": HOSTILE + SAME_SITE, "origin": ORIGIN}, browser)
     landed = dict(zip(HOSTILE, out[:len(HOSTILE)], strict=True))
     assert {value: url for value, url in landed.items() if url is not None and not url.startswith(f"{ORIGIN}/")} == {}
     assert [value for value, url in landed.items() if url is not None] == [  # paths of this site, if odd ones

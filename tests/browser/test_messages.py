@@ -28,7 +28,7 @@ DETAILS = {"parent": "SB00001", "count": 3, "capacity": 30, "complete": False, "
 ERROR_CODES = [code for code in Code if code is not Code.OK]
 
 
-def test_every_code_of_the_hub_has_words_for_the_operator() -> None:
+def test_every_code_of_the_hub_has_words_for_the_operator(request: pytest.FixtureRequest) -> None:
     try:
         node_path()
         runtime = "node"
@@ -44,7 +44,8 @@ def test_every_code_of_the_hub_has_words_for_the_operator() -> None:
         bare: Object.fromEntries(Object.keys(m.MESSAGES).map((c) => [c, m.describe(c)])),
         full: Object.fromEntries(Object.keys(m.MESSAGES).map((c) => [c, m.describe(c, {})])),
     }})""".format(json.dumps({**DETAILS, "code": "C1001"}))
-    out = run_module(runtime, "js/messages.js", snippet, None)
+    browser = request.getfixturevalue("browser") if runtime == "chromium" else None
+    out = run_module(runtime, "js/messages.js", snippet, None, browser)
     assert set(out["codes"]) == {code.value for code in Code}, "messages.js and hub/codes.py differ"
     assert set(out["closes"]) >= {int(close) for close in Close}
     for code in Code:

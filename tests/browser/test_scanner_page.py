@@ -149,8 +149,8 @@ def test_log_in_and_fill_a_parent_by_wedge_scanning(live_hub: LiveHub, browser: 
 
 
 def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
-        live_hub: LiveHub, playwright: Any, screenshots: Path, tmp_path: Path) -> None:
-    username, password = live_hub.make_user("dispatcher")
+        own_hub: LiveHub, playwright: Any, screenshots: Path, tmp_path: Path) -> None:
+    username, password = own_hub.make_user("dispatcher")
     profile = tmp_path / "chromium-profile"  # a browser profile on disk: IndexedDB survives a restart
 
     def open_browser() -> tuple[Any, Any]:
@@ -159,20 +159,20 @@ def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
 
     context, page = open_browser()
     errors = watch_errors(page)
-    page.goto(f"{live_hub.url}/")
+    page.goto(f"{own_hub.url}/")
     log_in(page, username, password)
     page.wait_for_url("**/scanner.html")  # a dispatcher's start page
     expect(page.locator("#conn")).to_have_attribute("data-state", "online")
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # the page works without the hub
 
-    first, online_kid = live_hub.unused_parent(), children(1)[0]
+    first, online_kid = own_hub.unused_parent(), children(1)[0]
     wedge(page, first)
     wedge(page, online_kid)
     expect(row(page, online_kid)).to_have_attribute("data-status", "ok")
 
-    live_hub.stop()
+    own_hub.stop()
     expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
-    parent, kids = live_hub.unused_parent(), children(5)
+    parent, kids = own_hub.unused_parent(), children(5)
     wedge(page, parent)
     for kid in kids:
         wedge(page, kid)
@@ -197,14 +197,14 @@ def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
     context.close()
     context, page = open_browser()
     errors += watch_errors(page)
-    page.goto(f"{live_hub.url}/scanner.html")
+    page.goto(f"{own_hub.url}/scanner.html")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     assert page.locator("body").get_attribute("data-device") == device
     expect(page.locator("#pending")).to_have_text("6 waiting")
     for kid in kids:
         expect(row(page, kid)).to_have_attribute("data-status", "pending")
 
-    live_hub.restart()
+    own_hub.restart()
     # The session cookie ends with the browser: the page then asks for a login (outbox kept).
     for _ in range(2):
         page.wait_for_function("() => document.body.dataset.ready === 'true' && "
@@ -223,8 +223,8 @@ def test_offline_scans_survive_reload_and_browser_restart_and_are_sent_once(
     quiet(page)
     page.screenshot(path=str(screenshots / "scanner-after-reconnect.png"))
 
-    assert live_hub.links(parent) == sorted(kids)
-    scans = device_scans(live_hub, device)
+    assert own_hub.links(parent) == sorted(kids)
+    scans = device_scans(own_hub, device)
     assert [(s["code"], s["result"]) for s in scans] == [
         (first, "OK"), (online_kid, "OK"), (parent, "OK"), *[(kid, "OK") for kid in kids]]
     assert [s["seq"] for s in scans] == list(range(1, 9))  # each stored once, in order
