@@ -52,6 +52,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 from rich.console import Console
@@ -383,11 +384,14 @@ class _Planner:
         full = children == fmt.capacity
         linked = created
         gap, spread, random_ = SCAN_GAP[0], SCAN_GAP[1] - SCAN_GAP[0], rng.random
-        for child_id in range(parent_id + 1, parent_id + 1 + children):
+        for count, child_id in enumerate(range(parent_id + 1, parent_id + 1 + children), 1):
             t += gap + spread * random_()
             child = self._child_code(child_id)
+            completed = full and count == children
+            # The parent's view after the link, as the hub records it: what SQL counts completions by.
+            detail = {"parent": code, "count": count, "capacity": fmt.capacity, "complete": completed}
             linked = self._scan(chunk, dispatcher, rules.ScanChild.op, child, code, t,
-                                linked=1, completed=int(full and child_id == parent_id + children))
+                                linked=1, completed=int(completed), detail=detail)
             chunk.bags.append((child_id, child, "C", None, None, None, area, user, linked))
             chunk.links.append((child_id, parent_id, user, linked))
         if full:
@@ -449,11 +453,12 @@ class _Planner:
         self.report.parents_billed += len(parents)
 
     def _scan(self, chunk: Chunk, operator: _Operator, op: str, code: str, target: str, at: float,
-              linked: int = 0, completed: int = 0, finished: int = 0) -> datetime:
+              linked: int = 0, completed: int = 0, finished: int = 0,
+              detail: dict[str, Any] | None = None) -> datetime:
         """Record one accepted scan (and its per-minute counts); return its server time."""
         seq = operator.seq = operator.seq + 1
         server_time = datetime.fromtimestamp(at, _UTC)
-        chunk.scans.append((operator.device, seq, operator.user_id, operator.area, op, code, target, _OK, None,
+        chunk.scans.append((operator.device, seq, operator.user_id, operator.area, op, code, target, _OK, detail,
                             server_time - _LATENCIES[seq % 200], server_time))
         chunk.devices[operator.device] = (seq, operator.user_id)
         counts = chunk.stats[(int(at // 60), operator.area, operator.device)]

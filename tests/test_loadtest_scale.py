@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from loadtest import scale, sections
 
@@ -41,3 +47,19 @@ def test_the_section_names_the_verdicts_and_replaces_itself(tmp_path: Any) -> No
     assert text.count("## Scale on one process") == 1 and "the suite's part" in text
     assert "**missed**" not in text and "| 2.10 s to ready | met |" in text
     assert scale.passed(_result(2.1, 390.0, 40.0))
+
+
+@pytest.mark.slow
+def test_a_tiny_run_seeds_starts_holds_and_writes_its_section(database_url: str, tmp_path: Path) -> None:
+    report, out = tmp_path / "benchmarks.md", tmp_path / "scale.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "loadtest", "scale", "--bags", "300", "--connections", "120", "--scanners", "5",
+         "--rate", "25", "--dashboards", "2", "--held-dashboards", "10", "--duration", "2", "--touch-scanners", "2",
+         "--touch-duration", "2", "--cache-size", "50", "--database-url", database_url, "--markdown", str(report),
+         "--json", str(out)], capture_output=True, text=True, timeout=180)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["bags_in_database"] >= 300 and result["connections"]["open_connections"] == 120
+    assert result["connections"]["run"]["dashboard_check_ok"] and result["start"]["run"]["check_ok"]
+    text = report.read_text()
+    assert text.count("## Scale on one process") == 1 and "| 120 websockets on one hub < 400 MB RSS |" in text

@@ -39,6 +39,9 @@ async def test_seeded_data_is_realistic_and_keeps_every_invariant(
         "billed": report.parents_billed, "scans": report.scans,
     }
     assert report.children_loose == 0
+    # The per-minute counters (dashboards) and the scan history (SQL, exports) count the same completions.
+    assert await conn.fetchval("SELECT sum(parents_completed) FROM scan_stats") == report.complete_parents == \
+        await conn.fetchval("SELECT count(*) FROM scans WHERE op = 'child' AND (detail->>'complete')::boolean")
     # Mostly standard parents, some minis; most complete, some partial; bills done and in progress.
     assert report.parents["standard"] > report.parents["mini"] > 0
     assert 0.75 < report.complete_parents / sum(report.parents.values()) < 1
