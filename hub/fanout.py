@@ -36,6 +36,7 @@ GAP_TIMEOUT = 1.0
 WATCH_INTERVAL = 0.2
 CLOCK_INTERVAL = 3.0
 RECENT_BATCHES = 2000
+"""Batches kept that arrive while a state is read (see `resync`), at most."""
 DELTA_INTERVAL = 0.025
 PRESENCE_INTERVAL = 0.5
 
@@ -68,7 +69,7 @@ class Fanout:
         self.subscribers: set[Subscriber] = set()
         self._snapshots: dict[tuple[Scope, bool], bytes | str] = {}
         self._pending: dict[int, dict[str, Any]] = {}
-        self._recent: dict[int, dict[str, Any]] = {}
+        self._arrived: dict[int, dict[str, Any]] = {}  # while a state is read
         self._gap_since: float | None = None
         self._resyncing = False
         self._task: asyncio.Task[None] | None = None
@@ -114,9 +115,8 @@ class Fanout:
 
     def on_batch(self, batch: dict[str, Any]) -> None:
         """A committed batch from any hub; applied now if it is the next seq, else held for the gap."""
-        self._recent[batch["seq"]] = batch
-        if len(self._recent) > RECENT_BATCHES:
-            del self._recent[next(iter(self._recent))]
+        if self._resyncing and len(self._arrived) < RECENT_BATCHES:
+            self._arrived[batch["seq"]] = batch
         if self.state is None or batch["seq"] <= self.state.seq:
             return
         self._pending[batch["seq"]] = batch
@@ -191,11 +191,15 @@ class Fanout:
             return
         finally:
             self._resyncing = False
+            arrived, self._arrived = self._arrived, {}
         self.state = state
         self._drop_unsent()  # changes of the state replaced; every dashboard gets a snapshot below
         self._snapshots.clear()
-        # Batches that arrived while the snapshot was read may be newer than it: keep those.
-        self._pending = {seq: batch for seq, batch in {**self._recent, **self._pending}.items()
+        # Batches that arrived while the state was read may be newer than it: keep those. Those that
+        # arrived before were committed before it was read (a batch is published once committed, in
+        # commit order), so it holds them: none needs keeping meanwhile (2,000 batches of a busy
+        # hub's scans were hundreds of MB).
+        self._pending = {seq: batch for seq, batch in {**arrived, **self._pending}.items()
                          if seq > state.seq}
         self._gap_since = None
         self._apply_ready()
