@@ -341,7 +341,9 @@ async def assert_view_equals_snapshot(dash: RemoteDashboard) -> None:
     # only those of its area, while its client has kept appending up to RECENT_EVENTS of its own.
     fresh_events, built_events = fresh.pop("events"), built.pop("events")
     assert set(fresh_events) <= set(built_events), dash.url
-    assert fresh == built, dash.url
+    differing = {key: (built.get(key), fresh.get(key)) for key in fresh.keys() | built.keys()
+                 if fresh.get(key) != built.get(key)}
+    assert not differing, f"{dash.url}: built from deltas, then a fresh snapshot: {differing!r:.3000}"
 
 
 async def check_invariants(pool: asyncpg.Pool) -> None:
