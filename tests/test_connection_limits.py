@@ -103,18 +103,20 @@ async def test_operations_above_the_device_rate_are_refused_and_applied_once_whe
         for seq in range(1, 31):
             scanner.send(op(seq, f"SB{seq:05d}"))
         acks = [scanner.ack(seq) for seq in range(1, 31)]
-        assert [a["code"] for a in acks[:10]] == ["OK"] * 10
-        limited = acks[10:]
+        # The burst of 10, and a token more for every 25 ms the 30 sends took (on a busy machine).
+        taken = [a["code"] for a in acks].index("RATE_LIMITED")
+        assert taken >= 10 and [a["code"] for a in acks[:taken]] == ["OK"] * taken
+        limited = acks[taken:]
         assert {(a["code"], a["retry"], a["ok"]) for a in limited} == {("RATE_LIMITED", True, False)}
-        assert {a["data"]["resend_from"] for a in limited} == {11}
+        assert {a["data"]["resend_from"] for a in limited} == {taken + 1}
         assert all(a["data"]["retry_after_ms"] > 0 for a in limited)
-        assert await clean_db.fetchval("SELECT max(seq) FROM scans WHERE device_id = 'hh-fast'") == 10
+        assert await clean_db.fetchval("SELECT max(seq) FROM scans WHERE device_id = 'hh-fast'") == taken
 
-        # a new op while 11 has not been resent is held too: nothing may overtake 11
+        # a new op while the first refused one has not been resent is held too: nothing may overtake it
         scanner.send(op(31, "SB00031"))
         assert scanner.ack(31)["code"] == "RATE_LIMITED"
         # as a client does: resend from `resend_from`, in order, after `retry_after_ms`
-        outbox = list(range(11, 32))
+        outbox = list(range(taken + 1, 32))
         while outbox:
             await asyncio.sleep(acks[-1]["data"]["retry_after_ms"] / 1000 if acks[-1]["retry"] else 0)
             for seq in outbox:
