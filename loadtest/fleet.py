@@ -112,14 +112,15 @@ class Fleet:
         return await collect_answers(self._outbox, len(self._workers), "a dashboard worker")
 
 
-async def collect_answers(outbox: Any, workers: int, who: str) -> list[dict[str, Any]]:
+async def collect_answers(outbox: Any, workers: int, who: str,
+                          timeout: float = ANSWER_TIMEOUT) -> list[dict[str, Any]]:
     """One answer from each of `workers` worker processes; one that died or hangs fails the run."""
     answers = []
     for _ in range(workers):
         try:
-            answer = await asyncio.to_thread(outbox.get, True, ANSWER_TIMEOUT)
+            answer = await asyncio.to_thread(outbox.get, True, timeout)
         except queue.Empty:
-            raise RuntimeError(f"{who} did not answer in {ANSWER_TIMEOUT:.0f} s") from None
+            raise RuntimeError(f"{who} did not answer in {timeout:.0f} s") from None
         if "failed" in answer:
             raise RuntimeError(f"{who} failed: {answer['failed']}")
         answers.append(answer)

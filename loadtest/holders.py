@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import queue
 import resource
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from loadtest.dashboard import MAX_SNAPSHOT
+from loadtest.fleet import collect_answers
 from loadtest.scanner import MAX_FRAME, OPEN_TIMEOUT, Target, open_socket
 
 PROCESSES = 4
@@ -86,13 +86,7 @@ class Holders:
 
     async def _answers(self) -> tuple[int, Counter[str]]:
         total, errors = 0, Counter[str]()
-        for _ in self._workers:
-            try:
-                answer = await asyncio.to_thread(self._outbox.get, True, ANSWER_TIMEOUT)
-            except queue.Empty:
-                raise RuntimeError(f"a holder worker did not answer in {ANSWER_TIMEOUT:.0f} s") from None
-            if "failed" in answer:
-                raise RuntimeError(f"a holder worker failed: {answer['failed']}")
+        for answer in await collect_answers(self._outbox, len(self._workers), "a holder worker", ANSWER_TIMEOUT):
             total += answer["open"]
             errors.update(answer["errors"])
         return total, errors
