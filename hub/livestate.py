@@ -142,11 +142,9 @@ class LiveState:
         for stale in [key for key in self.minutes if key[0] <= minute - MINUTES_SHOWN * 60]:
             del self.minutes[stale]
         for parent in batch["parents"]:
-            self._track(self.parents, parent, 0 < parent["count"] < parent["capacity"])
-            change.parents.append(parent)
+            change.parents += self._track(self.parents, parent, 0 < parent["count"] < parent["capacity"])
         for bill in batch["bills"]:
-            self._track(self.bills, bill, bill["status"] == "open")
-            change.bills.append(bill)
+            change.bills += self._track(self.bills, bill, bill["status"] == "open")
         return change
 
     def _count(self, change: Change, event: dict[str, Any], area: str, delta: list[int]) -> None:
@@ -162,12 +160,18 @@ class LiveState:
         change.devices.add((device, area))
 
     @staticmethod
-    def _track(table: dict[str, dict[str, Any]], item: dict[str, Any], in_progress: bool) -> None:
+    def _track(table: dict[str, dict[str, Any]], item: dict[str, Any],
+               in_progress: bool) -> list[dict[str, Any]]:
+        """Keep `item` listed while in progress, the IN_PROGRESS_SHOWN last changed at most; what a
+        dashboard must hear of: the item, and each one the list dropped (`dropped: true`), so that a
+        view kept from deltas lists what a fresh snapshot lists."""
         table.pop(item["code"], None)
+        changed = [item]
         if in_progress:
             table[item["code"]] = item
             while len(table) > IN_PROGRESS_SHOWN:
-                del table[next(iter(table))]
+                changed.append({**table.pop(next(iter(table))), "dropped": True})
+        return changed
 
     def _scope_counts(self, scope: Scope) -> dict[str, int]:
         totals = [0] * len(FIELDS)

@@ -98,11 +98,11 @@ class DashboardView:
         self.per_minute.update({minute: count for minute, count in message.get("per_minute", [])})
         for parent in message.get("parents", []):
             self.parents.pop(parent["code"], None)
-            if parent["count"] > 0 and not parent["complete"]:
+            if parent["count"] > 0 and not parent["complete"] and not parent.get("dropped"):
                 self.parents[parent["code"]] = parent
         for bill in message.get("bills", []):
             self.bills.pop(bill["code"], None)
-            if bill["status"] == "open":
+            if bill["status"] == "open" and not bill.get("dropped"):
                 self.bills[bill["code"]] = bill
         self.events = (self.events + message.get("events", []))[-RECENT_EVENTS:]
 

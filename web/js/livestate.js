@@ -150,15 +150,17 @@ export class LiveState {
   }
 
   setParent(parent) {
-    // a parent with count 0 or complete is no longer being filled
-    if (Number(parent.count) === 0 || parent.complete === true) this.parents.delete(parent.code);
-    else this.parents.set(parent.code, parent);
+    // a parent with count 0 or complete is no longer being filled; one dropped is no longer listed
+    this.parents.delete(parent.code); // set anew: the list is in the order of the last change
+    if (Number(parent.count) !== 0 && parent.complete !== true && parent.dropped !== true) {
+      this.parents.set(parent.code, parent);
+    }
   }
 
   setBill(bill) {
-    // a bill whose status is not open is no longer in progress
-    if (bill.status !== "open") this.bills.delete(bill.code);
-    else this.bills.set(bill.code, bill);
+    // a bill whose status is not open is no longer in progress; one dropped is no longer listed
+    this.bills.delete(bill.code);
+    if (bill.status === "open" && bill.dropped !== true) this.bills.set(bill.code, bill);
   }
 
   /** Keep the last hour of minutes, counted back from the newest minute known. */
