@@ -30,6 +30,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import asyncpg
 
 from hub import metrics
+from hub.database import UNAVAILABLE
 from hub.tasks import cancel
 
 logger = logging.getLogger("tracetrack.readreplica")
@@ -41,12 +42,7 @@ CATCH_UP_POLL = 0.01
 MAX_SAMPLES = 10_000
 
 AWAY: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, unreachable
-    TimeoutError,
-    asyncpg.InterfaceError,  # the connection closed under a query
-    asyncpg.PostgresConnectionError,  # class 08
-    asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, cancelled
-    asyncpg.InsufficientResourcesError,  # class 53: too many connections
+    *UNAVAILABLE,
     asyncpg.SerializationError,  # 40001: a query cancelled by a conflict with recovery
 )
 """What a read on the replica fails with when the replica is away or cannot serve it now."""
