@@ -330,9 +330,10 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
                       now: datetime, *, sequence: bool = True) -> tuple[list[Result], Committed]:
     """Apply `subs` in order inside the caller's transaction; return each one's result.
 
-    `sequence=False` leaves the batch's place in commit order (`Committed.seq`) to the caller, who
-    takes it just before committing (a group of batches in one transaction holds the commit clock
-    only at its end); such a batch changed something exactly when it has events.
+    The batch's place in commit order (`Committed.seq`) is taken by its last statements (see
+    `store.write_batch`); `sequence=False` leaves it to the caller, who takes it just before
+    committing (a group of batches in one transaction holds the commit clock only at its end); such
+    a batch changed something exactly when it has events.
     """
     results: list[Result | None] = [None] * len(subs)
     last_seq = await store.lock_devices(conn, sorted({s.device for s in subs}))
@@ -475,10 +476,10 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
     await store.set_areas(conn, moved)  # before the links, which must join bags of one area
     await store.set_bill_text(conn, edited)
     await store.insert_bills(conn, new_bills, [creator.get(b.code) for b in new_bills], now)
-    await store.write_batch(
+    committed.seq = await store.write_batch(
         conn, new_bags, [creator.get(b.code) for b in new_bags],
         [(b.code, b.id, b.parent, bags[b.parent].id, *changed_by[b.code]) for b in linked],  # type: ignore[index,misc]
-        scans, devices, stats, audits, now)
+        scans, devices, stats, audits, now, sequence=sequence)
     await store.insert_bill_parents(  # after the bags they name, which `write_batch` may have created
         conn, [(b.id, world.bills[b.bill].id, *changed_by[b.code]) for b in joined_bill]  # type: ignore[index,misc]
     )
@@ -487,6 +488,4 @@ async def apply_batch(conn: asyncpg.Connection, subs: list[Submission], formats:
     committed.bags = list(bags.values())
     committed.bills = list(world.bills.values())
     committed.forget = sorted({bag.code for bag in world.deleted} | corrected)
-    if sequence:
-        committed.seq = await store.next_commit_seq(conn)
     return [r for r in results if r is not None], committed

@@ -11,8 +11,9 @@ see their operations in flight in the other lane, as with two hub processes). Ba
 lanes touching the same bags meet in PostgreSQL's row locks. A lane's batch takes its place in commit
 order (the commit clock) and commits while holding this process's commit turn, so its batches reach
 `on_commit` in commit order. A lane's failure (its connection lost, an operation refused, a lock
-waited for) is that lane's alone; only the last two round trips of a batch, the commit clock and the
-commit, wait for the other lanes', as they wait for every other hub's in PostgreSQL.
+waited for) is that lane's alone; only the end of a batch, from its write statement (which takes the
+commit clock) to its commit, waits for the other lanes', as it waits for every other hub's in
+PostgreSQL.
 
 An all-or-nothing import (`apply_group`) holds its bags and bills locked for its whole transaction;
 while it runs, the codes it touches are reserved here, and a live operation touching one (with every
@@ -293,18 +294,20 @@ class BatchWriter:
 
     async def _commit_in_order(self, conn: asyncpg.Connection, transaction: Transaction,
                                parts: list[Committed]) -> None:
-        """Take the parts' places in commit order, commit, and hand them to `on_commit`, holding this
-        process's commit turn: `on_commit` hears this process's batches in commit order, and before
-        any of their operations is acked (the bag cache is current when the next scan comes). The
-        commit clock's row lock makes PostgreSQL commit them in that order anyway. A failed commit
-        needs no rollback."""
+        """Take the places in commit order the parts have not yet taken, then commit and hand them
+        to `on_commit`, holding this process's commit turn: `on_commit` hears this process's batches
+        in commit order, and before any of their operations is acked (the bag cache is current when
+        the next scan comes). Only the holder of the commit clock's row lock can be waiting for the
+        turn, and the holder of the turn has committed or holds that lock itself, so the two never
+        wait for each other; PostgreSQL commits in clock order. A failed commit needs no rollback."""
+        try:
+            for part in parts:
+                if part.events and not part.seq:
+                    part.seq = await store_batches.next_commit_seq(conn)
+        except BaseException:
+            await transaction.rollback()
+            raise
         async with self._commit_turn:
-            try:
-                for part in parts:
-                    part.seq = await store_batches.next_commit_seq(conn) if part.events else 0
-            except BaseException:
-                await transaction.rollback()
-                raise
             await transaction.commit()
             for part in parts:
                 if part.seq:
@@ -322,8 +325,7 @@ class BatchWriter:
                     transaction = conn.transaction()
                     await transaction.start()
                     try:
-                        results, part = await apply_batch(conn, batch, self._formats, datetime.now(UTC),
-                                                          sequence=False)
+                        results, part = await apply_batch(conn, batch, self._formats, datetime.now(UTC))
                     except BaseException:
                         await transaction.rollback()
                         raise

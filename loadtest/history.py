@@ -110,7 +110,7 @@ async def _measure(pool: asyncpg.Pool, writer: asyncpg.Pool, start: datetime, fi
                  for k in range(BATCH)]
         async with writer.acquire() as conn, conn.transaction():
             await batches.write_batch(conn, [], [], [], scans, {device: (scans[-1][1], None)}, {}, [],
-                                      end + timedelta(microseconds=n))
+                                      end + timedelta(microseconds=n), sequence=True)
 
     def parent(_: int) -> str:
         return f"SB{rng.randrange(filled // CHILDREN_PER_PARENT):09d}"

@@ -159,3 +159,36 @@ async def test_a_lane_whose_connection_dies_mid_batch_fails_alone_and_its_device
         ("lane-b", seq, "OK") for seq in (1, 2, 3, 4)]
     heard = [batch.seq for batch in committed]
     assert heard == sorted(heard)
+
+
+async def test_a_batch_waiting_for_another_transaction_s_new_bag_does_not_hold_the_commit_clock(
+        clean_db: asyncpg.Pool, database_url: str) -> None:
+    """Lane A's batch creates a child bag that another transaction has inserted and not yet
+    committed, so it waits for that transaction. Its write statement takes the commit clock only
+    after the new bags, so lane B's batch commits meanwhile (a batch that took the clock first would
+    hold every other batch, of every hub, until the other transaction ended)."""
+    pool = await create_pool(database_url, 4)  # no lock_timeout: A waits as long as the insert is open
+    writer, committed = await recording_writer(pool, lanes=2)
+    a, b = await operators(clean_db, 2)
+    holder = await asyncpg.connect(database_url)
+    writer.start()
+    try:
+        for device, actor, parent in (("clock-a", a, "SB75001"), ("clock-b", b, "SB75002")):
+            assert (await writer.submit(Submission(device, 1, actor, rules.ScanParent(parent)))).outcome.ok
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("INSERT INTO bags (code, kind, area) VALUES ('CLK75000', 'C', 'indore')")
+        stuck = writer.submit(Submission("clock-a", 2, a, rules.ScanChild("CLK75000", "SB75001")))
+        await lock_waiter(holder)
+        async with asyncio.timeout(20):  # a guard against a hang, not a timing claim
+            flowing = await writer.submit(Submission("clock-b", 2, b, rules.ScanChild("CLK75001", "SB75002")))
+        assert flowing.outcome.ok and not stuck.done()
+        await hold.rollback()
+        assert (await stuck).outcome.data["count"] == 1
+    finally:
+        await holder.close()
+        await writer.close(5)
+        await pool.close()
+    heard = [batch.seq for batch in committed]
+    assert heard == sorted(heard) and len(set(heard)) == len(heard)
+    assert heard[-1] == await clean_db.fetchval("SELECT seq FROM commit_clock")

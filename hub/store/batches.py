@@ -330,18 +330,27 @@ _WRITE_BATCH = f"""
     ), audit_rows AS (
         INSERT INTO audit_log (at, actor_id, action, target, before, after)
         SELECT $1::timestamptz, * FROM unnest($7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[])
+    ), clock AS (
+        UPDATE commit_clock SET seq = seq + 1 WHERE $12::boolean RETURNING seq
     )
-    SELECT id, code FROM new_bags"""
+    SELECT id, code, NULL::bigint AS seq FROM new_bags
+    UNION ALL
+    SELECT NULL, NULL, seq FROM clock"""
 
 
 async def write_batch(conn: asyncpg.Connection, bags: list[Bag], created_by: list[int | None], links: list[NewLink],
                       scans: list[tuple[Any, ...]], last: dict[str, tuple[int, int | None]], stats: Stats,
-                      audits: list[AuditRow], now: datetime) -> None:
+                      audits: list[AuditRow], now: datetime, *, sequence: bool) -> int:
     """The new bags (given their ids here) and links, which may join them, and what every batch
     writes besides its effects: its scan rows (SCAN_COLUMNS bar server_time, which is `now`), each
     device's last applied seq and user, the per-minute counters, and the audit rows of its
     corrections. One statement, one round trip; the counter and area triggers run once, at its end.
     Each table's rows go as one array of records (the batch_* types), not an array per column.
+
+    With `sequence`, the same statement takes the batch's place in commit order (see
+    `next_commit_seq`) and returns it; else 0. It takes it after inserting the new bags, the one
+    write that may wait for another transaction (one creating the same bag), so that no batch holds
+    the commit clock while it waits for another batch's row.
 
     A bag another process created first is not inserted, and neither is a link to it: the batch is
     then aborted (ConcurrentChange) and redone.
@@ -352,13 +361,15 @@ async def write_batch(conn: asyncpg.Connection, bags: list[Bag], created_by: lis
           b.expected_kg if b.kind == "P" else None, creator) for b, creator in zip(bags, created_by)],
         links, scans, [(device, seq, user) for device, (seq, user) in last.items()],
         [(*key, *counts) for key, counts in stats.items()],
-        *([list(column) for column in zip(*audits)] if audits else [[] for _ in range(5)]), timeout=TIMEOUT,
+        *([list(column) for column in zip(*audits)] if audits else [[] for _ in range(5)]), sequence,
+        timeout=TIMEOUT,
     )
-    if len(rows) != len(bags):
+    ids = {r["code"]: r["id"] for r in rows if r["code"] is not None}
+    if len(ids) != len(bags):
         raise ConcurrentChange("a bag was created by another hub at the same moment")
-    ids = {r["code"]: r["id"] for r in rows}
     for bag in bags:
         bag.id = ids[bag.code]
+    return next((int(r["seq"]) for r in rows if r["seq"] is not None), 0)
 
 
 async def applied_seq(pool: asyncpg.Pool, device: str) -> int:
