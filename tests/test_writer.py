@@ -16,7 +16,7 @@ from hub.domain.rules import Outcome
 from hub.store import batches
 from hub.writer import create_writer_pool
 from tests.services import database_down
-from tests.writer_support import recording_writer
+from tests.writer_support import lock_waiter, recording_writer
 
 
 @pytest.fixture
@@ -223,3 +223,35 @@ async def test_a_lock_held_by_another_process_s_group_sets_aside_only_the_operat
         await other.close(5)
         await pool.close()
         await other_pool.close()
+
+
+async def test_a_batch_cut_short_by_close_mid_statement_is_cancelled_and_leaves_no_transaction_open(
+        actor: rules.Actor, database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """`close` cancels a lane whose batch waits in PostgreSQL (here on a row lock held by another
+    transaction): the operation is told RETRY, the lane ends without logging a failed batch, and
+    the cancelled statement's transaction does not stay open (its locks would hold every later
+    batch touching the same bags)."""
+    pool = await create_pool(database_url, 2)  # no lock_timeout: the batch waits until it is cancelled
+    writer, _ = await recording_writer(pool)
+    holder = await asyncpg.connect(database_url)
+    writer.start()
+    try:
+        assert (await writer.submit(Submission("cut-dev", 1, actor, rules.ScanParent("SB76000")))).outcome.ok
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("SELECT 1 FROM bags WHERE code = 'SB76000' FOR UPDATE")
+        stuck = writer.submit(Submission("cut-dev", 2, actor, rules.ScanChild("CUT76001", "SB76000")))
+        waiting = await lock_waiter(holder)
+        await asyncio.wait_for(writer.close(0.2), 20)  # a guard against a hang, not a timing claim
+        assert (await stuck).outcome.code is Code.RETRY
+        await hold.rollback()
+        async with asyncio.timeout(20):
+            while await holder.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND xact_start IS NOT NULL", waiting):
+                await asyncio.sleep(0.01)
+    finally:
+        await holder.close()
+        await writer.close(1)
+        await pool.close()
+    assert "failed unexpectedly" not in caplog.text
+    assert "another operation is in progress" not in caplog.text

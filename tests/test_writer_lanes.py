@@ -13,7 +13,7 @@ from hub.codes import Code
 from hub.database import create_pool
 from hub.domain import rules
 from hub.writer import create_writer_pool
-from tests.writer_support import recording_writer
+from tests.writer_support import lock_waiter, recording_writer
 
 CHILDREN = 20
 
@@ -27,17 +27,6 @@ async def operators(pool: asyncpg.Pool, count: int) -> list[rules.Actor]:
             "RETURNING id", f"lane-op-{n}")
         actors.append(rules.Actor(user_id, f"lane-op-{n}", rules.Role.DISPATCHER, "indore"))
     return actors
-
-
-async def lock_waiter(conn: asyncpg.Connection) -> int:
-    """The backend of this database waiting for a row lock (a guard against a hang, not a timing claim)."""
-    async with asyncio.timeout(20):
-        while True:
-            pid = await conn.fetchval("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                      "AND wait_event_type = 'Lock'")
-            if pid is not None:
-                return int(pid)
-            await asyncio.sleep(0.01)
 
 
 async def test_many_batches_in_flight_keep_each_device_in_order_and_every_ack_durable(

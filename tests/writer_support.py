@@ -1,6 +1,8 @@
-"""A batch writer for tests, recording what it hands to `on_commit`."""
+"""A batch writer for tests, recording what it hands to `on_commit`, and a watch for its lock waits."""
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 
@@ -20,3 +22,14 @@ async def recording_writer(pool: asyncpg.Pool, lanes: int = 1,
     writer = BatchWriter(pool, await formats_store.load(pool), max_ops=max_ops, max_delay=0.001,
                          on_commit=on_commit, lanes=lanes)
     return writer, committed
+
+
+async def lock_waiter(conn: asyncpg.Connection) -> int:
+    """The backend of this database waiting for a row lock (a guard against a hang, not a timing claim)."""
+    async with asyncio.timeout(20):
+        while True:
+            pid = await conn.fetchval("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND wait_event_type = 'Lock'")
+            if pid is not None:
+                return int(pid)
+            await asyncio.sleep(0.01)
