@@ -124,9 +124,18 @@ class ScannerSession:
         """Serve the connection until either side ends it; cleanup always runs."""
         sender = asyncio.create_task(self._send_loop(), name="scanner-sender")
         receiver = asyncio.create_task(self._receive_loop(), name="scanner-receiver")
+        # Whichever ends first; not asyncio.wait, whose futures and callbacks (1 KB) would be held
+        # for as long as the connection is open.
+        either_ended = Flag()
+
+        def ended(_: asyncio.Task[None]) -> None:
+            either_ended.set()
+
+        sender.add_done_callback(ended)
+        receiver.add_done_callback(ended)
         self._schedule_recheck()
         try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            await either_ended.wait()
         finally:
             self.state = State.CLOSED
             if self.context.sessions.get(self._device) is self:
