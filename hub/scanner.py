@@ -16,7 +16,6 @@ import enum
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from hub.database import UNAVAILABLE
 from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
+from hub.fifo import Fifo
 from hub.flag import Flag
 from hub.presence import Presence
 from hub.protocol import ProtocolError
@@ -79,7 +79,7 @@ Queued = bytes | str | tuple[int, "asyncio.Future[Result]"]
 
 
 class ScannerSession:
-    """A hub holds thousands: slots, `Flag`s, and a timer (not a task) for the login's re-check."""
+    """A hub holds thousands: slots, `Fifo`s, `Flag`s, and a timer (not a task) for the login's re-check."""
 
     __slots__ = ("transport", "actor", "context", "principal", "user_id", "token_hash", "state", "current_parent",
                  "binary", "_device", "_ordered", "_urgent", "_queued_bytes", "_wakeup", "_ending", "_abort",
@@ -98,8 +98,8 @@ class ScannerSession:
         self.current_parent: str | None = None
         self.binary = True
         self._device = ""
-        self._ordered: deque[Queued] = deque()  # acks and messages, in arrival order
-        self._urgent: deque[bytes | str] = deque()  # pongs
+        self._ordered: Fifo[Queued] = Fifo()  # acks and messages, in arrival order
+        self._urgent: Fifo[bytes | str] = Fifo()  # pongs
         self._queued_bytes = 0
         self._wakeup = Flag()
         self._ending = False  # no more replies: the sender stops once the queues are empty
@@ -367,7 +367,7 @@ class ScannerSession:
             return frame
         if not self._ordered:
             return None
-        head = self._ordered[0]
+        head = self._ordered.first()
         if not isinstance(head, tuple):
             self._ordered.popleft()
             self._queued_bytes -= len(head)

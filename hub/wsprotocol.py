@@ -8,8 +8,7 @@ unchanged (loadtest scale, step 3, measures the RSS):
   has its own copy in the ASGI scope; websockets' parser keeps the request object for as long as
   the connection lives, so clearing it, not dropping a reference to it, is what frees them;
 - the queue of received messages, an `asyncio.Queue` (three deques of 760 bytes and an Event): an
-  `Inbox`, a list that empties whenever the app has read everything, which it does before uvicorn
-  reads the socket again (uvicorn pauses reading while a message waits);
+  `Inbox`, a `Fifo` (hub/fifo.py) and a `Flag`;
 - the `writable` event: a `Flag` (see hub/flag.py).
 """
 
@@ -20,36 +19,31 @@ from typing import Any
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from hub.fifo import Fifo
 from hub.flag import Flag
 
 
 class Inbox:
     """The `asyncio.Queue` calls uvicorn's protocol makes (put_nowait, get, empty): one reader at a time."""
 
-    __slots__ = ("_items", "_next", "_arrived")
+    __slots__ = ("_items", "_arrived")
 
     def __init__(self) -> None:
-        self._items: list[ASGIReceiveEvent] = []
-        self._next = 0
+        self._items: Fifo[ASGIReceiveEvent] = Fifo()
         self._arrived = Flag()
 
     def empty(self) -> bool:
-        return self._next == len(self._items)
+        return not self._items
 
     def put_nowait(self, item: ASGIReceiveEvent) -> None:
         self._items.append(item)
         self._arrived.set()
 
     async def get(self) -> ASGIReceiveEvent:
-        while self.empty():
+        while not self._items:
             self._arrived.clear()
             await self._arrived.wait()
-        item = self._items[self._next]
-        self._next += 1
-        if self.empty():
-            self._items.clear()
-            self._next = 0
-        return item
+        return self._items.popleft()
 
 
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
