@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from hub import auth, metrics, websockets
 from hub.api import (
@@ -232,6 +233,19 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
         await pool.close()
 
 
+class HubApp(Starlette):
+    """Websockets go straight to the router: the middleware is HTTP's alone (each layer passes a
+    websocket through untouched), and each layer it passes through is a coroutine frame kept for as
+    long as the connection is open: about 4 KB of the hub's RSS for each of 10,000 websockets."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope["app"] = self
+            await self.router(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app. Without `settings`, they are read from the environment."""
     settings = settings if settings is not None else Settings.from_env()
@@ -273,5 +287,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
                    uploads={imports.UPLOAD_PATH: imports.UPLOAD_TYPES}),
         Middleware(ApiRateLimit, per_minute=settings.api_requests_per_minute),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
-                     exception_handlers=errors.exception_handlers)
+    return HubApp(routes=routes, lifespan=lifespan, middleware=middleware,
+                  exception_handlers=errors.exception_handlers)

@@ -175,6 +175,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
     from hub import server
+    from hub.wsprotocol import HubWebSocketProtocol
 
     settings = _settings()
     if workers > 1 and not settings.redis_url:
@@ -199,7 +200,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
                 log_config=server.log_config(),
                 ssl_certfile=settings.tls_certfile,
                 ssl_keyfile=settings.tls_keyfile,
-                ws="websockets-sansio",
+                ws=HubWebSocketProtocol,
                 ws_max_size=settings.max_frame_bytes,
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
             )

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 from hub import protocol
 from hub.codes import Close
 from hub.fanout import Fanout
+from hub.fifo import Fifo
+from hub.flag import Flag
 from hub.livestate import Scope
 from hub.protocol import ProtocolError
 from hub.sendclock import SendClock
@@ -47,10 +48,10 @@ class DashboardConnection:
         self._max_bytes = max_bytes
         self._fanout = fanout
         self._still_allowed = still_allowed
-        self._queue: deque[bytes | str] = deque()
+        self._queue: Fifo[bytes | str] = Fifo()
         self._queued_bytes = 0
         self._snapshot_due = True
-        self._wakeup = asyncio.Event()
+        self._wakeup = Flag()
         self._wakeup.set()
 
     def enqueue(self, frame: bytes | str) -> None:

@@ -16,7 +16,6 @@ import enum
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,8 @@ from hub.database import UNAVAILABLE
 from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
 from hub.domain.rules import Actor, Outcome
+from hub.fifo import Fifo
+from hub.flag import Flag
 from hub.presence import Presence
 from hub.protocol import ProtocolError
 from hub.sendclock import SendClock
@@ -52,7 +53,7 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionContext:
     """What a scanner session needs from its hub process and its login."""
 
@@ -78,6 +79,13 @@ Queued = bytes | str | tuple[int, "asyncio.Future[Result]"]
 
 
 class ScannerSession:
+    """A hub holds thousands: slots, `Fifo`s, `Flag`s, and a timer (not a task) for the login's re-check."""
+
+    __slots__ = ("transport", "actor", "context", "principal", "user_id", "token_hash", "state", "current_parent",
+                 "binary", "_device", "_ordered", "_urgent", "_queued_bytes", "_wakeup", "_ending", "_abort",
+                 "_retrying", "_inflight", "_drained", "_highest_seq", "_held_from", "_retry_at", "_expires",
+                 "_active", "_closing", "_recheck_due", "_rechecking")
+
     def __init__(self, transport: Transport, actor: Actor, context: SessionContext,
                  token_hash: bytes | None = None) -> None:
         self.transport = transport
@@ -90,21 +98,23 @@ class ScannerSession:
         self.current_parent: str | None = None
         self.binary = True
         self._device = ""
-        self._ordered: deque[Queued] = deque()  # acks and messages, in arrival order
-        self._urgent: deque[bytes | str] = deque()  # pongs
+        self._ordered: Fifo[Queued] = Fifo()  # acks and messages, in arrival order
+        self._urgent: Fifo[bytes | str] = Fifo()  # pongs
         self._queued_bytes = 0
-        self._wakeup = asyncio.Event()
+        self._wakeup = Flag()
         self._ending = False  # no more replies: the sender stops once the queues are empty
         self._abort: tuple[int, str] | None = None  # close now, dropping what is queued
         self._retrying = False  # an op was answered RETRY: ack what was read, then close with 1011
         self._inflight = asyncio.Semaphore(context.max_inflight)
-        self._drained = asyncio.Event()
+        self._drained = Flag()
         self._highest_seq = 0
         self._held_from: int | None = None  # seq of the first rate-limited op not yet resent
         self._retry_at = 0.0
         self._expires = time.monotonic() + context.idle_seconds
         self._active = False  # scanned since the login was last touched
         self._closing: asyncio.Task[None] | None = None
+        self._recheck_due: asyncio.TimerHandle | None = None
+        self._rechecking: asyncio.Task[None] | None = None
 
     @property
     def device(self) -> str | None:
@@ -114,15 +124,26 @@ class ScannerSession:
         """Serve the connection until either side ends it; cleanup always runs."""
         sender = asyncio.create_task(self._send_loop(), name="scanner-sender")
         receiver = asyncio.create_task(self._receive_loop(), name="scanner-receiver")
-        watcher = asyncio.create_task(self._watch_login(), name="scanner-login")
+        # Whichever ends first; not asyncio.wait, whose futures and callbacks (1 KB) would be held
+        # for as long as the connection is open.
+        either_ended = Flag()
+
+        def ended(_: asyncio.Task[None]) -> None:
+            either_ended.set()
+
+        sender.add_done_callback(ended)
+        receiver.add_done_callback(ended)
+        self._schedule_recheck()
         try:
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            await either_ended.wait()
         finally:
             self.state = State.CLOSED
             if self.context.sessions.get(self._device) is self:
                 del self.context.sessions[self._device]
                 self.context.presence.leave(self._device)
-            await cancel(watcher)
+            if self._recheck_due is not None:
+                self._recheck_due.cancel()
+            await cancel(self._rechecking)
             await cancel(receiver)
             self._ending = True
             self._wakeup.set()
@@ -274,19 +295,30 @@ class ScannerSession:
 
     # --- the login -----------------------------------------------------------------------------
 
-    async def _watch_login(self) -> None:
-        """Re-check the login every `recheck_seconds` (and when it would expire): a revocation the
-        broker did not bring, or an expiry, closes the connection with 4001."""
-        while self.state is not State.CLOSED:
-            left = self._expires - time.monotonic()
-            await asyncio.sleep(max(0.0, min(self.context.recheck_seconds, left)))
-            try:
-                if self.state is State.READY and not await self._check_login(touch=self._active):
-                    return
-            except UNAVAILABLE as exc:
-                logger.warning("closing a scanner with 1013: its login could not be re-checked (%s)", exc)
-                self.end(Close.TRY_AGAIN_LATER, "database unavailable; reconnect and resend")
-                return
+    def _schedule_recheck(self) -> None:
+        """Re-check the login in `recheck_seconds` (or when it would expire, if sooner): a revocation
+        the broker did not bring, or an expiry, closes the connection with 4001."""
+        delay = max(0.0, min(self.context.recheck_seconds, self._expires - time.monotonic()))
+        self._recheck_due = asyncio.get_running_loop().call_later(delay, self._on_recheck_due)
+
+    def _on_recheck_due(self) -> None:
+        self._recheck_due = None
+        if self.state is State.READY:
+            self._rechecking = asyncio.get_running_loop().create_task(self._recheck(), name="scanner-login")
+        elif self.state is State.CONNECTING:  # still saying hello: its login is checked once it is ready
+            self._schedule_recheck()
+
+    async def _recheck(self) -> None:
+        try:
+            live = await self._check_login(touch=self._active)
+        except UNAVAILABLE as exc:
+            logger.warning("closing a scanner with 1013: its login could not be re-checked (%s)", exc)
+            self.end(Close.TRY_AGAIN_LATER, "database unavailable; reconnect and resend")
+            return
+        finally:
+            self._rechecking = None
+        if live and self.state is State.READY:
+            self._schedule_recheck()
 
     async def _check_login(self, touch: bool) -> bool:
         left = await self.context.login_left(touch)
@@ -335,7 +367,7 @@ class ScannerSession:
             return frame
         if not self._ordered:
             return None
-        head = self._ordered[0]
+        head = self._ordered.first()
         if not isinstance(head, tuple):
             self._ordered.popleft()
             self._queued_bytes -= len(head)
