@@ -63,14 +63,18 @@ T = TypeVar("T")
                    "(in two processes of their own): they measure the lag from a scan's ack to the delta "
                    "showing it, and with "
                    "--database-url their final counters are checked against PostgreSQL.")
+@click.option("--held-dashboards", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Further dashboards, spread the same way after those, that read every frame and decode "
+                   "nothing (in up to four processes of their own): load on the hubs that costs this "
+                   "generator little; they time nothing and are not checked.")
 @click.option("--timezone", default="UTC", show_default=True,
               help="The hubs' TIMEZONE setting: where the dashboards' day starts, for their check.")
 def main(urls: tuple[str, ...], scanners: int, rate: float | None, duration: float, json_path: str | None,
          database_url: str | None, user: str | None, password: str | None, accounts: int | None,
-         window: int, drain: float, echo: bool, dashboards: int, timezone: str) -> None:
+         window: int, drain: float, echo: bool, dashboards: int, held_dashboards: int, timezone: str) -> None:
     """Drive simulated scanners over real websockets against TraceTrack hubs and measure them."""
-    if echo and dashboards:
-        raise click.UsageError("--dashboards needs hubs: the echo server has no dashboards")
+    if echo and (dashboards or held_dashboards):
+        raise click.UsageError("--dashboards and --held-dashboards need hubs: the echo server has no dashboards")
     if not echo:
         if not urls:
             raise click.UsageError("give at least one --url")
@@ -82,7 +86,7 @@ def main(urls: tuple[str, ...], scanners: int, rate: float | None, duration: flo
         urls=tuple(url.rstrip("/") for url in urls), scanners=scanners, rate=rate, duration=duration,
         window=window, drain=drain, database_url=database_url, user=user, password=password,
         accounts=accounts or min(scanners, DEFAULT_ACCOUNTS), echo=echo, dashboards=dashboards,
-        timezone=timezone,
+        timezone=timezone, held_dashboards=held_dashboards,
     )
     reporter = Reporter(Console(highlight=False))
     with contextlib.ExitStack() as stack:

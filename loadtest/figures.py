@@ -87,6 +87,8 @@ def shape(figures: dict[str, Any]) -> str:
     """One line saying what a scenario drove."""
     load = f"open loop at {figures['rate']:g} scans/s" if figures["rate"] else "closed loop"
     against = "the echo server" if not figures["hubs"] else f"{figures['hubs']} hub(s)"
-    boards = f", {figures['dashboards']} dashboards" if figures["dashboards"] else ""
+    boards = (f", {figures['dashboards']} dashboards ({figures['timed_dashboards']} decode every delta, time "
+              f"its lag and are checked against SQL; {figures['held_dashboards']} read every frame without "
+              "decoding it)") if figures["dashboards"] else ""
     return (f"This run: {figures['scanners']} scanners × window {figures['window']}, {load}, "
             f"against {against}{boards}, {figures['duration_s']:g} s")

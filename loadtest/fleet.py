@@ -1,11 +1,12 @@
-"""The run's dashboards, in worker processes of their own.
+"""The run's timed dashboards, in worker processes of their own.
 
-Two hundred dashboards each decode every delta of their scope: in the scanners' process that
-decoding took most of its one core, and the scanners fell behind their schedule, so that the run
-measured the load generator instead of the hubs. Each worker follows its share of the dashboards
-on an event loop of its own. The scanners' process streams every ack to the workers (`acked`)
-and each worker times its dashboards' events against them (`AckToDelta`): time.monotonic() is
-the system's one monotonic clock, the same in every process of the machine.
+Two hundred dashboards each decoding every delta of their scope took, in the scanners' process,
+most of its one core, and the scanners fell behind their schedule, so that the run measured the
+load generator instead of the hubs (the suite now times a sample of them and holds the rest:
+loadtest/holders.py). Each worker follows its share of the dashboards on an event loop of its own.
+The scanners' process streams every ack to the workers (`acked`) and each worker times its
+dashboards' events against them (`AckToDelta`): time.monotonic() is the system's one monotonic
+clock, the same in every process of the machine.
 """
 
 from __future__ import annotations

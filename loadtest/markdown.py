@@ -22,9 +22,13 @@ METHOD = """\
   scans in the window: the hub process(es), and every process named `postgres` on the machine (other
   databases' too; a backend that exited within the window is missed).
 - The load generator runs on the same cores as the hubs and PostgreSQL: the scanners in one process,
-  the dashboards in two more (loadtest/fleet.py).
+  the timed dashboards in two more (loadtest/fleet.py), the holding ones in up to four
+  (loadtest/holders.py). Every dashboard is a websocket client of a hub with its login's scope and
+  reads every frame; only the timed ones (`--timed-dashboards`, 20 by default) decode the deltas, time
+  them and are checked against SQL: decoding every delta in all 200 cost the generator more than half
+  a core of the two the hubs and PostgreSQL use.
 - **lag**: from the moment a scan's ack reached its scanner to the moment a delta listing it reached a
-  dashboard, over every (scan, dashboard) pair; negative when the delta came first.
+  timed dashboard, over every (scan, timed dashboard) pair; negative when the delta came first.
 """
 
 

@@ -53,7 +53,7 @@ class Reporter:
         elif result["mode"] == "hub":
             rows.append(("check", "not run (needs --database-url)"))
         if "dashboards" in result:
-            rows.append(("dashboards", f"{result['dashboards']}: ack-to-delta lag "
+            rows.append(("dashboards", f"{result['dashboards']} timed: ack-to-delta lag "
                                        f"p50 {result['dashboard_lag_p50_ms']} ms, "
                                        f"p99 {result['dashboard_lag_p99_ms']} ms "
                                        f"over {result['dashboard_events']} events"))
@@ -62,6 +62,8 @@ class Reporter:
                 rows.append(("dashboard check", f"{'passed' if board['ok'] else 'FAILED'}: "
                                                 f"at commit {board['commit_seq']}, {board['behind']} behind, "
                                                 f"{len(board['mismatched'])} with other counters"))
+        if "held_dashboards" in result:
+            rows.append(("held dashboards", f"{result['held_dashboards']} reading every frame, decoding nothing"))
         for name, value in rows:
             table.add_row(name, value)
         self.console.print(table)

@@ -21,6 +21,7 @@ import asyncpg
 from loadtest import accounts, check
 from loadtest.connecting import connect_all
 from loadtest.fleet import Fleet
+from loadtest.holders import Held, Holders
 from loadtest.scanner import Ack, Scanner, Target
 from loadtest.stats import Recorder, ms, percentile
 from loadtest.workload import DEFAULT_FORMATS, ChildCodes, ParentCodes, Workflow
@@ -47,6 +48,9 @@ class Options:
     timezone: str
     fresh_parents: bool = True
     """False: parent codes are handed out whether or not the database holds them (seeded bags touched)."""
+    held_dashboards: int = 0
+    """Dashboards beside the `dashboards` that read every frame and decode nothing (loadtest/holders.py):
+    the hubs serve them like any other, and the load generator spends next to nothing on them."""
 
 
 Phase = Literal["start", "end"]
@@ -95,8 +99,10 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
     children = ChildCodes(f"L{run_id}")
     device_prefix = f"lt-{run_id.lower()}-"
     recorder, ledger = Recorder(), check.Ledger()
-    with (Fleet([sessions(n) for n in range(options.dashboards)], device_prefix) if options.dashboards
-          else contextlib.nullcontext()) as fleet:
+    timed = [sessions(n) for n in range(options.dashboards)]
+    held = [Held("dashboard", sessions(options.dashboards + n)) for n in range(options.held_dashboards)]
+    with (Fleet(timed, device_prefix) if timed else contextlib.nullcontext() as fleet,
+          Holders(held) if held else contextlib.nullcontext() as holders):
         observers: list[Callable[[Ack], None]] = [recorder.on_ack, ledger.on_ack]
         if fleet is not None:
             observers.append(fleet.on_ack)
@@ -112,12 +118,14 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
                             window=options.window, interval=interval, on_ack=on_ack, on_error=recorder.on_error,
                             echo=options.echo)
                     for n in range(options.scanners)]
-        say(f"run {run_id}: connecting {len(scanners)} scanners and {options.dashboards} dashboards to "
-            f"{len(options.urls)} {'echo server' if options.echo else 'hub'}(s)")
+        say(f"run {run_id}: connecting {len(scanners)} scanners and {len(timed) + len(held)} dashboards "
+            f"({len(timed)} timed, {len(held)} holding) to {len(options.urls)} "
+            f"{'echo server' if options.echo else 'hub'}(s)")
         connected = await connect_all(scanners)
         if not connected:
             raise RunFailed(f"no scanner could connect: {dict(recorder.errors)}")
         watching = await fleet.start() if fleet is not None else 0
+        holding = (await holders.start())[0] if holders is not None else 0
         parents.configure(DEFAULT_FORMATS if options.echo else connected[0].welcome["formats"])
 
         start = time.monotonic()
@@ -139,6 +147,10 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
             recorder.on_error("UNACKED", unacked)
         boards: dict[str, Any] = {} if fleet is None else await _dashboard_result(fleet, watching, recorder, pool,
                                                                   options.timezone, say)
+        if holders is not None:
+            boards["held_dashboards"] = holding
+            for kind, count in (await holders.stop())[1].items():
+                recorder.on_error(kind, count)
         result: dict[str, Any] = {
             "mode": "echo" if options.echo else "hub", "run_id": run_id, "urls": list(options.urls),
             "scanners": options.scanners, "connected": len(connected), "accounts": sessions.accounts,

@@ -3,7 +3,10 @@
 Each scenario is one `runner.run` against servers started for it alone: the echo server, or hub
 processes on a fresh database (two hubs share a Redis prefix of their own). Around the run the hubs'
 and PostgreSQL's CPU time is read from /proc at the instants the timed window opens and closes, and
-once a second for the charts. The figures are printed, written as docs/benchmarks.md beside the
+once a second for the charts. Of a scenario's dashboards only a sample (`--timed-dashboards`) decode
+the deltas, time their lag and are checked against SQL; the others read every frame and decode
+nothing, so that the hubs serve them all while the load generator, on the same cores, spends little on
+them. The figures are printed, written as docs/benchmarks.md beside the
 issue's targets, and drawn in a self-contained HTML report.
 
 Exit status 0 when every scenario ran and passed its checks (0 lost, 0 duplicated, dashboards
@@ -41,6 +44,7 @@ QUICK_SCALE = 0.05
 PROG = "python -m loadtest suite"
 LOG_WIDTH = 160
 COMMAND_PORTS = 8001
+DEFAULT_TIMED_DASHBOARDS = 20
 """First port in the printed per-scenario commands (the suite itself takes free ports)."""
 
 
@@ -65,6 +69,11 @@ class Scenario:
             rate=self.rate * scale if self.rate else None,
         )
 
+    def dashboard_split(self, timed: int) -> tuple[int, int]:
+        """Of this scenario's dashboards, how many decode and time (at most `timed`) and how many hold."""
+        timing = min(timed, self.dashboards)
+        return timing, self.dashboards - timing
+
 
 SCENARIOS = (
     Scenario("echo", "Echo ceiling: bare websocket echo, 200 scanners × window 64", 200, 64, hubs=0),
@@ -87,6 +96,7 @@ class Config:
     redis_url: str
     keep: bool
     suite_id: str
+    timed_dashboards: int = DEFAULT_TIMED_DASHBOARDS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,6 +107,9 @@ class Config:
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Multiply every scenario's scanners, dashboards and rate [default: 1; "
                    f"{QUICK_SCALE:g} with --quick]. The targets speak of scale 1.")
+@click.option("--timed-dashboards", type=click.IntRange(min=1), default=DEFAULT_TIMED_DASHBOARDS, show_default=True,
+              help="Of a scenario's dashboards, how many decode every delta, time its lag and are checked "
+                   "against SQL; the others read every frame and decode nothing (not scaled by --scale).")
 @click.option("--only", multiple=True, type=click.Choice(NAMES), metavar="NAME",
               help=f"Run only this scenario (repeatable): {', '.join(NAMES)}. Without the echo, no ratio.")
 @click.option("--drain", type=click.FloatRange(min=0), default=5.0, show_default=True,
@@ -112,13 +125,14 @@ class Config:
               show_default=True, help="Where to write the HTML report with charts ('' for nowhere).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the whole result, timelines included, as JSON.")
-def main(duration: float | None, quick: bool, scale: float | None, only: tuple[str, ...], drain: float,
-         database_url: str, redis_url: str, keep: bool, markdown_path: str, html_path: str,
+def main(duration: float | None, quick: bool, scale: float | None, timed_dashboards: int, only: tuple[str, ...],
+         drain: float, database_url: str, redis_url: str, keep: bool, markdown_path: str, html_path: str,
          json_path: str | None) -> None:
     """Run the benchmark suite: echo ceiling, saturated hub, open loop, human pace, two hubs with dashboards."""
     config = Config(duration=duration or (QUICK_DURATION if quick else 60.0), drain=drain,
                     scale=scale or (QUICK_SCALE if quick else 1.0), database_url=database_url,
-                    redis_url=redis_url, keep=keep, suite_id=runner.new_run_id().lower())
+                    redis_url=redis_url, keep=keep, suite_id=runner.new_run_id().lower(),
+                    timed_dashboards=timed_dashboards)
     console = Console(highlight=False)
     if not console.is_terminal:  # into a log: wide tables rather than rich's 80 folded columns
         console.width = LOG_WIDTH
@@ -134,7 +148,8 @@ def main(duration: float | None, quick: bool, scale: float | None, only: tuple[s
 def suite_command(config: Config, only: tuple[str, ...]) -> str:
     """The command line of this run with every choice spelled out, defaults resolved."""
     words = [*PROG.split(), "--duration", f"{config.duration:g}", "--scale", f"{config.scale:g}",
-             "--drain", f"{config.drain:g}", "--database-url", config.database_url, "--redis-url", config.redis_url]
+             "--timed-dashboards", str(config.timed_dashboards), "--drain", f"{config.drain:g}",
+             "--database-url", config.database_url, "--redis-url", config.redis_url]
     for name in only:
         words += ["--only", name]
     return shlex.join(words + ["--keep"] * config.keep)
@@ -166,9 +181,11 @@ def run_suite(config: Config, chosen: list[Scenario], reporter: Reporter, comman
 def run_scenario(scenario: Scenario, config: Config, reporter: Reporter) -> dict[str, Any]:
     """One scenario on servers of its own; its figures, or its error when it could not run."""
     reporter.heading(scenario.title)
+    timed, held = scenario.dashboard_split(config.timed_dashboards)
     shape = {"name": scenario.name, "title": scenario.title, "scanners": scenario.scanners,
              "window": scenario.window, "rate": scenario.rate, "hubs": scenario.hubs,
-             "dashboards": scenario.dashboards, "duration_s": config.duration}
+             "dashboards": scenario.dashboards, "timed_dashboards": timed, "held_dashboards": held,
+             "duration_s": config.duration}
     try:
         with contextlib.ExitStack() as stack:
             options, pids, env = _servers(scenario, config, stack)
@@ -192,11 +209,12 @@ def run_scenario(scenario: Scenario, config: Config, reporter: Reporter) -> dict
 def _servers(scenario: Scenario, config: Config,
              stack: contextlib.ExitStack) -> tuple[runner.Options, list[int], dict[str, str]]:
     """Start what the scenario runs against; its runner options, the hub pids and the hubs' settings."""
+    timed, held = scenario.dashboard_split(config.timed_dashboards)
     options = runner.Options(
         urls=(), scanners=scenario.scanners, rate=scenario.rate, duration=config.duration, window=scenario.window,
         drain=config.drain, database_url=None, user=None, password=None,
-        accounts=min(scenario.scanners, DEFAULT_ACCOUNTS), echo=not scenario.hubs, dashboards=scenario.dashboards,
-        timezone="UTC",
+        accounts=min(scenario.scanners, DEFAULT_ACCOUNTS), echo=not scenario.hubs, dashboards=timed,
+        timezone="UTC", held_dashboards=held,
     )
     if not scenario.hubs:
         return dataclasses.replace(options, urls=(stack.enter_context(echo_server()),)), [], {}
@@ -220,6 +238,8 @@ def commands(scenario: Scenario, options: runner.Options, env: dict[str, str], a
         drive += ["--rate", f"{options.rate:g}"]
     if options.dashboards:
         drive += ["--dashboards", str(options.dashboards)]
+    if options.held_dashboards:
+        drive += ["--held-dashboards", str(options.held_dashboards)]
     if options.echo:
         return [shlex.join([*drive[:3], "--echo", *drive[3:]])]
     database = env["DATABASE_URL"]

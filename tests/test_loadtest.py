@@ -32,7 +32,8 @@ def test_closed_loop_run_stores_every_acked_scan_once_and_dashboards_agree(
         hub_process: Any, database_url: str, tmp_path: Path) -> None:
     hub = hub_process().start()
     result = loadtest(tmp_path, "--url", hub.url, "--database-url", database_url,
-                      "--scanners", "6", "--accounts", "3", "--duration", "2", "--dashboards", "2")
+                      "--scanners", "6", "--accounts", "3", "--duration", "2", "--dashboards", "2",
+                      "--held-dashboards", "3")
     for field in REQUIRED:
         assert field in result, field
     assert result["acked"] > 0 and result["scans_per_s"] > 0
@@ -41,6 +42,8 @@ def test_closed_loop_run_stores_every_acked_scan_once_and_dashboards_agree(
     assert result["acks_by_code"].get("OK", 0) > 0
     assert 0 < result["ack_p50_ms"] <= result["ack_p95_ms"] <= result["ack_p99_ms"]
     assert result["dashboards"] == 2 and result["dashboard_events"] > 0
+    assert result["held_dashboards"] == 3
+    assert not [kind for kind in result["errors"] if kind.startswith("HELD_")], result["errors"]
     assert result["dashboard_lag_p50_ms"] <= result["dashboard_lag_p99_ms"]
     assert result["dashboard_check"]["ok"], result["dashboard_check"]
 
@@ -65,6 +68,7 @@ def test_echo_baseline(tmp_path: Path) -> None:
     (["--url", "http://127.0.0.1:1"], "--database-url"),
     (["--url", "http://127.0.0.1:1", "--user", "ravi"], "--password"),
     (["--echo", "--dashboards", "1"], "--dashboards"),
+    (["--echo", "--held-dashboards", "1"], "--held-dashboards"),
 ])
 def test_usage_errors_name_the_missing_option(args: list[str], says: str) -> None:
     result = CliRunner().invoke(main, args)

@@ -18,7 +18,7 @@ import redis
 from loadtest import cpu
 from loadtest.scanner import Ack
 from loadtest.stats import Recorder, slow_seconds
-from loadtest.suite import NAMES, SCENARIOS
+from loadtest.suite import DEFAULT_TIMED_DASHBOARDS, NAMES, SCENARIOS
 from loadtest.targets import Target
 
 HUB_SCENARIOS = [scenario.name for scenario in SCENARIOS if scenario.hubs]
@@ -40,6 +40,7 @@ def test_quick_suite_runs_every_scenario_without_loss_and_reports_its_figures(
     paths = {kind: tmp_path / f"benchmarks.{kind}" for kind in ("md", "html", "json")}
     completed = subprocess.run(
         [sys.executable, "-m", "loadtest", "suite", "--quick", "--duration", "2", "--scale", "0.02", "--drain", "3",
+         "--timed-dashboards", "1",
          "--database-url", postgres_server_url, "--redis-url", redis_url, "--markdown", str(paths["md"]),
          "--html", str(paths["html"]), "--json", str(paths["json"])],
         capture_output=True, text=True, timeout=600,
@@ -61,6 +62,10 @@ def test_quick_suite_runs_every_scenario_without_loss_and_reports_its_figures(
         assert any(point["hub_cpu_pct"] is not None for point in figures["timeline"]), name
     boards = scenarios["dashboards"]
     assert boards["dashboard_check_ok"] is True and boards["dashboard_events"] > 0
+    assert (boards["dashboards"], boards["timed_dashboards"], boards["held_dashboards"]) == (4, 1, 3)
+    assert not [kind for kind in boards["errors"] if kind.startswith("HELD_")], boards["errors"]
+    assert "--timed-dashboards 1" in result["command"]
+    assert "--dashboards 1 --held-dashboards 3" in boards["commands"][-1]
     assert boards["dashboard_lag_p50_ms"] <= boards["dashboard_lag_p99_ms"]
 
     markdown = paths["md"].read_text()
@@ -71,6 +76,8 @@ def test_quick_suite_runs_every_scenario_without_loss_and_reports_its_figures(
         assert f"| scans/s | {figures['scans_per_s']:g} |" in section
         assert f"p99 {figures['ack_p99_ms']} ms" in section
         assert figures["commands"][-1] in section
+    assert ("4 dashboards (1 decode every delta, time its lag and are checked against SQL; 3 read every frame "
+            "without decoding it)") in markdown
     assert f"hub {scenarios['open-2000']['hub_cpu_us_per_scan']:g} µs" in markdown
     assert "## Targets (issue 10)" in markdown and "not measured" not in markdown
 
@@ -165,6 +172,15 @@ def test_scaling_keeps_at_least_one_scanner_per_hub_and_one_dashboard() -> None:
     assert (small.scanners, small.dashboards, small.hubs, small.window) == (2, 1, 2, boards.window)
     assert small.rate == pytest.approx(2.0)
     assert boards.scaled(1) == boards
+
+
+def test_only_the_timed_sample_of_a_scenario_s_dashboards_decode() -> None:
+    boards = next(scenario for scenario in SCENARIOS if scenario.name == "dashboards")
+    assert boards.dashboard_split(DEFAULT_TIMED_DASHBOARDS) == (20, 180)
+    assert boards.scaled(0.05).dashboard_split(DEFAULT_TIMED_DASHBOARDS) == (10, 0)
+    assert boards.dashboard_split(500) == (200, 0)
+    saturated = next(scenario for scenario in SCENARIOS if scenario.name == "saturated")
+    assert saturated.dashboard_split(DEFAULT_TIMED_DASHBOARDS) == (0, 0)
 
 
 def test_postgresql_s_cpu_leaves_out_the_client_backends_of_other_databases() -> None:
