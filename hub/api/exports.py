@@ -29,6 +29,7 @@ from hub.api.bills import bill_item
 from hub.api.errors import ApiError, api_error
 from hub.api.scans import scan_item
 from hub.codes import ApiCode
+from hub.domain.bagcodes import normalise
 from hub.domain.filters import BagFilter, BagKind, BagStatus, BillFilter, ScanFilter
 from hub.domain.rules import Actor, Role
 from hub.exports import Cell, Workbook, csv_chunk
@@ -162,7 +163,9 @@ async def export(request: Request, actor: Actor) -> Response:
     counter = _Counter()
     chunks = _chunks(hub.reads, dataset, flt, counter)
     body = _csv_body(chunks, dataset) if fmt == "csv" else _xlsx_body(chunks, dataset, name)
-    asked = dict(request.query_params)
+    # As the filter read them: a prefix is normalised like a scanned code, and only then storable
+    # (a NUL in it, which the normalising drops, cannot be stored in the audit's jsonb).
+    asked = {name: normalise(value) if name == "prefix" else value for name, value in request.query_params.items()}
 
     async def audited() -> AsyncIterator[bytes]:
         complete = False
