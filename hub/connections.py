@@ -10,6 +10,7 @@ time, not at their next periodic re-check.
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,16 @@ logger = logging.getLogger("tracetrack.connections")
 
 REVOCATIONS = "revocations"
 """The broker channel revocations travel on."""
+RECHECK_SPREAD = 0.2
+"""A connection's login is re-checked after a random 80-100 % of SESSION_RECHECK_SECONDS each time:
+connections opened together (a shift's scanners, the clients of a restarted hub) would otherwise
+re-check together: every interval, a burst of as many queries at once on the request pool and in
+PostgreSQL, beside the writer's batches."""
+
+
+def recheck_delay(seconds: float) -> float:
+    """Seconds until a connection's next re-check of its login, `seconds` at most."""
+    return seconds * random.uniform(1 - RECHECK_SPREAD, 1.0)
 
 
 class Connection(Protocol):

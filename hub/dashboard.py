@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from hub import protocol
 from hub.codes import Close
+from hub.connections import recheck_delay
 from hub.fanout import Fanout
 from hub.fifo import Fifo
 from hub.flag import Flag
@@ -86,17 +87,17 @@ class DashboardConnection:
                 await self._ending
 
     async def _receive_loop(self, sender: asyncio.Task[None]) -> None:
-        checked = time.monotonic()
+        due = time.monotonic() + recheck_delay(self._recheck_seconds)
         while not sender.done() and self._ending is None:
             receive = asyncio.ensure_future(self.transport.receive())
-            done, _ = await asyncio.wait({receive, sender}, timeout=self._recheck_seconds,
+            done, _ = await asyncio.wait({receive, sender}, timeout=max(0.0, due - time.monotonic()),
                                          return_when=asyncio.FIRST_COMPLETED)
             if receive not in done:
                 receive.cancel()
             else:
                 self._handle(receive.result())
-            if time.monotonic() - checked >= self._recheck_seconds:
-                checked = time.monotonic()
+            if time.monotonic() >= due:
+                due = time.monotonic() + recheck_delay(self._recheck_seconds)
                 if not await self._still_allowed():
                     await self.close(Close.SESSION_REVOKED, "access revoked or expired")
                     return
