@@ -202,6 +202,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
                 ssl_keyfile=settings.tls_keyfile,
                 ws=HubWebSocketProtocol,
                 ws_max_size=settings.max_frame_bytes,
+                # Frames are small msgpack; compressing each one for each connection cost every
+                # browser's connection (browsers always offer it) about 33 KB of zlib state.
+                ws_per_message_deflate=False,
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
             )
             server.run(config, workers, server.ConnectionTimeouts(settings.handshake_timeout,

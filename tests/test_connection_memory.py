@@ -66,3 +66,18 @@ async def test_a_client_flooding_pings_without_reading_is_closed_and_memory_stay
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)
     assert hub.process.poll() is None
+
+
+@pytest.mark.parametrize("path", ["/ws/scan", "/ws/dashboard"])
+async def test_an_offer_of_compression_is_declined_so_no_connection_holds_zlib_state(
+        hub_process: Any, clean_db: asyncpg.Pool, path: str) -> None:
+    """docs/protocol.md section 2: browsers always offer permessage-deflate; the hub answers without it."""
+    await create_users(clean_db, ["offers"])
+    hub = await asyncio.to_thread(lambda: hub_process().start())
+    token = await login(hub.url, "offers")
+    async with connect(hub.ws_url(path), additional_headers={"Cookie": f"tt_session={token}"},
+                       open_timeout=15, compression="deflate") as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        if path == "/ws/scan":
+            await ws.send(msgpack.packb({"t": "hello", "device": "hh-offers", "last_seq": 0}))
+        assert msgpack.unpackb(await asyncio.wait_for(ws.recv(), 15))["t"] in ("welcome", "snapshot")
