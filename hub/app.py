@@ -113,7 +113,8 @@ class Hub:
         tz = settings.zone
         self.fanout = Fanout(lambda: self.reads.caught_up(live_store.load_state, tz, datetime.now(UTC)),
                              lambda scope: self.presence.online(scope),
-                             lambda: live_store.committed_seq(self.pool))
+                             lambda: live_store.committed_seq(self.pool),
+                             frames_per_second=settings.dashboard_frames_per_second)
         self.presence = Presence(self.origin, self._announce_presence, self.fanout.presence_changed)
         self.connections = Connections(self.origin, settings.max_connections, settings.max_connections_per_user,
                                        lambda message: self.publisher.publish(REVOCATIONS, message))

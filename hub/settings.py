@@ -214,6 +214,10 @@ class Settings:
     dashboard_queue_bytes: int = option("DASHBOARD_QUEUE_BYTES", 1_048_576,
         "Bytes queued for one dashboard before its deltas are replaced by a fresh snapshot.",
         _parse_positive_int)
+    dashboard_frames_per_second: int = option("DASHBOARD_FRAMES_PER_SECOND", 8000,
+        "Deltas per second one hub process sends all its dashboards together, at most: each gets one every "
+        "25 ms, or less often once the hub has more than 1/40 of this many dashboards (each is a socket write).",
+        _parse_positive_int)
     db_pool_size: int = option("DB_POOL_SIZE", 10,
         "PostgreSQL connections per hub process for requests (the writer has WRITER_LANES + 1 more).",
         _parse_positive_int)

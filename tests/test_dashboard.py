@@ -623,6 +623,37 @@ async def test_a_dashboard_that_joins_between_deltas_gets_the_next_one_from_its_
         await fanout.close()
 
 
+async def test_with_many_dashboards_deltas_come_less_often_and_the_hub_keeps_to_its_frame_budget() -> None:
+    """Each frame is a socket write: with more dashboards than `frames_per_second` × DELTA_INTERVAL,
+    the interval between deltas grows with them (here 4 dashboards at 10 frames a second: 0.4 s),
+    and every seq still reaches every dashboard once, in order."""
+    state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
+    fanout = Fanout(_loader(state), lambda scope: [], frames_per_second=10)
+    await fanout.start()
+    transports = [FakeTransport() for _ in range(4)]
+    tasks = [asyncio.create_task(DashboardConnection(t, Scope.parse("all"), True, 1 << 20, fanout, _allowed).run())
+             for t in transports]
+    try:
+        await _until(lambda: all(len(t.sent) == 1 for t in transports))
+        assert fanout.delta_interval() == pytest.approx(0.4)
+        loop = asyncio.get_running_loop()
+        fanout.on_batch(_batch(1))  # the first after a quiet spell: at once
+        await _until(lambda: all(len(t.sent) == 2 for t in transports))
+        first_sent = loop.time()
+        for seq in range(2, 11):
+            fanout.on_batch(_batch(seq))
+        await _until(lambda: all(t.messages()[-1]["seq"] == 10 for t in transports))
+        assert loop.time() - first_sent >= 0.35  # not DELTA_INTERVAL (25 ms) after it
+        for transport in transports:
+            assert [(m["t"], m["from"], m["seq"]) for m in transport.messages()[1:]] == [
+                ("delta", 1, 1), ("delta", 2, 10)]
+    finally:
+        for transport in transports:
+            transport.inbox.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        await fanout.close()
+    assert fanout.delta_interval() == DELTA_INTERVAL  # no dashboards: the least interval
+
 async def test_the_online_list_goes_out_at_once_then_at_most_every_presence_interval() -> None:
     """Scanners change parents all the time: each change is not a frame to every dashboard."""
     state = LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)
