@@ -42,15 +42,19 @@ async def test_a_csv_export_holds_the_lists_rows_for_the_same_filter(client: Tes
 async def test_an_export_audits_its_filters_as_read(client: TestClient, clean_db: asyncpg.Pool) -> None:
     """A prefix is normalised like a scanned code: with a NUL in it (found by test_http_properties),
     the export is that of the prefix without it, and so is its audit row (the raw value could not be
-    stored: jsonb holds no NUL)."""
+    stored: jsonb holds no NUL). Every dataset's audit holds the values its filter used: a user name
+    lower-cased, a parameter given empty left out."""
     admin = login(client, "admin", ADMIN_PASSWORD)
     await fill(client, clean_db, admin)
     expected = csv_rows(client.get("/api/exports/bags.csv?prefix=lk", headers={"cookie": f"tt_session={admin}"}))
     response = client.get("/api/exports/bags.csv?prefix=l%00k", headers={"cookie": f"tt_session={admin}"})
     assert response.status_code == 200 and csv_rows(response) == expected and len(expected) > 1
+    for query in ("links.csv?prefix=%00lk&area=", "scans.csv?user=Admin&device=", "bills.xlsx?q=van&status="):
+        assert client.get(f"/api/exports/{query}", headers={"cookie": f"tt_session={admin}"}).status_code == 200
     audit = await clean_db.fetch("SELECT after FROM audit_log WHERE action = 'export' ORDER BY id")
-    assert [row["after"]["filters"] for row in audit] == [{"prefix": "LK"}, {"prefix": "LK"}]
-    assert [row["after"]["complete"] for row in audit] == [True, True]
+    assert [row["after"]["filters"] for row in audit] == [{"prefix": "LK"}, {"prefix": "LK"}, {"prefix": "LK"},
+                                                          {"user": "admin"}, {"q": "van"}]
+    assert [row["after"]["complete"] for row in audit] == [True] * 5
 
 
 async def test_links_export_as_the_import_reads_them(client: TestClient, clean_db: asyncpg.Pool) -> None:

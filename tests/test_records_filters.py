@@ -16,7 +16,7 @@ from starlette.datastructures import QueryParams
 from hub.api import cursor
 from hub.api.cursor import Order
 from hub.api.errors import ApiError
-from hub.api.filters import bag_filter, page, return_filter, scan_filter
+from hub.api.filters import audit_filter, bag_filter, bill_filter, page, return_filter, scan_filter
 from hub.codes import ApiCode
 from hub.domain.filters import BagKind, BagStatus, ReturnFilter, ReturnStatus, TimeRange
 from hub.domain.rules import Actor, Role
@@ -59,7 +59,7 @@ def test_anything_else_is_an_invalid_cursor(raw: str) -> None:
 
 def test_dates_are_days_of_the_hub_time_zone() -> None:
     def span(**params: str) -> TimeRange:
-        return bag_filter(QueryParams(params), ADMIN, KOLKATA).created
+        return bag_filter(QueryParams(params), ADMIN, KOLKATA).filter.created
 
     assert span(**{"from": "2026-12-01", "to": "2026-12-01"}) == TimeRange(
         datetime(2026, 11, 30, 18, 30, tzinfo=UTC), datetime(2026, 12, 1, 18, 30, tzinfo=UTC))
@@ -68,22 +68,36 @@ def test_dates_are_days_of_the_hub_time_zone() -> None:
 
 
 def test_a_non_admin_lists_their_own_area() -> None:
-    assert bag_filter(QueryParams(""), DISPATCHER, UTC).area == "indore"
-    assert bag_filter(QueryParams("area=indore"), DISPATCHER, UTC).area == "indore"
+    assert bag_filter(QueryParams(""), DISPATCHER, UTC).filter.area == "indore"
+    assert bag_filter(QueryParams("area=indore"), DISPATCHER, UTC).filter.area == "indore"
     with pytest.raises(ApiError) as refused:
         scan_filter(QueryParams("area=akola"), DISPATCHER, UTC)
     assert refused.value.code is ApiCode.FORBIDDEN
-    assert bag_filter(QueryParams(""), ADMIN, UTC).area is None
-    assert scan_filter(QueryParams("area=akola"), ADMIN, UTC).area == "akola"
+    assert bag_filter(QueryParams(""), ADMIN, UTC).filter.area is None
+    assert scan_filter(QueryParams("area=akola"), ADMIN, UTC).filter.area == "akola"
 
 
 def test_values_are_read_as_a_scan_reads_them() -> None:
-    flt = bag_filter(QueryParams({"prefix": " sb0\u200b01\t", "status": "on_bill"}), ADMIN, UTC)
+    flt = bag_filter(QueryParams({"prefix": " sb0\u200b01\t", "status": "on_bill"}), ADMIN, UTC).filter
     assert (flt.prefix, flt.status, flt.kind) == ("SB001", BagStatus.ON_BILL, None)
-    assert bag_filter(QueryParams({"prefix": "\u200b"}), ADMIN, UTC).prefix is None
-    assert bag_filter(QueryParams("kind=child&status=loose"), ADMIN, UTC).kind is BagKind.CHILD
-    assert scan_filter(QueryParams("user=Dina"), ADMIN, UTC).user == "dina"
+    assert bag_filter(QueryParams({"prefix": "\u200b"}), ADMIN, UTC).filter.prefix is None
+    assert bag_filter(QueryParams("kind=child&status=loose"), ADMIN, UTC).filter.kind is BagKind.CHILD
+    assert scan_filter(QueryParams("user=Dina"), ADMIN, UTC).filter.user == "dina"
     assert page(QueryParams(""), Order.BAGS).limit == 50 and page(QueryParams("limit=200"), Order.BAGS).limit == 200
+
+
+def test_each_reader_hands_back_the_parameters_its_filter_used() -> None:
+    """What an export's audit records: a prefix normalised, a user name lower-cased, an empty one gone."""
+    bags = bag_filter(QueryParams({"prefix": " l\x00k\u200b", "kind": "child", "area": "", "from": "2026-12-01"}),
+                      ADMIN, UTC)
+    assert bags.params == {"prefix": "LK", "kind": "child", "from": "2026-12-01"} and bags.filter.prefix == "LK"
+    assert bag_filter(QueryParams({"prefix": "\x00\u200b"}), ADMIN, UTC).params == {}
+    scans = scan_filter(QueryParams({"user": "Dina", "result": "rejected", "device": ""}), DISPATCHER, UTC)
+    assert scans.params == {"user": "dina", "result": "rejected"} and scans.filter.user == "dina"
+    audit = audit_filter(QueryParams({"actor": "ADMIN", "action": "export"}), UTC)
+    assert audit.params == {"actor": "admin", "action": "export"} and audit.filter.actor == "admin"
+    assert bill_filter(QueryParams("q=van&status="), ADMIN, UTC).params == {"q": "van"}
+    assert return_filter(QueryParams("status=open"), DISPATCHER).params == {"status": "open"}
 
 
 @given(prefix=st.text(min_size=1, max_size=6), rest=st.text(max_size=6))
@@ -122,13 +136,14 @@ def test_dates_out_of_range_in_utc_are_invalid_filters(params: dict[str, str]) -
 
 
 def test_dates_at_the_edges_of_utc_are_kept() -> None:
-    span = scan_filter(QueryParams({"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}), ADMIN, KOLKATA).at
+    edges = QueryParams({"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"})
+    span = scan_filter(edges, ADMIN, KOLKATA).filter.at
     assert span == TimeRange(datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
 
 
 def test_the_returns_filter_is_read_like_the_other_lists() -> None:
-    assert return_filter(QueryParams("status=open"), DISPATCHER) == ReturnFilter("indore", ReturnStatus.OPEN)
-    assert return_filter(QueryParams("area=akola&status="), ADMIN) == ReturnFilter("akola", None)
+    assert return_filter(QueryParams("status=open"), DISPATCHER).filter == ReturnFilter("indore", ReturnStatus.OPEN)
+    assert return_filter(QueryParams("area=akola&status="), ADMIN).filter == ReturnFilter("akola", None)
     for params, code in (("area=akola", ApiCode.FORBIDDEN), ("status=shipped", ApiCode.INVALID_FILTER),
                          ("status=open&status=open", ApiCode.INVALID_FILTER), ("colour=red", ApiCode.INVALID_FILTER)):
         with pytest.raises(ApiError) as refused:

@@ -62,7 +62,7 @@ async def listing(request: Request, actor: Actor) -> Response:
       "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: not an admin"}
     """
     hub = request.app.state.hub
-    flt = filters.audit_filter(request.query_params, hub.settings.zone)
+    flt = filters.audit_filter(request.query_params, hub.settings.zone).filter
     wanted = filters.page(request.query_params, Order.AUDIT)
     found = await hub.reads.read(store.list_entries, flt, wanted.after, wanted.limit)
     return JSONResponse({"entries": [entry_item(r) for r in found.rows],

@@ -183,7 +183,7 @@ async def listing(request: Request, actor: Actor) -> Response:
       "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a non-admin named another area"}
     """
     hub = request.app.state.hub
-    flt = filters.bag_filter(request.query_params, actor, hub.settings.zone)
+    flt = filters.bag_filter(request.query_params, actor, hub.settings.zone).filter
     order = Order.BAG_CODES if flt.prefix is not None else Order.BAGS
     wanted = filters.page(request.query_params, order)
     found = await hub.reads.read(store.list_bags, flt, wanted.after, wanted.limit)

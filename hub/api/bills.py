@@ -130,7 +130,7 @@ async def listing(request: Request, actor: Actor) -> Response:
       "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a dispatcher; another area"}
     """
     hub = request.app.state.hub
-    flt = filters.bill_filter(request.query_params, actor, hub.settings.zone)
+    flt = filters.bill_filter(request.query_params, actor, hub.settings.zone).filter
     wanted = filters.page(request.query_params, Order.BILLS)
     found = await hub.reads.read(store.list_bills, flt, wanted.after, wanted.limit)
     return JSONResponse({"bills": [bill_item(r) for r in found.rows], "next": cursor.encode(Order.BILLS, found.next)})

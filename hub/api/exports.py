@@ -29,7 +29,6 @@ from hub.api.bills import bill_item
 from hub.api.errors import ApiError, api_error
 from hub.api.scans import scan_item
 from hub.codes import ApiCode
-from hub.domain.bagcodes import normalise
 from hub.domain.filters import BagFilter, BagKind, BagStatus, BillFilter, ScanFilter
 from hub.domain.rules import Actor, Role
 from hub.exports import Cell, Workbook, csv_chunk
@@ -50,7 +49,7 @@ FORMATS = {"csv": "text/csv; charset=utf-8",
 class Dataset:
     """A list as an export: how its filter is read, its store function, and one row's columns."""
 
-    read_filter: Callable[[filters.QueryParams, Actor, tzinfo], Any]
+    read_filter: Callable[[filters.QueryParams, Actor, tzinfo], filters.Reading[Any]]
     fetch: Callable[[Any, Any, Key | None, int], Awaitable[Page]]
     item: Callable[[asyncpg.Record], Mapping[str, Any]]
     columns: tuple[str, ...]
@@ -58,17 +57,17 @@ class Dataset:
     """Who may export it: those who may read the list."""
 
 
-def _bags_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> BagFilter:
+def _bags_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> filters.Reading[BagFilter]:
     return filters.bag_filter(params, actor, zone, extra=())
 
 
-def _links_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> BagFilter:
+def _links_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> filters.Reading[BagFilter]:
     """The bags filter, narrowed to children in a parent: a links row is a child and its parent."""
-    flt = _bags_filter(params, actor, zone)
-    if flt.kind is BagKind.PARENT or flt.status not in (None, BagStatus.IN_PARENT):
+    read = _bags_filter(params, actor, zone)
+    if read.filter.kind is BagKind.PARENT or read.filter.status not in (None, BagStatus.IN_PARENT):
         raise ApiError(ApiCode.INVALID_FILTER, "Links are listed by their child: use kind=child or no kind, "
                                                "and status in_parent or none.")
-    return replace(flt, kind=BagKind.CHILD, status=BagStatus.IN_PARENT)
+    return replace(read, filter=replace(read.filter, kind=BagKind.CHILD, status=BagStatus.IN_PARENT))
 
 
 def _link_item(row: asyncpg.Record) -> dict[str, Any]:
@@ -76,11 +75,11 @@ def _link_item(row: asyncpg.Record) -> dict[str, Any]:
     return {"child": item["code"], "parent": item["parent"], "area": item["area"], "created_at": item["created_at"]}
 
 
-def _bills_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> BillFilter:
+def _bills_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> filters.Reading[BillFilter]:
     return filters.bill_filter(params, actor, zone, extra=())
 
 
-def _scans_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> ScanFilter:
+def _scans_filter(params: filters.QueryParams, actor: Actor, zone: tzinfo) -> filters.Reading[ScanFilter]:
     return filters.scan_filter(params, actor, zone, extra=())
 
 
@@ -159,13 +158,10 @@ async def export(request: Request, actor: Actor) -> Response:
         return api_error(ApiCode.NOT_FOUND, f"Export one of {', '.join(DATASETS)} as .csv or .xlsx.")
     if actor.role not in dataset.roles:
         return api_error(ApiCode.FORBIDDEN, "Bills are for billers and admins.")
-    flt = dataset.read_filter(request.query_params, actor, hub.settings.zone)
+    read = dataset.read_filter(request.query_params, actor, hub.settings.zone)
     counter = _Counter()
-    chunks = _chunks(hub.reads, dataset, flt, counter)
+    chunks = _chunks(hub.reads, dataset, read.filter, counter)
     body = _csv_body(chunks, dataset) if fmt == "csv" else _xlsx_body(chunks, dataset, name)
-    # As the filter read them: a prefix is normalised like a scanned code, and only then storable
-    # (a NUL in it, which the normalising drops, cannot be stored in the audit's jsonb).
-    asked = {name: normalise(value) if name == "prefix" else value for name, value in request.query_params.items()}
 
     async def audited() -> AsyncIterator[bytes]:
         complete = False
@@ -176,8 +172,8 @@ async def export(request: Request, actor: Actor) -> Response:
         finally:
             with anyio.CancelScope(shield=True):  # a client gone away is audited too
                 await audit.insert_audit(hub.pool, actor.user_id, "export", f"export:{name}", None,
-                                         {"dataset": name, "format": fmt, "filters": asked, "rows": counter.rows,
-                                          "complete": complete})
+                                         {"dataset": name, "format": fmt, "filters": dict(read.params),
+                                          "rows": counter.rows, "complete": complete})
 
     return StreamingResponse(audited(), media_type=FORMATS[fmt],
                              headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})

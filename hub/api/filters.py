@@ -6,15 +6,19 @@ non-admin is confined to their own dispatch area: without `area` the filter is t
 another is 403 FORBIDDEN. Dates: `from` and `to` take an ISO date or date-time; a date is a day in
 the hub's TIMEZONE (`to` then includes that day), a date-time without an offset is read in TIMEZONE,
 and a date-time `to` is excluded.
+
+Each reader hands back its filter with the parameters as it read them (`Reading`): a prefix normalised
+like a scanned code, a user name lower-cased, an empty one left out. What records a request's filters
+(an export's audit) records those, so how a parameter is read is known here only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from hub.accounts import USERNAME
 from hub.api import cursor
@@ -40,7 +44,7 @@ from hub.domain.times import storable
 from hub.protocol import DEVICE_PATTERN
 from hub.store.keyset import Key
 
-__all__ = ["AuditFilter", "BagFilter", "BillFilter", "Page", "ReturnFilter", "ScanFilter", "audit_filter",
+__all__ = ["AuditFilter", "BagFilter", "BillFilter", "Page", "Reading", "ReturnFilter", "ScanFilter", "audit_filter",
            "bag_filter", "bill_filter", "page", "return_filter", "scan_filter"]
 
 AREA = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -63,9 +67,47 @@ def _invalid(name: str, problem: str) -> ApiError:
     return ApiError(ApiCode.INVALID_FILTER, f"The parameter {name!r} {problem}.")
 
 
+F = TypeVar("F")
+
+
+@dataclass(frozen=True)
+class Reading(Generic[F]):
+    """A list's filter and its parameters as `_read` read them: what records a request's filters (an
+    export's audit) records, never the raw query, which may hold what the filter dropped."""
+
+    filter: F
+    params: Mapping[str, str]
+
+
+def _text(name: str, raw: str) -> str:
+    problem = text_problem(raw, MAX_TEXT)
+    if problem is not None:
+        raise _invalid(name, problem)
+    return raw
+
+
+def _prefix(name: str, raw: str) -> str:
+    """Normalised like a scanned code, which drops what is not printable (empty: no prefix)."""
+    prefix = normalise(raw[:MAX_TEXT])
+    if len(prefix) > MAX_CODE:
+        raise _invalid(name, f"is longer than a bag code ({MAX_CODE} characters)")
+    return prefix
+
+
+def _username(name: str, raw: str) -> str:
+    user = _text(name, raw).lower()
+    if not USERNAME.match(user):
+        raise _invalid(name, "is not a user name")
+    return user
+
+
+READERS: dict[str, Callable[[str, str], str]] = {"prefix": _prefix, "user": _username, "actor": _username}
+"""How a parameter's value is read, where it is more than printable text."""
+
+
 def _read(params: QueryParams, names: Sequence[str], extra: Collection[str]) -> dict[str, str]:
-    """The non-empty parameters among `names`; any other parameter (beyond `extra`) is an error.
-    Values must be printable text, except a `prefix`, which is normalised like a scanned code."""
+    """The non-empty parameters among `names`, each as READERS reads it; any other parameter (beyond
+    `extra`) is an error."""
     for name in params.keys():
         if name not in names and name not in extra:
             raise _invalid(name[:40], f"is not a filter of this list (use {', '.join(names)})")
@@ -74,11 +116,9 @@ def _read(params: QueryParams, names: Sequence[str], extra: Collection[str]) -> 
         values = [v for v in params.getlist(name) if v != ""]
         if len(values) > 1:
             raise _invalid(name, "is given more than once")
-        if values:
-            problem = text_problem(values[0], MAX_TEXT) if name != "prefix" else None
-            if problem is not None:
-                raise _invalid(name, problem)
-            found[name] = values[0]
+        value = READERS.get(name, _text)(name, values[0]) if values else ""
+        if value != "":  # a prefix of only what normalising drops is no prefix
+            found[name] = value
     return found
 
 
@@ -129,35 +169,28 @@ def _span(values: Mapping[str, str], zone: tzinfo) -> TimeRange:
     return TimeRange(_instant(values, "from", zone, False), _instant(values, "to", zone, True))
 
 
-def _username(values: Mapping[str, str], name: str) -> str | None:
-    raw = values.get(name)
-    if raw is not None and not USERNAME.match(raw.lower()):
-        raise _invalid(name, "is not a user name")
-    return raw.lower() if raw is not None else None
-
-
-def bag_filter(params: QueryParams, actor: Actor, zone: tzinfo, extra: Collection[str] = PAGE_PARAMS) -> BagFilter:
+def bag_filter(params: QueryParams, actor: Actor, zone: tzinfo,
+               extra: Collection[str] = PAGE_PARAMS) -> Reading[BagFilter]:
     """`prefix`, `kind`, `area`, `status`, `from`, `to` -> BagFilter."""
     values = _read(params, ("prefix", "kind", "area", "status", "from", "to"), extra)
-    prefix = normalise(values["prefix"][:MAX_TEXT]) if "prefix" in values else None
-    if prefix is not None and len(prefix) > MAX_CODE:
-        raise _invalid("prefix", f"is longer than a bag code ({MAX_CODE} characters)")
     kind = _choice(values, "kind", BagKind)
     status = _choice(values, "status", BagStatus)
     if kind is not None and status is not None and status.kind is not kind:
         raise _invalid("status", f"{status.value!r} is not a status of a {kind.value} bag")
-    return BagFilter(prefix=prefix or None, kind=kind, area=_area(values, actor), status=status,
-                     created=_span(values, zone))
+    return Reading(BagFilter(prefix=values.get("prefix"), kind=kind, area=_area(values, actor), status=status,
+                             created=_span(values, zone)), values)
 
 
-def bill_filter(params: QueryParams, actor: Actor, zone: tzinfo, extra: Collection[str] = PAGE_PARAMS) -> BillFilter:
+def bill_filter(params: QueryParams, actor: Actor, zone: tzinfo,
+                extra: Collection[str] = PAGE_PARAMS) -> Reading[BillFilter]:
     """`status`, `area`, `q` (text in destination or vehicle), `from`, `to` -> BillFilter."""
     values = _read(params, ("status", "area", "q", "from", "to"), extra)
-    return BillFilter(status=_choice(values, "status", BillStatus), area=_area(values, actor),
-                      text=values.get("q"), created=_span(values, zone))
+    return Reading(BillFilter(status=_choice(values, "status", BillStatus), area=_area(values, actor),
+                              text=values.get("q"), created=_span(values, zone)), values)
 
 
-def scan_filter(params: QueryParams, actor: Actor, zone: tzinfo, extra: Collection[str] = PAGE_PARAMS) -> ScanFilter:
+def scan_filter(params: QueryParams, actor: Actor, zone: tzinfo,
+                extra: Collection[str] = PAGE_PARAMS) -> Reading[ScanFilter]:
     """`result` (all or rejected), `user`, `device`, `area`, `from`, `to` -> ScanFilter."""
     values = _read(params, ("result", "user", "device", "area", "from", "to"), extra)
     result = values.get("result", "all")
@@ -166,21 +199,21 @@ def scan_filter(params: QueryParams, actor: Actor, zone: tzinfo, extra: Collecti
     device = values.get("device")
     if device is not None and not DEVICE_PATTERN.match(device):
         raise _invalid("device", "is not a device id (1-64 characters of A-Z a-z 0-9 . _ : -)")
-    return ScanFilter(rejected_only=result == "rejected", user=_username(values, "user"), device=device,
-                      area=_area(values, actor), at=_span(values, zone))
+    return Reading(ScanFilter(rejected_only=result == "rejected", user=values.get("user"), device=device,
+                              area=_area(values, actor), at=_span(values, zone)), values)
 
 
-def audit_filter(params: QueryParams, zone: tzinfo, extra: Collection[str] = PAGE_PARAMS) -> AuditFilter:
+def audit_filter(params: QueryParams, zone: tzinfo, extra: Collection[str] = PAGE_PARAMS) -> Reading[AuditFilter]:
     """`action`, `actor`, `target`, `from`, `to` -> AuditFilter (the audit log is for admins only)."""
     values = _read(params, ("action", "actor", "target", "from", "to"), extra)
-    return AuditFilter(action=values.get("action"), actor=_username(values, "actor"), target=values.get("target"),
-                       at=_span(values, zone))
+    return Reading(AuditFilter(action=values.get("action"), actor=values.get("actor"), target=values.get("target"),
+                               at=_span(values, zone)), values)
 
 
-def return_filter(params: QueryParams, actor: Actor, extra: Collection[str] = PAGE_PARAMS) -> ReturnFilter:
+def return_filter(params: QueryParams, actor: Actor, extra: Collection[str] = PAGE_PARAMS) -> Reading[ReturnFilter]:
     """`area`, `status` (open, finalised, cancelled) -> ReturnFilter."""
     values = _read(params, ("area", "status"), extra)
-    return ReturnFilter(area=_area(values, actor), status=_choice(values, "status", ReturnStatus))
+    return Reading(ReturnFilter(area=_area(values, actor), status=_choice(values, "status", ReturnStatus)), values)
 
 
 @dataclass(frozen=True)

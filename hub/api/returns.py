@@ -67,7 +67,7 @@ async def list_returns(request: Request, actor: Actor) -> Response:
       "401": {$ref: "#/components/responses/Error"}
       "403": {$ref: "#/components/responses/Error"}
     """
-    flt = filters.return_filter(request.query_params, actor)
+    flt = filters.return_filter(request.query_params, actor).filter
     wanted = filters.page(request.query_params, Order.RETURNS)
     found = await store.list_returns(request.app.state.hub.pool, flt, wanted.after, wanted.limit)
     return JSONResponse({"returns": [_ticket(row) for row in found.rows],

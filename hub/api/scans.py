@@ -71,7 +71,7 @@ async def listing(request: Request, actor: Actor) -> Response:
       "403": {$ref: "#/components/responses/Error", description: "FORBIDDEN: a non-admin named another area"}
     """
     hub = request.app.state.hub
-    flt = filters.scan_filter(request.query_params, actor, hub.settings.zone)
+    flt = filters.scan_filter(request.query_params, actor, hub.settings.zone).filter
     wanted = filters.page(request.query_params, Order.SCANS)
     found = await hub.reads.read(store.list_scans, flt, wanted.after, wanted.limit)
     return JSONResponse({"scans": [scan_item(r) for r in found.rows], "next": cursor.encode(Order.SCANS, found.next)})
