@@ -13,6 +13,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 import asyncpg
@@ -239,23 +240,34 @@ async def resolve_session(pool: asyncpg.Pool, secret: bytes, token: str, idle_mi
     """
     if not _plausible(token):
         return None
-    row = await store.live_session_user(pool, token_hash(secret, token), idle_minutes, REFRESH_SECONDS)
-    if row is None:
+    hashed = token_hash(secret, token)
+    rows = await store.live_sessions(pool, [hashed], [hashed], idle_minutes, REFRESH_SECONDS)
+    if not rows:
         return None
+    row = rows[0]
     return Actor(user_id=row["id"], username=row["username"], role=Role(row["role"]), area=row["area"])
+
+
+async def sessions_left(pool: asyncpg.Pool, token_hashes: Collection[bytes], touching: Collection[bytes],
+                        idle_minutes: int) -> dict[bytes, float]:
+    """Seconds each live session among `token_hashes` has left before it expires; an ended one
+    (revoked, expired, its user deactivated, or unknown) is missing. One statement for them all.
+
+    For open websockets, whose sessions were checked when they connected: those in `touching` are
+    in use (a scanner scanning, a dashboard open) and are kept alive (written at most once a minute);
+    an expired or revoked session is never revived.
+    """
+    rows = await store.live_sessions(pool, list(token_hashes), list(touching), idle_minutes, REFRESH_SECONDS)
+    return {bytes(row["token_hash"]): row["seconds_left"] for row in rows}
 
 
 async def session_left(pool: asyncpg.Pool, secret: bytes, token: str, idle_minutes: int,
                        touch: bool) -> float | None:
-    """Seconds an open websocket's session has left before it expires; None when it has ended.
-
-    For a socket whose session was checked when it connected: a scanner that is scanning passes
-    `touch` to keep the session alive (written at most once a minute); an expired or revoked
-    session is never revived.
-    """
+    """`sessions_left` for one session cookie: its seconds left, or None when it has ended."""
     if not _plausible(token):
         return None
-    return await store.session_left(pool, token_hash(secret, token), idle_minutes, REFRESH_SECONDS, touch)
+    hashed = token_hash(secret, token)
+    return (await sessions_left(pool, [hashed], [hashed] if touch else [], idle_minutes)).get(hashed)
 
 
 async def revoke_session(pool: asyncpg.Pool, secret: bytes, token: str) -> bool:

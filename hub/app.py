@@ -66,6 +66,7 @@ from hub.publication import (
 )
 from hub.ratelimit import Limiter, create_limiter
 from hub.readreplica import Reads
+from hub.rechecks import Rechecks, batch_window
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
 from hub.settings import Settings
@@ -102,6 +103,7 @@ class Hub:
     connections: Connections = field(init=False)
     operation_limit: OperationLimit = field(init=False)
     login_guard: LoginGuard = field(init=False)
+    rechecks: Rechecks = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -118,6 +120,8 @@ class Hub:
         self.presence = Presence(self.origin, self._announce_presence, self.fanout.presence_changed)
         self.connections = Connections(self.origin, settings.max_connections, settings.max_connections_per_user,
                                        lambda message: self.publisher.publish(REVOCATIONS, message))
+        self.rechecks = Rechecks(self.pool, settings.session_idle_minutes,
+                                 batch_window(settings.session_recheck_seconds))
         self.operation_limit = OperationLimit(settings.device_ops_per_second, settings.device_ops_burst,
                                               settings.user_ops_per_second, settings.user_ops_burst)
 
@@ -216,6 +220,7 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
             async with collection_policy():
                 yield hub
         finally:
+            await hub.rechecks.close()
             await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)
             await hub.presence.close()

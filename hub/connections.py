@@ -25,8 +25,8 @@ REVOCATIONS = "revocations"
 RECHECK_SPREAD = 0.2
 """A connection's login is re-checked after a random 80-100 % of SESSION_RECHECK_SECONDS each time:
 connections opened together (a shift's scanners, the clients of a restarted hub) would otherwise
-re-check together: every interval, a burst of as many queries at once on the request pool and in
-PostgreSQL, beside the writer's batches."""
+re-check together: every interval, all of them in one statement (`hub.rechecks` answers those due
+within a second together) touching thousands of sessions at once, beside the writer's batches."""
 
 
 def recheck_delay(seconds: float) -> float:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from hub import protocol
 from hub.codes import Close
@@ -87,20 +88,33 @@ class DashboardConnection:
                 await self._ending
 
     async def _receive_loop(self, sender: asyncio.Task[None]) -> None:
+        """Read the client's requests, re-checking its access meanwhile: the answer may wait a second
+        for other connections' re-checks (`hub.rechecks`), and a ping is answered all the same."""
         due = time.monotonic() + recheck_delay(self._recheck_seconds)
-        while not sender.done() and self._ending is None:
-            receive = asyncio.ensure_future(self.transport.receive())
-            done, _ = await asyncio.wait({receive, sender}, timeout=max(0.0, due - time.monotonic()),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if receive not in done:
-                receive.cancel()
-            else:
-                self._handle(receive.result())
-            if time.monotonic() >= due:
-                due = time.monotonic() + recheck_delay(self._recheck_seconds)
-                if not await self._still_allowed():
-                    await self.close(Close.SESSION_REVOKED, "access revoked or expired")
-                    return
+        check: asyncio.Future[bool] | None = None
+        try:
+            while not sender.done() and self._ending is None:
+                receive = asyncio.ensure_future(self.transport.receive())
+                waiting: set[asyncio.Future[Any]] = {receive, sender}
+                if check is not None:
+                    waiting.add(check)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED,
+                                             timeout=None if check is not None else max(0.0, due - time.monotonic()))
+                if receive not in done:
+                    receive.cancel()
+                else:
+                    self._handle(receive.result())
+                if check is not None and check.done():
+                    allowed, check = check.result(), None
+                    if not allowed:
+                        await self.close(Close.SESSION_REVOKED, "access revoked or expired")
+                        return
+                elif check is None and time.monotonic() >= due:
+                    due = time.monotonic() + recheck_delay(self._recheck_seconds)
+                    check = asyncio.ensure_future(self._still_allowed())
+        finally:
+            if check is not None:
+                check.cancel()
 
     def _handle(self, frame: bytes | str) -> None:
         try:

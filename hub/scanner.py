@@ -63,8 +63,9 @@ class SessionContext:
     max_inflight: int
     bind_device: Callable[[str], Awaitable[int | None]]
     """The device's applied seq, binding it to this user if new; None when it is another user's."""
-    login_left: Callable[[bool], Awaitable[float | None]]
-    """Seconds the login has left (touching it when asked); None once revoked or expired."""
+    login_left: Callable[[bool, bool], Awaitable[float | None]]
+    """Seconds the login has left (touching it when asked; at once, or with the other re-checks due
+    meanwhile, see `hub.rechecks`); None once revoked or expired."""
     presence: Presence
     limits: OperationLimit
     seq_window: int
@@ -244,7 +245,8 @@ class ScannerSession:
             self._send(protocol.error(str(exc)))
             return
         now = time.monotonic()
-        if now >= self._expires - self.context.recheck_seconds and not await self._check_login(touch=True):
+        if (now >= self._expires - self.context.recheck_seconds
+                and not await self._check_login(touch=True, at_once=True)):
             return
         refusal = self._refusal(seq, now)
         await self._inflight.acquire()
@@ -310,7 +312,7 @@ class ScannerSession:
 
     async def _recheck(self) -> None:
         try:
-            live = await self._check_login(touch=self._active)
+            live = await self._check_login(touch=self._active, at_once=False)
         except UNAVAILABLE as exc:
             logger.warning("closing a scanner with 1013: its login could not be re-checked (%s)", exc)
             self.end(Close.TRY_AGAIN_LATER, "database unavailable; reconnect and resend")
@@ -320,8 +322,8 @@ class ScannerSession:
         if live and self.state is State.READY:
             self._schedule_recheck()
 
-    async def _check_login(self, touch: bool) -> bool:
-        left = await self.context.login_left(touch)
+    async def _check_login(self, touch: bool, at_once: bool) -> bool:
+        left = await self.context.login_left(touch, at_once)
         if left is None:
             self.end(Close.SESSION_REVOKED, "session expired or revoked")
             return False

@@ -205,8 +205,8 @@ class Settings:
         "its connection is dropped.", _parse_positive_float)
     session_recheck_seconds: float = option("SESSION_RECHECK_SECONDS", 30.0,
         "Longest time in seconds between re-checks of an open websocket's login (each comes after a random "
-        "80-100 % of it, so that connections opened together spread theirs; revocations also arrive through "
-        "the broker).",
+        "80-100 % of it, so that connections opened together spread theirs, and waits up to a second more "
+        "for the others due, all answered by one query per kind; revocations also arrive through the broker).",
         _parse_positive_float)
     bag_cache_size: int = option("BAG_CACHE_SIZE", 200_000,
         "Parent bags whose dispatch area is kept in memory, to refuse a scan into another area's parent at the edge.",

@@ -83,12 +83,12 @@ async def scan_endpoint(websocket: WebSocket) -> None:
     if actor is None:
         await websocket.close(Close.POLICY_VIOLATION, "login required")
         return
-    token = websocket.cookies.get(auth.COOKIE_NAME, "")
+    hashed = accounts.token_hash(hub.session_secret, websocket.cookies.get(auth.COOKIE_NAME, ""))
     settings = hub.settings
 
-    async def login_left(touch: bool) -> float | None:
-        return await accounts.session_left(hub.pool, hub.session_secret, token, settings.session_idle_minutes,
-                                           touch)
+    async def login_left(touch: bool, at_once: bool) -> float | None:
+        left: float | None = await hub.rechecks.session_left(hashed, touch, at_once=at_once)
+        return left
 
     async def bind_device(device: str) -> int | None:
         await hub.writer.settled(device)  # what an earlier connection sent is in the welcome
@@ -103,8 +103,7 @@ async def scan_endpoint(websocket: WebSocket) -> None:
         recheck_seconds=settings.session_recheck_seconds, idle_seconds=settings.session_idle_minutes * 60.0,
         sessions=hub.scanners,
     )
-    session = ScannerSession(WebSocketTransport(websocket), actor, context,
-                             accounts.token_hash(hub.session_secret, token))
+    session = ScannerSession(WebSocketTransport(websocket), actor, context, hashed)
     await _serve(websocket, session, session.run, "scanner")
 
 
@@ -176,21 +175,19 @@ async def _viewer(websocket: WebSocket) -> Viewer | None:
         wall = await walltokens.resolve(hub.pool, hub.session_secret, token)
         if wall is None:
             return None
-
-        async def token_live() -> bool:
-            return await walltokens.resolve(hub.pool, hub.session_secret, token) is not None
-
-        return Viewer(wall["area"], token_live, wall_principal(wall["id"]))
+        wall_hash = accounts.token_hash(hub.session_secret, token)
+        return Viewer(wall["area"], functools.partial(hub.rechecks.wall_token_live, wall_hash),
+                      wall_principal(wall["id"]))
     actor = await auth.current_user(websocket)
     if actor is None:
         return None
+    hashed = accounts.token_hash(hub.session_secret, websocket.cookies.get(auth.COOKIE_NAME, ""))
 
-    async def session_live() -> bool:
-        return await auth.current_user(websocket) is not None
+    async def session_live() -> bool:  # an open dashboard keeps its session alive
+        return await hub.rechecks.session_left(hashed, touch=True) is not None
 
     return Viewer(None if actor.role is Role.ADMIN else actor.area, session_live, user_principal(actor.user_id),
-                  user_id=actor.user_id,
-                  token_hash=accounts.token_hash(hub.session_secret, websocket.cookies.get(auth.COOKIE_NAME, "")))
+                  user_id=actor.user_id, token_hash=hashed)
 
 
 async def _scope_within(hub: Any, scope: Scope, area: str) -> bool:

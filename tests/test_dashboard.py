@@ -579,6 +579,33 @@ async def test_revoked_access_is_noticed_at_the_recheck() -> None:
     assert transport.closed is not None and transport.closed[0] == Close.SESSION_REVOKED
 
 
+async def test_a_ping_is_answered_while_the_access_re_check_waits() -> None:
+    """A re-check's answer may wait a second for other connections' (`hub.rechecks`): the dashboard
+    reads on meanwhile, so the page, which drops a socket whose pong is 1.5 s late, keeps it."""
+    fanout = await _fanout(LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC))
+    asked = asyncio.Event()
+    answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    async def still_allowed() -> bool:
+        asked.set()
+        return await answer
+
+    transport = FakeTransport()
+    conn = DashboardConnection(transport, Scope.parse("all"), True, 10_000, fanout, still_allowed,
+                               recheck_seconds=0.1)
+    task = asyncio.create_task(conn.run())
+    try:
+        await asyncio.wait_for(asked.wait(), 5)
+        transport.inbox.put_nowait(msgpack.packb({"t": "ping", "id": 3}))
+        await _until(lambda: {"t": "pong", "id": 3} in transport.messages())
+        assert not task.done()
+        answer.set_result(False)
+        await asyncio.wait_for(task, 5)
+    finally:
+        await fanout.close()
+    assert transport.closed is not None and transport.closed[0] == Close.SESSION_REVOKED
+
+
 
 def _chained(messages: list[dict[str, Any]]) -> bool:
     """Each delta after a snapshot is old news or starts right after what the client has."""

@@ -91,57 +91,39 @@ async def insert_session(db: Db, token_hash: bytes, user_id: int, user_agent: st
     )
 
 
-async def live_session_user(db: Db, token_hash: bytes, idle_minutes: int,
-                            refresh_seconds: int) -> asyncpg.Record | None:
-    """The active user of a session that is neither revoked nor idle for `idle_minutes`.
+async def live_sessions(db: Db, token_hashes: list[bytes], touching: list[bytes], idle_minutes: int,
+                        refresh_seconds: int) -> list[asyncpg.Record]:
+    """Of the sessions asked for, those neither revoked nor idle for `idle_minutes` whose user is
+    active: each with its user and the seconds it has left before it expires from idleness.
 
-    In the same round trip, `last_seen_at` is moved to now when it is older than `refresh_seconds`,
-    so a busy session costs one write a minute, not one per request.
+    In the same round trip, those in `touching` are marked as in use now (written at most once per
+    `refresh_seconds`, or per half the idle time if that is shorter). An expired session stays
+    expired: touching never revives it. A row another transaction holds (a revocation, another
+    hub's touch) is skipped, not waited for: a statement touching many sessions then never waits
+    for, nor deadlocks with, another that locks the same rows in another order.
     """
-    return await db.fetchrow(
+    rows: list[asyncpg.Record] = await db.fetch(
         """WITH live AS (
                SELECT s.token_hash, s.last_seen_at, u.id, u.username, u.role, u.area
                  FROM sessions s JOIN users u ON u.id = s.user_id
-                WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.active
-                  AND s.last_seen_at > now() - make_interval(mins => $2)
+                WHERE s.token_hash = ANY($1::bytea[]) AND s.revoked_at IS NULL AND u.active
+                  AND s.last_seen_at > now() - make_interval(mins => $3)
            ), touched AS (
                UPDATE sessions s SET last_seen_at = now()
-                 FROM live
-                WHERE s.token_hash = live.token_hash AND s.revoked_at IS NULL
-                  AND live.last_seen_at < now() - make_interval(secs => $3)
+                 FROM (SELECT t.token_hash FROM sessions t JOIN live USING (token_hash)
+                        WHERE t.token_hash = ANY($2::bytea[]) AND t.revoked_at IS NULL
+                          AND live.last_seen_at < now() - make_interval(secs => least($4, $3 * 30))
+                          FOR UPDATE OF t SKIP LOCKED) due
+                WHERE s.token_hash = due.token_hash
+            RETURNING s.token_hash, s.last_seen_at
            )
-           SELECT id, username, role, area FROM live""",
-        token_hash, idle_minutes, refresh_seconds, timeout=TIMEOUT,
+           SELECT live.token_hash, live.id, live.username, live.role, live.area,
+                  extract(epoch FROM coalesce(touched.last_seen_at, live.last_seen_at)
+                                     + make_interval(mins => $3) - now())::float8 AS seconds_left
+             FROM live LEFT JOIN touched USING (token_hash)""",
+        token_hashes, touching, idle_minutes, refresh_seconds, timeout=TIMEOUT,
     )
-
-
-async def session_left(db: Db, token_hash: bytes, idle_minutes: int, refresh_seconds: int,
-                       touch: bool) -> float | None:
-    """Seconds until a live session expires from idleness; None if revoked, expired or gone.
-
-    With `touch`, the session is marked as in use now (written at most once per `refresh_seconds`, or
-    per half the idle time if that is shorter). An expired session stays expired: touching never
-    revives it.
-    """
-    left = await db.fetchval(
-        """WITH live AS (
-               SELECT s.token_hash, s.last_seen_at
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.active
-                  AND s.last_seen_at > now() - make_interval(mins => $2)
-           ), touched AS (
-               UPDATE sessions s SET last_seen_at = now()
-                 FROM live
-                WHERE $4 AND s.token_hash = live.token_hash AND s.revoked_at IS NULL
-                  AND live.last_seen_at < now() - make_interval(secs => least($3, $2 * 30))
-            RETURNING s.last_seen_at
-           )
-           SELECT extract(epoch FROM coalesce((SELECT last_seen_at FROM touched), live.last_seen_at)
-                                     + make_interval(mins => $2) - now())
-             FROM live""",
-        token_hash, idle_minutes, refresh_seconds, touch, timeout=TIMEOUT,
-    )
-    return None if left is None else float(left)
+    return rows
 
 
 async def revoke_session(db: Db, token_hash: bytes) -> bool:

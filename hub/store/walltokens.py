@@ -19,12 +19,14 @@ async def insert(db: Any, token_hash: bytes, label: str, area: str | None, creat
     return row
 
 
-async def live_by_hash(db: Any, token_hash: bytes) -> asyncpg.Record | None:
-    """The token if it is neither revoked nor expired."""
-    return await db.fetchrow(
-        """SELECT id, label, area FROM wall_tokens
-            WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())""",
-        token_hash, timeout=TIMEOUT)
+async def live_by_hashes(db: Any, token_hashes: list[bytes]) -> list[asyncpg.Record]:
+    """Those of the tokens asked for that are neither revoked nor expired."""
+    rows: list[asyncpg.Record] = await db.fetch(
+        """SELECT token_hash, id, label, area FROM wall_tokens
+            WHERE token_hash = ANY($1::bytea[]) AND revoked_at IS NULL
+              AND (expires_at IS NULL OR expires_at > now())""",
+        token_hashes, timeout=TIMEOUT)
+    return rows
 
 
 async def revoke(db: Any, token_id: int) -> asyncpg.Record | None:
