@@ -22,16 +22,18 @@ logger = logging.getLogger("tracetrack.connections")
 
 REVOCATIONS = "revocations"
 """The broker channel revocations travel on."""
-RECHECK_SPREAD = 0.2
-"""A connection's login is re-checked after a random 80-100 % of SESSION_RECHECK_SECONDS each time:
-connections opened together (a shift's scanners, the clients of a restarted hub) would otherwise
-re-check together: every interval, all of them in one statement (`hub.rechecks` answers those due
-within a second together) touching thousands of sessions at once, beside the writer's batches."""
+SPREAD = 0.2
+"""The timers every open connection keeps (its login's re-check every SESSION_RECHECK_SECONDS, its
+keepalive ping every 20 s) each fire after a random 80-100 % of their interval: connections opened
+together (a shift's scanners, the clients of a restarted hub) would otherwise fire them together,
+every interval: all their re-checks in one statement (`hub.rechecks` answers those due within a
+second together) touching thousands of sessions at once, or a ping and a pong on every socket in
+the same few milliseconds, beside the scans being acked."""
 
 
-def recheck_delay(seconds: float) -> float:
-    """Seconds until a connection's next re-check of its login, `seconds` at most."""
-    return seconds * random.uniform(1 - RECHECK_SPREAD, 1.0)
+def spread(seconds: float) -> float:
+    """Seconds until a connection's timer of interval `seconds` fires next, `seconds` at most."""
+    return seconds * random.uniform(1 - SPREAD, 1.0)
 
 
 class Connection(Protocol):

@@ -16,7 +16,7 @@ from typing import Any
 
 from hub import protocol
 from hub.codes import Close
-from hub.connections import recheck_delay
+from hub.connections import spread
 from hub.fanout import Fanout
 from hub.fifo import Fifo
 from hub.flag import Flag
@@ -90,7 +90,7 @@ class DashboardConnection:
     async def _receive_loop(self, sender: asyncio.Task[None]) -> None:
         """Read the client's requests, re-checking its access meanwhile: the answer may wait a second
         for other connections' re-checks (`hub.rechecks`), and a ping is answered all the same."""
-        due = time.monotonic() + recheck_delay(self._recheck_seconds)
+        due = time.monotonic() + spread(self._recheck_seconds)
         check: asyncio.Future[bool] | None = None
         try:
             while not sender.done() and self._ending is None:
@@ -110,7 +110,7 @@ class DashboardConnection:
                         await self.close(Close.SESSION_REVOKED, "access revoked or expired")
                         return
                 elif check is None and time.monotonic() >= due:
-                    due = time.monotonic() + recheck_delay(self._recheck_seconds)
+                    due = time.monotonic() + spread(self._recheck_seconds)
                     check = asyncio.ensure_future(self._still_allowed())
         finally:
             if check is not None:

@@ -1,6 +1,6 @@
 """The periodic re-checks of this hub process's open websockets, answered together.
 
-Every open websocket re-checks its login about every SESSION_RECHECK_SECONDS (`recheck_delay`):
+Every open websocket re-checks its login about every SESSION_RECHECK_SECONDS (`spread`):
 asked one by one, 10,000 connections made some 370 statements a second on the request pool, each
 with its acquire and asyncpg's reset query. Here the re-checks that fall due within one window
 (`batch_window`, a second at most) wait for each other, and one statement per kind answers them
@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from hub import accounts, walltokens
-from hub.connections import RECHECK_SPREAD
+from hub.connections import SPREAD
 
 WINDOW = 1.0
 """Seconds a re-check waits at most for others to share its statement."""
@@ -28,7 +28,7 @@ WINDOW = 1.0
 def batch_window(recheck_seconds: float) -> float:
     """WINDOW, or less when re-checks are frequent: a small part of the spread of their delays, so
     that a re-check still comes about every `recheck_seconds` (tests re-check within a second)."""
-    return min(WINDOW, recheck_seconds * RECHECK_SPREAD / 2)
+    return min(WINDOW, recheck_seconds * SPREAD / 2)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from hub import protocol
 from hub.batch import Result, Submission
 from hub.cache import BagCache
 from hub.codes import Close, Code
-from hub.connections import recheck_delay, user_principal
+from hub.connections import spread, user_principal
 from hub.database import UNAVAILABLE
 from hub.domain import rules
 from hub.domain.bagcodes import ParentFormat
@@ -300,7 +300,7 @@ class ScannerSession:
     def _schedule_recheck(self) -> None:
         """Re-check the login within `recheck_seconds` (or when it would expire, if sooner): a revocation
         the broker did not bring, or an expiry, closes the connection with 4001."""
-        delay = max(0.0, min(recheck_delay(self.context.recheck_seconds), self._expires - time.monotonic()))
+        delay = max(0.0, min(spread(self.context.recheck_seconds), self._expires - time.monotonic()))
         self._recheck_due = asyncio.get_running_loop().call_later(delay, self._on_recheck_due)
 
     def _on_recheck_due(self) -> None:

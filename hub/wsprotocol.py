@@ -10,6 +10,9 @@ unchanged (loadtest scale, step 3, measures the RSS):
 - the queue of received messages, an `asyncio.Queue` (three deques of 760 bytes and an Event): an
   `Inbox`, a `Fifo` (hub/fifo.py) and a `Flag`;
 - the `writable` event: a `Flag` (see hub/flag.py).
+
+Its keepalive pings are spread (`hub.connections.spread`): uvicorn pings every 20 s from the
+handshake, so connections opened together would ping, and be answered, all at once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from hub.connections import spread
 from hub.fifo import Fifo
 from hub.flag import Flag
 
@@ -51,6 +55,12 @@ class HubWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]  # the calls uvicorn makes of a Queue
         self.writable = Flag(True)  # type: ignore[assignment]  # the calls uvicorn makes of an Event
+
+    def schedule_ping(self) -> None:
+        """uvicorn's, after a random 80-100 % of the interval rather than all of it."""
+        assert self.ping_interval is not None
+        delay = max(0.0, spread(self.ping_interval) - self.last_ping_rtt)
+        self.ping_timer = self.loop.call_later(delay, self.send_keepalive_ping)
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)

@@ -22,6 +22,7 @@ from loadtest import accounts, check
 from loadtest.connecting import connect_all
 from loadtest.fleet import Fleet
 from loadtest.holders import Held, Holders
+from loadtest.pauses import no_full_collections
 from loadtest.scanner import Ack, Scanner, Target
 from loadtest.stats import Recorder, ms, percentile
 from loadtest.workload import DEFAULT_FORMATS, ChildCodes, ParentCodes, Workflow
@@ -128,18 +129,19 @@ async def _run(options: Options, run_id: str, pool: asyncpg.Pool | None, say: Ca
         holding = (await holders.start())[0] if holders is not None else 0
         parents.configure(DEFAULT_FORMATS if options.echo else connected[0].welcome["formats"])
 
-        start = time.monotonic()
-        end = start + options.duration
-        recorder.begin(start, end)
-        on_window("start")
-        ticker = asyncio.create_task(_tick(recorder, scanners, progress))
-        closer = asyncio.create_task(_close_window(end, on_window))
-        try:
-            await asyncio.gather(*(s.run(start, end, end + options.drain) for s in connected))
-            await closer
-        finally:
-            ticker.cancel()
-            closer.cancel()
+        with no_full_collections():
+            start = time.monotonic()
+            end = start + options.duration
+            recorder.begin(start, end)
+            on_window("start")
+            ticker = asyncio.create_task(_tick(recorder, scanners, progress))
+            closer = asyncio.create_task(_close_window(end, on_window))
+            try:
+                await asyncio.gather(*(s.run(start, end, end + options.drain) for s in connected))
+                await closer
+            finally:
+                ticker.cancel()
+                closer.cancel()
         unacked = sum(s.outstanding for s in scanners)
         if recorder.untallied:  # the last, partial second
             progress(recorder.tick(time.monotonic(), unacked))

@@ -3,12 +3,12 @@ together do not query the database all at once."""
 
 from __future__ import annotations
 
-from hub.connections import RECHECK_SPREAD, recheck_delay
+from hub.connections import SPREAD, spread
 
 
 def test_each_re_check_comes_within_the_setting_and_connections_opened_together_spread_theirs() -> None:
-    delays = [recheck_delay(30.0) for _ in range(500)]
-    assert all(30.0 * (1 - RECHECK_SPREAD) <= delay <= 30.0 for delay in delays)
+    delays = [spread(30.0) for _ in range(500)]
+    assert all(30.0 * (1 - SPREAD) <= delay <= 30.0 for delay in delays)
     # 500 connections opened at once: their next re-checks fall over most of the 6-second spread.
-    assert max(delays) - min(delays) > 30.0 * RECHECK_SPREAD * 0.9
+    assert max(delays) - min(delays) > 30.0 * SPREAD * 0.9
     assert len({round(delay, 3) for delay in delays}) > 400
