@@ -22,6 +22,7 @@ from typing import Any
 
 from loadtest.connecting import connect_all
 from loadtest.dashboard import AckToDelta, Dashboard
+from loadtest.pauses import no_full_collections
 from loadtest.scanner import Ack, Target
 
 PROCESSES = 2
@@ -148,23 +149,24 @@ class _Worker:
     async def serve(self, inbox: Any, outbox: Any) -> None:
         watching: list[Dashboard] = await connect_all(self.dashboards)
         outbox.put({"connected": len(watching)})
-        followers = [asyncio.create_task(dashboard.run()) for dashboard in watching]
-        while True:
-            kind, payload = await asyncio.to_thread(inbox.get)
-            if kind == "acks":
-                for device, seq, at in payload:
-                    self.lags.acked((device, seq), at)
-            elif kind == "scopes":
-                outbox.put({"scopes": {d.scope for d in watching if d.scope == "all" or d.scope.startswith("area:")},
-                            "day": next((d.day for d in watching if d.day), None)})
-            elif kind == "check":
-                outbox.put(await self._check(watching, *payload))
-            elif kind == "stop":
-                for dashboard in watching:
-                    await dashboard.stop()
-                await asyncio.gather(*followers)
-                outbox.put({"lags": self.lags.lags.tobytes(), "errors": dict(self.errors)})
-                return
+        with no_full_collections():  # a pause here would count as the hub's lag
+            followers = [asyncio.create_task(dashboard.run()) for dashboard in watching]
+            while True:
+                kind, payload = await asyncio.to_thread(inbox.get)
+                if kind == "acks":
+                    for device, seq, at in payload:
+                        self.lags.acked((device, seq), at)
+                elif kind == "scopes":
+                    scopes = {d.scope for d in watching if d.scope == "all" or d.scope.startswith("area:")}
+                    outbox.put({"scopes": scopes, "day": next((d.day for d in watching if d.day), None)})
+                elif kind == "check":
+                    outbox.put(await self._check(watching, *payload))
+                elif kind == "stop":
+                    for dashboard in watching:
+                        await dashboard.stop()
+                    await asyncio.gather(*followers)
+                    outbox.put({"lags": self.lags.lags.tobytes(), "errors": dict(self.errors)})
+                    return
 
     async def _check(self, watching: list[Dashboard], seq: int, truth: dict[str, dict[str, int]],
                      timeout: float) -> dict[str, Any]:
