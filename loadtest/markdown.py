@@ -27,6 +27,9 @@ METHOD = """\
   reads every frame; only the timed ones (`--timed-dashboards`, 20 by default) decode the deltas, time
   them and are checked against SQL: decoding every delta in all 200 cost the generator more than half
   a core of the two the hubs and PostgreSQL use.
+- The generator's processes make no full garbage collection while they scan or follow (loadtest/pauses.py):
+  such a pause stops a process's event loop, and its scans due meanwhile would count it as the hub's
+  latency (at 1,000/s its full collections, 42-77 ms, were the run's slowest seconds).
 - **lag**: from the moment a scan's ack reached its scanner to the moment a delta listing it reached a
   timed dashboard, over every (scan, timed dashboard) pair; negative when the delta came first.
 """
