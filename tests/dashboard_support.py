@@ -65,10 +65,21 @@ class DashboardView:
                 return None  # a resync is on its way; its snapshot replaces everything
             self._delta(message)
         elif kind == "presence":
-            self.online = message["online"]
+            self._presence(message)
         elif kind == "stale":
             self.stale = message["stale"]
         return None
+
+    def _presence(self, message: dict[str, Any]) -> None:
+        """The whole list (`online`), or what changed in it (`changed` by device, `gone`)."""
+        if "online" in message:
+            self.online = message["online"]
+            return
+        online = {entry["device"]: entry for entry in self.online}
+        for device in message["gone"]:
+            online.pop(device, None)
+        online.update((entry["device"], entry) for entry in message["changed"])
+        self.online = list(online.values())
 
     def _snapshot(self, message: dict[str, Any]) -> None:
         self.snapshots += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hub import dashboard, protocol
+from hub import fanout as fanout_module
 from hub.app import create_app
 from hub.codes import Close
 from hub.dashboard import DashboardConnection
@@ -705,6 +707,56 @@ async def test_the_online_list_goes_out_at_once_then_at_most_every_presence_inte
     finally:
         await fanout.close()
 
+
+async def test_the_online_list_goes_out_as_its_changes_and_every_dashboard_ends_with_the_list(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Presence frames carry what changed (`changed`, `gone`), or the whole list when that is
+    shorter: sent whole, 9,000 scanners online made each frame ~180 KB. Dashboards joining at any
+    moment, and entries changed in place (as `Presence` does), still end with the hub's list."""
+    monkeypatch.setattr(fanout_module, "PRESENCE_INTERVAL", 0.02)
+    rng = random.Random(7)
+    online = [{"device": f"g{n}", "user": "u", "area": "lucknow", "parent": None, "since": n} for n in range(20)]
+    fanout = Fanout(_loader(LiveState(seq=0, day=datetime.now(UTC).date(), tz=UTC)), lambda scope: list(online))
+    await fanout.start()
+    transports: list[FakeTransport] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def watch() -> None:
+        transports.append(FakeTransport())
+        tasks.append(asyncio.create_task(DashboardConnection(transports[-1], Scope.parse("all"), True, 1 << 20,
+                                                             fanout, _allowed).run()))
+
+    def held(transport: FakeTransport) -> list[tuple[str, str | None]]:
+        view = DashboardView()
+        for message in transport.messages():
+            view.apply(message)
+        return sorted((entry["device"], entry["parent"]) for entry in view.online)
+
+    try:
+        watch()
+        for step in range(60):
+            roll = rng.random()
+            if roll < 0.6 and online:
+                rng.choice(online)["parent"] = f"SB{step:05d}"  # in place, as Presence does
+            elif roll < 0.8 and online:
+                online.remove(rng.choice(online))
+            else:
+                online.append({"device": f"n{step}", "user": "u", "area": "lucknow", "parent": None, "since": step})
+            if step == 40:
+                del online[1:]  # a hub with most of them went away: the list goes out whole
+            fanout.presence_changed()
+            if step % 15 == 7:
+                watch()
+            await asyncio.sleep(rng.choice([0.0, 0.005, 0.03]))
+        expected = sorted((entry["device"], entry["parent"]) for entry in online)
+        await _until(lambda: all(held(t) == expected for t in transports))
+        sent = [m for t in transports for m in t.messages() if m["t"] == "presence"]
+        assert any("changed" in m for m in sent) and any("online" in m for m in sent)
+    finally:
+        for transport in transports:
+            transport.inbox.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        await fanout.close()
 
 async def test_a_resync_drops_what_the_old_state_had_not_sent_yet() -> None:
     """A delta still waiting for DELTA_INTERVAL belongs to the state a resync replaces: the batches

@@ -6,7 +6,7 @@
 // query string (a wall screen's `?token=` is a secret; a page's query changes nothing it is made of:
 // offline, such a URL gets the cached copy of its page).
 
-const CACHE = "tracetrack-shell-v7"; // a new name: activating drops older caches and what they held
+const CACHE = "tracetrack-shell-v8"; // a new name: activating drops older caches and what they held
 const SHELL = [
   "/", "/index.html", "/scanner.html", "/bills.html", "/returns.html", "/css/app.css", "/icon.svg",
   "/js/bagcodes.js", "/js/bills.js", "/js/feedback.js", "/js/link.js", "/js/login.js", "/js/messages.js",

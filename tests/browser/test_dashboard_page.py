@@ -116,6 +116,30 @@ def test_livestate_follows_snapshot_deltas_gaps_and_resync() -> None:
     assert out[8]["stale"] is False  # the snapshot carries the hub's stale flag
 
 
+PRESENCE_SCRIPT = """
+async (mod, msgs) => {
+  const s = new mod.LiveState();
+  return msgs.map((m) => { s.apply(m); return s.online.map((e) => [e.device, e.parent ?? null]).sort(); });
+}
+"""
+
+
+def test_livestate_takes_the_online_list_whole_or_as_its_changes() -> None:
+    try:
+        node_path()
+    except Unavailable as exc:
+        skip_loudly("livestate.js in Node", exc)
+    messages = [
+        {**snapshot(10, 5), "online": [{"device": "d1", "parent": None}, {"device": "d2", "parent": None}]},
+        {"t": "presence", "changed": [{"device": "d2", "parent": "SB1"}, {"device": "d3", "parent": None}],
+         "gone": ["d1"]},
+        {"t": "presence", "changed": [], "gone": ["d9"]},  # a device it does not hold: nothing to remove
+        {"t": "presence", "online": [{"device": "d4", "parent": "SB2"}]},
+    ]
+    out = run_in_node("js/livestate.js", PRESENCE_SCRIPT, messages)
+    assert out == [[["d1", None], ["d2", None]], [["d2", "SB1"], ["d3", None]], [["d2", "SB1"], ["d3", None]],
+                   [["d4", "SB2"]]]
+
 # ---- against a faked hub -------------------------------------------------------------------------
 
 def test_wall_page_follows_the_protocol_against_a_faked_hub(browser: Any) -> None:

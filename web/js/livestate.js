@@ -8,7 +8,8 @@
 //   from = ours + 1 is applied (counters, areas, scanners, per_minute, parents, bills replace; events
 //   append); anything else is a gap: ask for a resync once and ignore deltas until the snapshot that
 //   answers it arrives;
-// - `presence` replaces the online list, `stale` sets the hub's stale flag.
+// - `presence` replaces the online list (`online`) or changes it (`changed` entries set by device,
+//   `gone` devices removed); `stale` sets the hub's stale flag.
 //
 // After each delta the totals are checked against the per-area counters (they are equal at every
 // seq for the scopes `all` and `area:NAME`); a mismatch also asks for a resync. This catches a day
@@ -77,7 +78,7 @@ export class LiveState {
       case "delta":
         return this.applyDelta(message);
       case "presence":
-        this.online = Array.isArray(message.online) ? message.online : [];
+        this.applyPresence(message);
         return CHANGED;
       case "stale":
         this.hubStale = message.stale === true;
@@ -196,6 +197,17 @@ export class LiveState {
   }
 
   /** Online scanners, by device. */
+  applyPresence(p) {
+    if ("online" in p) {
+      this.online = Array.isArray(p.online) ? p.online : [];
+      return;
+    }
+    const online = this.onlineByDevice();
+    for (const device of Array.isArray(p.gone) ? p.gone : []) online.delete(device);
+    for (const entry of Array.isArray(p.changed) ? p.changed : []) online.set(entry.device, entry);
+    this.online = [...online.values()];
+  }
+
   onlineByDevice() {
     return new Map(this.online.map((entry) => [entry.device, entry]));
   }
