@@ -432,6 +432,6 @@ def render(result: dict[str, Any]) -> str:
                          f"{lag} | {errors} |")
     lines += ["", "RSS is VmRSS of the hub process from /proc/PID/status, read once a second. The load generator "
               "(scanners, two dashboard workers, four holder workers), PostgreSQL and the hub share the machine's "
-              "cores, and other work ran on them at the same time: a busy machine."]
+              "cores."]
     return "\n".join(lines)
 
