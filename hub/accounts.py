@@ -261,14 +261,6 @@ async def sessions_left(pool: asyncpg.Pool, token_hashes: Collection[bytes], tou
     return {bytes(row["token_hash"]): row["seconds_left"] for row in rows}
 
 
-async def session_left(pool: asyncpg.Pool, secret: bytes, token: str, idle_minutes: int,
-                       touch: bool) -> float | None:
-    """`sessions_left` for one session cookie: its seconds left, or None when it has ended."""
-    if not _plausible(token):
-        return None
-    hashed = token_hash(secret, token)
-    return (await sessions_left(pool, [hashed], [hashed] if touch else [], idle_minutes)).get(hashed)
-
 
 async def revoke_session(pool: asyncpg.Pool, secret: bytes, token: str) -> bool:
     """End one session (logout); False if it was not live."""

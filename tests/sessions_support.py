@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from hub import accounts
 from hub.app import create_app
 from hub.settings import Settings
 from tests.ws_support import WAIT, Socket
@@ -59,3 +61,10 @@ def app_client(settings: Settings, **changes: Any) -> Iterator[tuple[TestClient,
             yield client, opened
         finally:
             opened.close_all()
+
+
+async def session_left(pool: asyncpg.Pool, secret: bytes, token: str, idle_minutes: int, touch: bool) -> float | None:
+    """The seconds a session cookie has left (touching it when asked), None once it has ended: what
+    an open websocket's re-check asks (`accounts.sessions_left`), for one cookie."""
+    hashed = accounts.token_hash(secret, token)
+    return (await accounts.sessions_left(pool, [hashed], [hashed] if touch else [], idle_minutes)).get(hashed)

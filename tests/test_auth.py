@@ -22,6 +22,7 @@ from hub.cli import main
 from hub.domain.rules import Role
 from hub.settings import Settings, SettingsError
 from tests.conftest import ADMIN_PASSWORD
+from tests.sessions_support import session_left
 
 PASSWORD = "scan-all-day-42"
 SECRET = b"test-session-secret"
@@ -165,7 +166,7 @@ async def test_requests_write_last_seen_at_at_most_once_a_minute(
     token = await accounts.open_session(clean_db, SECRET, users["dispatcher"], "test")
     seen = await clean_db.fetchval("SELECT last_seen_at FROM sessions")
     assert await accounts.resolve_session(clean_db, SECRET, token, 30) is not None
-    assert await accounts.session_left(clean_db, SECRET, token, 30, touch=True) is not None
+    assert await session_left(clean_db, SECRET, token, 30, touch=True) is not None
     assert await clean_db.fetchval("SELECT last_seen_at FROM sessions") == seen
 
 
@@ -175,7 +176,7 @@ async def test_scanning_keeps_a_session_alive(clean_db: asyncpg.Pool, users: dic
     token = await accounts.open_session(clean_db, SECRET, users["dispatcher"], "scanner")
     for _ in range(3):  # three idle periods' worth of scanning, with no page request in between
         await clean_db.execute("UPDATE sessions SET last_seen_at = now() - make_interval(mins => $1 - 1)", idle)
-        assert await accounts.session_left(clean_db, SECRET, token, idle, touch=True) is not None
+        assert await session_left(clean_db, SECRET, token, idle, touch=True) is not None
         assert await clean_db.fetchval("SELECT now() - last_seen_at < interval '1 minute' FROM sessions")
     actor = await accounts.resolve_session(clean_db, SECRET, token, idle)
     assert actor is not None
@@ -216,7 +217,7 @@ async def test_logout_revokes_the_session(client: TestClient, users: dict[str, i
     assert 'tt_session=""' in response.headers["set-cookie"] or "max-age=0" in response.headers["set-cookie"].lower()
     assert client.get("/api/me", headers=as_(token)).status_code == 401
     assert await clean_db.fetchval("SELECT revoked_at IS NOT NULL FROM sessions")
-    assert await accounts.session_left(clean_db, SECRET, token, 30, touch=True) is None
+    assert await session_left(clean_db, SECRET, token, 30, touch=True) is None
 
 
 async def test_admin_revokes_every_session_of_a_user(client: TestClient, users: dict[str, int],

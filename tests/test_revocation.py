@@ -25,7 +25,7 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.hubprocess import PASSWORD, HubProcess, create_users
 from tests.hubprocess import login as hub_login
 from tests.remote_support import unique_prefix
-from tests.sessions_support import Sockets, closed_with
+from tests.sessions_support import Sockets, closed_with, session_left
 from tests.support import login, make_user
 
 SECRET = b"test-session-secret"
@@ -90,9 +90,9 @@ async def test_a_scan_never_revives_an_expired_session(clean_db: asyncpg.Pool) -
     user = await accounts.create_user(clean_db, username="idle", password="scan-all-day-long",
                                       role="dispatcher", area="lucknow")
     token = await accounts.open_session(clean_db, SECRET, user, "test")
-    assert 29 * 60 < (await accounts.session_left(clean_db, SECRET, token, 30, touch=True) or 0) <= 30 * 60
+    assert 29 * 60 < (await session_left(clean_db, SECRET, token, 30, touch=True) or 0) <= 30 * 60
     await clean_db.execute("UPDATE sessions SET last_seen_at = now() - interval '31 minutes'")
-    assert await accounts.session_left(clean_db, SECRET, token, 30, touch=True) is None
+    assert await session_left(clean_db, SECRET, token, 30, touch=True) is None
     assert await clean_db.fetchval("SELECT now() - last_seen_at > interval '30 minutes' FROM sessions")
     assert await accounts.resolve_session(clean_db, SECRET, token, 30) is None
 
