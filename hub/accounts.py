@@ -261,7 +261,6 @@ async def sessions_left(pool: asyncpg.Pool, token_hashes: Collection[bytes], tou
     return {bytes(row["token_hash"]): row["seconds_left"] for row in rows}
 
 
-
 async def revoke_session(pool: asyncpg.Pool, secret: bytes, token: str) -> bool:
     """End one session (logout); False if it was not live."""
     return _plausible(token) and await store.revoke_session(pool, token_hash(secret, token))
