@@ -176,7 +176,7 @@ class Hub:
         if pending:
             await asyncio.wait(pending)
 
-    async def _announce_presence(self, message: dict[str, object]) -> None:
+    def _announce_presence(self, message: dict[str, Any]) -> None:
         self.publisher.publish(PRESENCE, message)
 
     async def drain(self) -> None:

@@ -26,7 +26,6 @@ from hub.codes import Close
 from hub.dashboard import DashboardConnection
 from hub.fanout import DELTA_INTERVAL, PRESENCE_INTERVAL, Fanout
 from hub.livestate import FIELDS, LiveState, Scope
-from hub.presence import Presence
 from hub.settings import Settings
 from hub.transport import Disconnect
 from tests.dashboard_support import Account, DashboardView, make_account, shown_areas, sql_today, stats_today, totals
@@ -359,23 +358,6 @@ def test_presence_and_staleness_reach_the_dashboards(client: TestClient) -> None
         client.portal.call(hub_of(client).on_broker_availability, True)  # type: ignore[union-attr]
         everything.until(lambda: not everything.view.stale and everything.view.snapshots == 2)
         lucknow.until(lambda: not lucknow.view.stale and lucknow.view.snapshots == 2)
-
-
-def test_a_heartbeat_that_changes_nothing_is_not_broadcast() -> None:
-    changes: list[int] = []
-
-    async def publish(message: dict[str, Any]) -> None:
-        pass
-
-    presence = Presence("here", publish, lambda: changes.append(1))
-    gun = {"device": "g1", "user": "u", "area": "akola", "parent": None, "since": 1}
-    presence.on_message({"origin": "there", "scanners": [gun]})
-    presence.on_message({"origin": "there", "scanners": [gun]})  # the heartbeat
-    assert len(changes) == 1 and presence.online(Scope.parse("all")) == [gun]
-    presence.on_message({"origin": "there", "scanners": [{**gun, "parent": "SB00001"}]})
-    presence.on_message({"origin": "there", "scanners": []})
-    presence.on_message({"origin": "here", "scanners": [gun]})  # its own: ignored
-    assert len(changes) == 3 and presence.online(Scope.parse("all")) == []
 
 
 def _now() -> float:
