@@ -63,16 +63,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, size: int, *, settings: Mapping[str, str] | None = None,
-                      keep_sessions: bool = False, lazy: bool = False) -> asyncpg.Pool:
+                      lazy: bool = False) -> asyncpg.Pool:
     """A pool whose connections speak JSON for jsonb columns.
 
     Statements are prepared once per connection, but planned for their actual parameters: a generic
     plan made while the tables were small (a fresh database) would scan whole tables once they grow.
     No JIT: the hub's statements read a few index entries each, and at 10 million bags the planner's
     cost estimates cross JIT's threshold, which then spends 40-80 ms compiling a 1 ms query.
-    `settings` are further settings of these connections. With `keep_sessions`, a connection goes
-    back to the pool as it is (an open transaction still rolled back), without asyncpg's reset
-    query, for users that leave no session state behind (no SET, LISTEN, cursor or advisory lock).
+    `settings` are further settings of these connections. A connection goes back to the pool as it
+    is (an open transaction still rolled back), without asyncpg's reset query (`pg_advisory_unlock_all`,
+    `CLOSE ALL`, `UNLISTEN *`, `RESET ALL`): the hub leaves no session state behind (no SET beyond
+    `SET LOCAL`, no LISTEN, no cursor outside a transaction; the advisory locks of migrating and
+    seeding are let go by the code that takes them). That query was one more round trip on every
+    release, 12 % of the hub's CPU in a reconnect storm.
     A `lazy` pool (of a read replica) connects only when used, each connection within
     LAZY_CONNECT_TIMEOUT: a server that is away then neither stops the hub's start nor holds a
     request for long.
@@ -81,7 +84,7 @@ async def create_pool(dsn: str, size: int, *, settings: Mapping[str, str] | None
         dsn, min_size=0 if lazy else min(2, size), max_size=size, init=_init_connection, command_timeout=30,
         timeout=LAZY_CONNECT_TIMEOUT if lazy else 60,  # 60: asyncpg's own
         server_settings={"plan_cache_mode": "force_custom_plan", "jit": "off", **(settings or {})},
-        reset=_keep_session if keep_sessions else None,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool

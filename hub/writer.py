@@ -84,13 +84,9 @@ async def create_writer_pool(dsn: str, lanes: int) -> asyncpg.Pool:
     - Index probes are costed as the in-memory page reads they are (random_page_cost 1.1, as for
       SSDs): at the default of 4, a batch of a few hundred codes against some 100,000 bags was
       planned as sequential scans of bags and links, 30-50 ms a batch, and batches grew.
-    - A connection is not reset when a batch gives it back: the writer sets nothing beyond `SET
-      LOCAL`, and asyncpg's reset query (`pg_advisory_unlock_all`, `CLOSE ALL`, `UNLISTEN *`,
-      `RESET ALL`) was one more round trip a batch, with four statements for PostgreSQL to run.
     """
     return await create_pool(dsn, lanes + 1, settings={
-        "lock_timeout": f"{round(LOCK_WAIT * 1000)}ms", "plan_cache_mode": "auto", "random_page_cost": "1.1"},
-        keep_sessions=True)
+        "lock_timeout": f"{round(LOCK_WAIT * 1000)}ms", "plan_cache_mode": "auto", "random_page_cost": "1.1"})
 
 
 class _Lane:
