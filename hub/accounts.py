@@ -222,7 +222,8 @@ def token_hash(secret: bytes, token: str) -> bytes:
     return hmac.new(secret, token.encode(), hashlib.sha256).digest()
 
 
-def _plausible(token: str) -> bool:
+def plausible(token: str) -> bool:
+    """Whether `token` could be a session token at all (one far too long is not looked up)."""
     return 0 < len(token) <= 100
 
 
@@ -238,14 +239,17 @@ async def resolve_session(pool: asyncpg.Pool, secret: bytes, token: str, idle_mi
 
     Resolving counts as activity: it keeps the session alive.
     """
-    if not _plausible(token):
+    if not plausible(token):
         return None
     hashed = token_hash(secret, token)
-    rows = await store.live_sessions(pool, [hashed], [hashed], idle_minutes, REFRESH_SECONDS)
-    if not rows:
-        return None
-    row = rows[0]
-    return Actor(user_id=row["id"], username=row["username"], role=Role(row["role"]), area=row["area"])
+    return (await resolve_sessions(pool, [hashed], idle_minutes)).get(hashed)
+
+
+async def resolve_sessions(pool: asyncpg.Pool, token_hashes: list[bytes], idle_minutes: int) -> dict[bytes, Actor]:
+    """`resolve_session` for many sessions in one statement: the user of each live one, by token hash."""
+    rows = await store.live_sessions(pool, token_hashes, token_hashes, idle_minutes, REFRESH_SECONDS)
+    return {bytes(row["token_hash"]): Actor(user_id=row["id"], username=row["username"], role=Role(row["role"]),
+                                            area=row["area"]) for row in rows}
 
 
 async def sessions_left(pool: asyncpg.Pool, token_hashes: Collection[bytes], touching: Collection[bytes],
@@ -263,7 +267,7 @@ async def sessions_left(pool: asyncpg.Pool, token_hashes: Collection[bytes], tou
 
 async def revoke_session(pool: asyncpg.Pool, secret: bytes, token: str) -> bool:
     """End one session (logout); False if it was not live."""
-    return _plausible(token) and await store.revoke_session(pool, token_hash(secret, token))
+    return plausible(token) and await store.revoke_session(pool, token_hash(secret, token))
 
 
 async def revoke_user_sessions(pool: asyncpg.Pool, user_id: int, *, actor_id: int | None = None) -> int:

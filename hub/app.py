@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from hub import auth, metrics, websockets
+from hub import accounts, auth, metrics, websockets
 from hub.api import (
     areas,
     audit,
@@ -49,8 +49,10 @@ from hub.collection import collection_policy
 from hub.connections import REVOCATIONS, Connections
 from hub.database import create_pool
 from hub.domain.bagcodes import ParentFormat
+from hub.domain.rules import Actor
 from hub.fanout import Fanout
 from hub.loginguard import LoginGuard, LoginLimits
+from hub.lookups import SharedLookups
 from hub.migrate import migrate
 from hub.partitions import PartitionKeeper
 from hub.presence import Presence
@@ -70,6 +72,7 @@ from hub.rechecks import Rechecks, batch_window
 from hub.resources import WEB_DIR
 from hub.scanner import ScannerSession
 from hub.settings import Settings
+from hub.store import devices as devices_store
 from hub.store import formats as formats_store
 from hub.store import live as live_store
 from hub.tokenbucket import OperationLimit
@@ -104,6 +107,8 @@ class Hub:
     operation_limit: OperationLimit = field(init=False)
     login_guard: LoginGuard = field(init=False)
     rechecks: Rechecks = field(init=False)
+    session_lookups: SharedLookups[bytes, Actor] = field(init=False)
+    device_lookups: SharedLookups[str, asyncpg.Record] = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -122,6 +127,9 @@ class Hub:
                                        lambda message: self.publisher.publish(REVOCATIONS, message))
         self.rechecks = Rechecks(self.pool, settings.session_idle_minutes,
                                  batch_window(settings.session_recheck_seconds))
+        self.session_lookups = SharedLookups(
+            lambda hashes: accounts.resolve_sessions(self.pool, hashes, settings.session_idle_minutes))
+        self.device_lookups = SharedLookups(lambda devices: devices_store.owners(self.pool, devices))
         self.operation_limit = OperationLimit(settings.device_ops_per_second, settings.device_ops_burst,
                                               settings.user_ops_per_second, settings.user_ops_burst)
 
@@ -221,6 +229,8 @@ async def open_hub(settings: Settings) -> AsyncIterator[Hub]:
                 yield hub
         finally:
             await hub.rechecks.close()
+            await hub.session_lookups.close()
+            await hub.device_lookups.close()
             await hub.finish_jobs(settings.shutdown_timeout)
             await hub.writer.close(settings.shutdown_timeout)
             await hub.presence.close()

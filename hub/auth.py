@@ -63,10 +63,12 @@ async def ensure_first_admin(pool: asyncpg.Pool, settings: Settings) -> str | No
 
 
 async def current_user(conn: HTTPConnection) -> Actor | None:
-    """The user of the request's or websocket's session cookie, or None. Counts as activity."""
+    """The user of the request's or websocket's session cookie, or None. Counts as activity.
+
+    Looked up together with the other requests and websockets asking meanwhile (`hub.lookups`)."""
     token = conn.cookies.get(COOKIE_NAME)
-    if not token:
+    if not token or not accounts.plausible(token):
         return None
     hub = conn.app.state.hub
-    return await accounts.resolve_session(hub.pool, hub.session_secret, token,
-                                          hub.settings.session_idle_minutes)
+    actor: Actor | None = await hub.session_lookups.get(accounts.token_hash(hub.session_secret, token))
+    return actor

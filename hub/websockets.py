@@ -92,7 +92,9 @@ async def scan_endpoint(websocket: WebSocket) -> None:
 
     async def bind_device(device: str) -> int | None:
         await hub.writer.settled(device)  # what an earlier connection sent is in the welcome
-        row = await _once_the_database_answers(lambda: devices.bind(hub.pool, device, actor.user_id))
+        row = await _once_the_database_answers(lambda: hub.device_lookups.get(device))
+        if row is None or row["owner_id"] is None:
+            row = await _once_the_database_answers(lambda: devices.bind(hub.pool, device, actor.user_id))
         return int(row["last_seq"]) if row["owner_id"] == actor.user_id else None
 
     context = SessionContext(

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 from hub import accounts, auth
 from hub.cli import main
 from hub.domain.rules import Role
+from hub.lookups import SharedLookups
 from hub.settings import Settings, SettingsError
 from tests.conftest import ADMIN_PASSWORD
 from tests.sessions_support import session_left
@@ -188,7 +189,8 @@ async def test_scanning_keeps_a_session_alive(clean_db: asyncpg.Pool, users: dic
 async def test_current_user_reads_the_cookie_of_requests_and_websockets(
         clean_db: asyncpg.Pool, settings: Settings, users: dict[str, int], kind: str) -> None:
     app = Starlette()
-    app.state.hub = SimpleNamespace(pool=clean_db, settings=settings, session_secret=SECRET)
+    lookups = SharedLookups(lambda hashes: accounts.resolve_sessions(clean_db, hashes, settings.session_idle_minutes))
+    app.state.hub = SimpleNamespace(pool=clean_db, settings=settings, session_secret=SECRET, session_lookups=lookups)
     token = await accounts.open_session(clean_db, SECRET, users["biller"], "test")
 
     def connection(cookie: str) -> HTTPConnection:

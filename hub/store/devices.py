@@ -16,16 +16,20 @@ Db = Any
 """An asyncpg pool or connection."""
 
 
+async def owners(db: Db, devices: list[str]) -> dict[str, asyncpg.Record]:
+    """Of `devices`, those known: each one's `owner_id` (None while unbound) and `last_seq`."""
+    rows = await db.fetch("SELECT device_id, owner_id, last_seq FROM devices WHERE device_id = ANY($1::text[])",
+                          devices, timeout=TIMEOUT)
+    return {row["device_id"]: row for row in rows}
+
+
 async def bind(db: Db, device: str, user_id: int) -> asyncpg.Record:
     """The device's `owner_id` and `last_seq`, binding it to `user_id` if it has no owner yet.
 
-    Reading first keeps the usual hello (a device already bound) free of writes; the upsert decides
-    a race between two first hellos, in any hub process, for exactly one user.
+    Asked only of a device `owners` found unbound or did not find: the usual hello (a device
+    already bound) stays free of writes. The upsert decides a race between two first hellos, in
+    any hub process, for exactly one user.
     """
-    row = await db.fetchrow("SELECT owner_id, last_seq FROM devices WHERE device_id = $1", device,
-                            timeout=TIMEOUT)
-    if row is not None and row["owner_id"] is not None:
-        return row
     record: asyncpg.Record = await db.fetchrow(
         """INSERT INTO devices (device_id, owner_id, bound_at) VALUES ($1, $2, now())
            ON CONFLICT (device_id) DO UPDATE
