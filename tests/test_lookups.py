@@ -29,6 +29,13 @@ class Table:
             raise self.failure
         return {key: self.rows[key] for key in keys if key in self.rows}
 
+    async def held(self, lookups: SharedLookups[str, int], *keys: str) -> list[asyncio.Future[int | None]]:
+        """Lookups of `keys` asked with the gate shut: the first sends a read that stays out."""
+        self.gate.clear()
+        asked = [asyncio.ensure_future(lookups.get(key)) for key in keys]
+        await _settle()
+        return asked
+
 
 async def _settle() -> None:
     for _ in range(5):
@@ -39,11 +46,8 @@ async def test_a_lookup_alone_goes_at_once_and_those_asked_meanwhile_share_the_n
     table = Table({"a": 1, "b": 2, "c": 3})
     lookups = SharedLookups(table.read)
     assert await lookups.get("a") == 1 and table.reads == [["a"]]
-    table.gate.clear()
-    first = asyncio.ensure_future(lookups.get("a"))
-    await _settle()
-    waiting = [asyncio.ensure_future(lookups.get(key)) for key in ("b", "c", "b", "missing")]
-    await _settle()
+    [first] = await table.held(lookups, "a")
+    waiting = await table.held(lookups, "b", "c", "b", "missing")
     assert table.reads == [["a"], ["a"]], "nothing joins or follows a read still out"
     table.gate.set()
     assert await first == 1
@@ -54,9 +58,7 @@ async def test_a_lookup_alone_goes_at_once_and_those_asked_meanwhile_share_the_n
 async def test_a_lookup_is_read_after_it_was_asked() -> None:
     table = Table({"a": 1})
     lookups = SharedLookups(table.read)
-    table.gate.clear()
-    before = asyncio.ensure_future(lookups.get("a"))
-    await _settle()
+    [before] = await table.held(lookups, "a")
     table.rows["a"] = 2  # changed while the first read is out: a lookup asked now must see it
     after = asyncio.ensure_future(lookups.get("a"))
     table.gate.set()
@@ -67,11 +69,8 @@ async def test_a_lookup_is_read_after_it_was_asked() -> None:
 async def test_a_failed_read_fails_every_lookup_that_waited_for_it_and_the_next_read_is_fresh() -> None:
     table = Table({"a": 1, "b": 2})
     lookups = SharedLookups(table.read)
-    table.gate.clear()
-    blocking = asyncio.ensure_future(lookups.get("a"))
-    await _settle()
-    waiting = [asyncio.ensure_future(lookups.get(key)) for key in ("a", "b")]
-    await _settle()
+    [blocking] = await table.held(lookups, "a")
+    waiting = await table.held(lookups, "a", "b")
     table.failure = ConnectionRefusedError("PostgreSQL away")
     table.gate.set()
     for lookup in (blocking, *waiting):
@@ -84,11 +83,8 @@ async def test_a_failed_read_fails_every_lookup_that_waited_for_it_and_the_next_
 async def test_a_lookup_given_up_leaves_the_others_answered() -> None:
     table = Table({"a": 1, "b": 2})
     lookups = SharedLookups(table.read)
-    table.gate.clear()
-    out = asyncio.ensure_future(lookups.get("a"))
-    await _settle()
-    given_up, kept = asyncio.ensure_future(lookups.get("a")), asyncio.ensure_future(lookups.get("b"))
-    await _settle()
+    [out] = await table.held(lookups, "a")
+    given_up, kept = await table.held(lookups, "a", "b")
     given_up.cancel()
     table.gate.set()
     assert (await out, await kept) == (1, 2)
@@ -98,11 +94,8 @@ async def test_a_lookup_given_up_leaves_the_others_answered() -> None:
 async def test_lookups_still_waiting_at_shutdown_are_cancelled() -> None:
     table = Table({"a": 1})
     lookups = SharedLookups(table.read)
-    table.gate.clear()
-    out = asyncio.ensure_future(lookups.get("a"))
-    await _settle()
-    queued = asyncio.ensure_future(lookups.get("a"))
-    await _settle()
+    [out] = await table.held(lookups, "a")
+    [queued] = await table.held(lookups, "a")
     await asyncio.wait_for(lookups.close(), 5)
     await _settle()
     assert out.cancelled() and queued.cancelled()
