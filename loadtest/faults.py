@@ -377,10 +377,11 @@ def render(results: list[dict[str, Any]], machine: dict[str, Any], command: str,
     lines = ["## Faults under load", "",
              f"`{command}`: each fault under steady load ({load.scanners} scanners at {load.rate:g} scans/s in all, "
              f"{load.dashboards} dashboards, {load.outage:g} s of outage where a server is stopped; the reconnect "
-             f"storm also has {load.idle} idle scanners connected), each on a fresh database of a private "
-             "PostgreSQL cluster and a private Redis. *First ack* and *all back*: seconds from the fault's end "
-             "to the first final ack, and until every scanner was acked again. *Worst ack*: the slowest "
-             "operation, from when it was due to its final ack (a RETRY while the database was away included).",
+             f"storm also has {load.idle} idle scanners connected, in worker processes of lower CPU priority), "
+             "each on a fresh database of a private PostgreSQL cluster and a private Redis. *First ack* and "
+             "*all back*: seconds from the fault's end to the first final ack, and until every scanner was acked "
+             "again. *Worst ack*: the slowest operation, from when it was due to its final ack (a RETRY while the "
+             "database was away included).",
              "", "| | |", "|---|---|"]
     lines += [f"| {label} | {machine[key]} |" for key, label in LABELS if key in machine]
     lines += ["", "| fault | outage s | first ack s | all back s | worst ack ms | p99 ms | acked | lost | duplicated "
