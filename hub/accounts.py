@@ -234,19 +234,12 @@ async def open_session(pool: asyncpg.Pool, secret: bytes, user_id: int, user_age
     return token
 
 
-async def resolve_session(pool: asyncpg.Pool, secret: bytes, token: str, idle_minutes: int) -> Actor | None:
-    """The session's user, if it is not revoked, not idle too long and the user is active.
-
-    Resolving counts as activity: it keeps the session alive.
-    """
-    if not plausible(token):
-        return None
-    hashed = token_hash(secret, token)
-    return (await resolve_sessions(pool, [hashed], idle_minutes)).get(hashed)
-
-
 async def resolve_sessions(pool: asyncpg.Pool, token_hashes: list[bytes], idle_minutes: int) -> dict[bytes, Actor]:
-    """`resolve_session` for many sessions in one statement: the user of each live one, by token hash."""
+    """The user of each session among `token_hashes` that is not revoked, not idle too long and whose
+    user is active, by token hash; one statement for them all.
+
+    Resolving counts as activity: it keeps the sessions alive.
+    """
     rows = await store.live_sessions(pool, token_hashes, token_hashes, idle_minutes, REFRESH_SECONDS)
     return {bytes(row["token_hash"]): Actor(user_id=row["id"], username=row["username"], role=Role(row["role"]),
                                             area=row["area"]) for row in rows}

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from hub import accounts
 from hub.app import create_app
+from hub.domain.rules import Actor
 from hub.settings import Settings
 from tests.ws_support import WAIT, Socket
 
@@ -68,3 +69,12 @@ async def session_left(pool: asyncpg.Pool, secret: bytes, token: str, idle_minut
     an open websocket's re-check asks (`accounts.sessions_left`), for one cookie."""
     hashed = accounts.token_hash(secret, token)
     return (await accounts.sessions_left(pool, [hashed], [hashed] if touch else [], idle_minutes)).get(hashed)
+
+
+async def resolve_session(pool: asyncpg.Pool, secret: bytes, token: str, idle_minutes: int) -> Actor | None:
+    """The user of a session cookie, None once it has ended: what a request's login check asks
+    (`accounts.resolve_sessions`, shared in the hub by `auth.current_user`), for one cookie."""
+    if not accounts.plausible(token):
+        return None
+    hashed = accounts.token_hash(secret, token)
+    return (await accounts.resolve_sessions(pool, [hashed], idle_minutes)).get(hashed)

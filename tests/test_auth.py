@@ -23,7 +23,7 @@ from hub.domain.rules import Role
 from hub.lookups import SharedLookups
 from hub.settings import Settings, SettingsError
 from tests.conftest import ADMIN_PASSWORD
-from tests.sessions_support import session_left
+from tests.sessions_support import resolve_session, session_left
 
 PASSWORD = "scan-all-day-42"
 SECRET = b"test-session-secret"
@@ -166,7 +166,7 @@ async def test_requests_write_last_seen_at_at_most_once_a_minute(
         clean_db: asyncpg.Pool, users: dict[str, int]) -> None:
     token = await accounts.open_session(clean_db, SECRET, users["dispatcher"], "test")
     seen = await clean_db.fetchval("SELECT last_seen_at FROM sessions")
-    assert await accounts.resolve_session(clean_db, SECRET, token, 30) is not None
+    assert await resolve_session(clean_db, SECRET, token, 30) is not None
     assert await session_left(clean_db, SECRET, token, 30, touch=True) is not None
     assert await clean_db.fetchval("SELECT last_seen_at FROM sessions") == seen
 
@@ -179,7 +179,7 @@ async def test_scanning_keeps_a_session_alive(clean_db: asyncpg.Pool, users: dic
         await clean_db.execute("UPDATE sessions SET last_seen_at = now() - make_interval(mins => $1 - 1)", idle)
         assert await session_left(clean_db, SECRET, token, idle, touch=True) is not None
         assert await clean_db.fetchval("SELECT now() - last_seen_at < interval '1 minute' FROM sessions")
-    actor = await accounts.resolve_session(clean_db, SECRET, token, idle)
+    actor = await resolve_session(clean_db, SECRET, token, idle)
     assert actor is not None
     assert (actor.user_id, actor.username, actor.role, actor.area) == (
         users["dispatcher"], "disp", Role.DISPATCHER, "lucknow")
@@ -208,7 +208,7 @@ async def test_session_tokens_are_stored_only_as_hashes(clean_db: asyncpg.Pool, 
     token = await accounts.open_session(clean_db, SECRET, users["dispatcher"], "test")
     stored = await clean_db.fetchval("SELECT token_hash FROM sessions")
     assert token.encode() not in stored and len(stored) == 32
-    assert await accounts.resolve_session(clean_db, b"another-secret", token, 30) is None
+    assert await resolve_session(clean_db, b"another-secret", token, 30) is None
 
 
 async def test_logout_revokes_the_session(client: TestClient, users: dict[str, int],

@@ -25,7 +25,7 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.hubprocess import PASSWORD, HubProcess, create_users
 from tests.hubprocess import login as hub_login
 from tests.remote_support import unique_prefix
-from tests.sessions_support import Sockets, closed_with, session_left
+from tests.sessions_support import Sockets, closed_with, resolve_session, session_left
 from tests.support import login, make_user
 
 SECRET = b"test-session-secret"
@@ -94,7 +94,7 @@ async def test_a_scan_never_revives_an_expired_session(clean_db: asyncpg.Pool) -
     await clean_db.execute("UPDATE sessions SET last_seen_at = now() - interval '31 minutes'")
     assert await session_left(clean_db, SECRET, token, 30, touch=True) is None
     assert await clean_db.fetchval("SELECT now() - last_seen_at > interval '30 minutes' FROM sessions")
-    assert await accounts.resolve_session(clean_db, SECRET, token, 30) is None
+    assert await resolve_session(clean_db, SECRET, token, 30) is None
 
 
 async def test_an_open_scanner_of_an_expired_session_is_closed(settings: Settings,
