@@ -166,8 +166,9 @@ class Settings:
         "Milliseconds the writer waits for more operations once a batch has started.",
         _parse_positive_float)
     writer_lanes: int = option("WRITER_LANES", 2,
-        "Batches the writer has in flight at once, each on a PostgreSQL connection of its own "
-        "(besides DB_POOL_SIZE); an operator's operations always share one.", _parse_positive_int)
+        "Batches the writer may have in flight at once, each on a PostgreSQL connection of its own "
+        "(besides DB_POOL_SIZE); a lane is taken only while the ones before it are busy, and an operator's "
+        "operations always share one.", _parse_positive_int)
     max_inflight_per_device: int = option("MAX_INFLIGHT_PER_DEVICE", 256,
         "Unacked operations one scanner may have outstanding before the hub stops reading from it.",
         _parse_positive_int)

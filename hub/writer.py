@@ -3,17 +3,20 @@
 Operations queue up while a batch commits; the next batch takes what is queued (up to a size limit,
 waiting a few milliseconds more only under load, so a lone scan is never held back).
 
-Several batches are in flight at once, one per lane. An operator's operations all go to one lane
-(their user id picks it), so each device's operations stay in order and an undo still sees its
-author's earlier operations committed; a device whose operations are still in a lane keeps to that
-lane until they are decided, should its user change meanwhile (an undo of that user's may then not
-see their operations in flight in the other lane, as with two hub processes). Batches of different
-lanes touching the same bags meet in PostgreSQL's row locks. A lane's batch takes its place in commit
-order (the commit clock) and commits while holding this process's commit turn, so its batches reach
-`on_commit` in commit order. A lane's failure (its connection lost, an operation refused, a lock
-waited for) is that lane's alone; only the end of a batch, from its write statement (which takes the
-commit clock) to its commit, waits for the other lanes', as it waits for every other hub's in
-PostgreSQL.
+Several batches can be in flight at once, one per lane. A batch has costs of its own (its round
+trips, its commit), which at a moderate rate are most of what a scan costs the hub and PostgreSQL,
+so operators go to the first lane that keeps up: at a moderate rate one lane makes few, full
+batches, and the next lanes take operators only while the ones before have `LANE_FULL` operations
+undecided, or a batch held up for `HELD_UP` (a lock waited for, a slow commit). An operator's
+operations stay in their lane while any of them is undecided, so an undo still sees its author's
+earlier operations committed, and so do a device's, so each device's operations stay in order should
+its user change meanwhile (an undo of that user's may then not see their operations in flight in the
+other lane, as with two hub processes). Batches of different lanes touching the same bags meet in
+PostgreSQL's row locks. A lane's batch takes its place in commit order (the commit clock) and
+commits while holding this process's commit turn, so its batches reach `on_commit` in commit order.
+A lane's failure (its connection lost, an operation refused, a lock waited for) is that lane's
+alone; only the end of a batch, from its write statement (which takes the commit clock) to its
+commit, waits for the other lanes', as it waits for every other hub's in PostgreSQL.
 
 An all-or-nothing import (`apply_group`) holds its bags and bills locked for its whole transaction;
 while it runs, the codes it touches are reserved here, and a live operation touching one (with every
@@ -33,6 +36,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import asyncpg
 from asyncpg.transaction import Transaction
@@ -62,7 +66,14 @@ LOCK_WAIT = 1.0
 """Seconds a live batch waits for a row lock (another process's import) before giving up on it."""
 LOCK_BACKOFF = 1.0
 """Seconds an operation that gave up on a lock stays queued before it is tried again."""
+LANE_FULL = 64
+"""Operations undecided in a lane (queued or in its batch) from which operators new to the writer go
+to the next: a few milliseconds of scans at the rates where one lane keeps up."""
+HELD_UP = 0.05
+"""Seconds after which a lane's batch in flight counts as held up: operators new to the writer then go
+to another lane (a batch commits in a few milliseconds)."""
 
+K = TypeVar("K", str, int)
 OnCommit = Callable[[Committed], Awaitable[None]]
 Progress = Callable[[int], Awaitable[None]]
 
@@ -98,6 +109,10 @@ class _Lane:
         self.resting: dict[str, float] = {}
         """Devices whose operations wait (until the loop time given) after one found a lock held."""
         self.last_batch_size = 0
+        self.undecided = 0
+        """Operations queued in it or in its batch in flight."""
+        self.started: float | None = None
+        """Loop time its batch in flight was handed to PostgreSQL; None while there is none."""
         self.task: asyncio.Task[None] | None = None
 
 
@@ -113,6 +128,8 @@ class BatchWriter:
         self._pending: dict[tuple[str, int], asyncio.Future[Result]] = {}
         self._device_lanes: dict[str, tuple[_Lane, int]] = {}
         """The lane each device with undecided operations uses, and how many it has there."""
+        self._actor_lanes: dict[int, tuple[_Lane, int]] = {}
+        """The same for each operator."""
         self._blocked: set[str] = set()
         self._reserved: list[tuple[set[str], set[str]]] = []
         """(bag codes, bill codes) of each group running, which live batches leave alone."""
@@ -140,12 +157,25 @@ class BatchWriter:
         if self._closing or sub.device in self._blocked:
             future.set_result(Result(Outcome(Code.RETRY)))
             return future
-        lane, count = self._device_lanes.get(sub.device, (self._lanes[sub.actor.user_id % len(self._lanes)], 0))
-        self._device_lanes[sub.device] = (lane, count + 1)
+        held = self._device_lanes.get(sub.device) or self._actor_lanes.get(sub.actor.user_id)
+        lane = held[0] if held is not None else self._free_lane()
+        _count_in(self._device_lanes, sub.device, lane)
+        _count_in(self._actor_lanes, sub.actor.user_id, lane)
+        lane.undecided += 1
         self._pending[sub.key] = future
         lane.queue.append(sub)
         lane.wakeup.set()
         return future
+
+    def _free_lane(self) -> _Lane:
+        """The lane of an operator (and device) with nothing undecided: the first that keeps up (see
+        the module's docstring), else the least busy one not held up."""
+        now = asyncio.get_running_loop().time()
+        flowing = [lane for lane in self._lanes if lane.started is None or now - lane.started < HELD_UP]
+        for lane in flowing:
+            if lane.undecided < LANE_FULL:
+                return lane
+        return min(flowing or self._lanes, key=lambda lane: lane.undecided)
 
     def unblock(self, device: str) -> None:
         """A device that was told RETRY has connected again and will resend from its outbox, in order.
@@ -188,6 +218,9 @@ class BatchWriter:
                 future.set_result(Result(Outcome(Code.RETRY)))
         self._pending.clear()
         self._device_lanes.clear()
+        self._actor_lanes.clear()
+        for lane in self._lanes:
+            lane.undecided = 0
 
     async def _run(self, lane: _Lane) -> None:
         while True:
@@ -211,7 +244,11 @@ class BatchWriter:
                 await asyncio.sleep(self._max_delay)
                 batch += self._take(lane, self._max_ops - len(batch), batch)
             lane.last_batch_size = len(batch)
-            await self._commit(lane, batch)
+            lane.started = asyncio.get_running_loop().time()
+            try:
+                await self._commit(lane, batch)
+            finally:
+                lane.started = None
 
     def _take(self, lane: _Lane, limit: int, taken: list[Submission] | None = None) -> list[Submission]:
         """Up to `limit` operations queued in `lane`. An undo by someone who already has an operation
@@ -282,11 +319,9 @@ class BatchWriter:
             return
         if not future.done():  # its waiter may have been cancelled
             future.set_result(result)
-        lane, count = self._device_lanes[sub.device]
-        if count > 1:
-            self._device_lanes[sub.device] = (lane, count - 1)
-        else:
-            del self._device_lanes[sub.device]
+        self._device_lanes[sub.device][0].undecided -= 1
+        _count_out(self._device_lanes, sub.device)
+        _count_out(self._actor_lanes, sub.actor.user_id)
 
     async def _commit_in_order(self, conn: asyncpg.Connection, transaction: Transaction,
                                parts: list[Committed]) -> None:
@@ -457,6 +492,20 @@ class BatchWriter:
         waiting = [future for (owner, _), future in self._pending.items() if owner == device]
         if waiting:
             await asyncio.wait(waiting, timeout=SETTLE_TIMEOUT)
+
+
+def _count_in(held: dict[K, tuple[_Lane, int]], key: K, lane: _Lane) -> None:
+    """One more undecided operation of `key`, in the lane it already uses, else in `lane`."""
+    used, count = held.get(key, (lane, 0))
+    held[key] = (used, count + 1)
+
+
+def _count_out(held: dict[K, tuple[_Lane, int]], key: K) -> None:
+    used, count = held[key]
+    if count > 1:
+        held[key] = (used, count - 1)
+    else:
+        del held[key]
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
