@@ -109,11 +109,14 @@ class _Lane:
         self.resting: dict[str, float] = {}
         """Devices whose operations wait (until the loop time given) after one found a lock held."""
         self.last_batch_size = 0
-        self.undecided = 0
-        """Operations queued in it or in its batch in flight."""
         self.started: float | None = None
         """Loop time its batch in flight was handed to PostgreSQL; None while there is none."""
         self.task: asyncio.Task[None] | None = None
+
+    @property
+    def undecided(self) -> int:
+        """Operations queued in it or in its batch in flight."""
+        return len(self.queue) + (self.last_batch_size if self.started is not None else 0)
 
 
 class BatchWriter:
@@ -161,7 +164,6 @@ class BatchWriter:
         lane = held[0] if held is not None else self._free_lane()
         _count_in(self._device_lanes, sub.device, lane)
         _count_in(self._actor_lanes, sub.actor.user_id, lane)
-        lane.undecided += 1
         self._pending[sub.key] = future
         lane.queue.append(sub)
         lane.wakeup.set()
@@ -219,8 +221,6 @@ class BatchWriter:
         self._pending.clear()
         self._device_lanes.clear()
         self._actor_lanes.clear()
-        for lane in self._lanes:
-            lane.undecided = 0
 
     async def _run(self, lane: _Lane) -> None:
         while True:
@@ -319,7 +319,6 @@ class BatchWriter:
             return
         if not future.done():  # its waiter may have been cancelled
             future.set_result(result)
-        self._device_lanes[sub.device][0].undecided -= 1
         _count_out(self._device_lanes, sub.device)
         _count_out(self._actor_lanes, sub.actor.user_id)
 
